@@ -1,0 +1,11 @@
+"""One shared Redis client per process (the URL comes from ``REDIS_URL``)."""
+
+import functools
+
+import redis
+from django.conf import settings
+
+
+@functools.cache
+def get_redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)

@@ -1,0 +1,214 @@
+"""Nexa settings: everything comes from the environment (see docs/configuration.md)."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env is convenient in development; the environment always wins.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Where development state lives: embedded databases, the dev signing key.
+NEXA_STATE_DIR = Path(env.str("NEXA_STATE_DIR", default=str(BASE_DIR / ".nexa")))
+
+# "production" makes every security default strict and requires a real SECRET_KEY.
+NEXA_ENV = env.str("NEXA_ENV", default="development")
+PRODUCTION = NEXA_ENV == "production"
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+SECRET_KEY = env.str("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default="dev-insecure-key-" + "n" * 40)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "mozilla_django_oidc",
+    "nexa.platform",
+    "cases",
+    "booking",
+    "policies",
+    "review",
+    "operators",
+    "audit",
+    "agent",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "nexa.platform.correlation.CorrelationMiddleware",
+    "nexa.platform.metrics.MetricsMiddleware",
+    "nexa.platform.problems.ProblemMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "nexa.urls"
+WSGI_APPLICATION = "nexa.wsgi.application"
+ASGI_APPLICATION = "nexa.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "nexa" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/nexa"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("NEXA_CACHE_PREFIX", default="nexa"),
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+
+# --- Celery -------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES_NAMES = ["saga", "notifications", "sla", "default"]
+# ETAs and retry countdowns must stay below this (ARCHITECTURE §3.10).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULE = {
+    "outbox-sweep": {"task": "nexa.platform.tasks.outbox_sweep", "schedule": 5.0},
+    "idempotency-purge": {"task": "nexa.platform.tasks.idempotency_purge", "schedule": 3600.0},
+}
+
+# --- Auth ---------------------------------------------------------------------------------
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="")
+OIDC_JWKS_URL = env.str("OIDC_JWKS_URL", default="")
+OIDC_AUDIENCE = env.str("OIDC_AUDIENCE", default="https://api.nexa/v1")
+# The development issuer is used only when no real provider is configured.
+NEXA_DEV_ISSUER = env.str("NEXA_DEV_ISSUER", default="https://nexa.dev/issuer")
+NEXA_JWT_LEEWAY_SECONDS = env.int("NEXA_JWT_LEEWAY_SECONDS", default=30)
+NEXA_JWKS_CACHE_SECONDS = env.int("NEXA_JWKS_CACHE_SECONDS", default=300)
+
+# Console login: mozilla-django-oidc against the provider when configured, else Django login.
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = OIDC_JWKS_URL
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if OIDC_RP_CLIENT_ID:
+    AUTHENTICATION_BACKENDS.insert(0, "mozilla_django_oidc.auth.OIDCAuthenticationBackend")
+LOGIN_URL = "/oidc/authenticate/" if OIDC_RP_CLIENT_ID else "/admin/login/"
+LOGIN_REDIRECT_URL = "/"
+
+# --- API ----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["nexa.platform.auth.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["nexa.platform.parsers.NexaJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["nexa.platform.throttling.PrincipalRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"principal": env.str("NEXA_RATE_LIMIT", default="6000/min")},
+    "EXCEPTION_HANDLER": "nexa.platform.problems.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "nexa.platform.openapi.NexaAutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+# Bodies above this are refused with a 413 problem.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("NEXA_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Nexa Operator API",
+    "DESCRIPTION": (
+        "Operations platform for disrupted flights. Errors are RFC 9457 problem details; "
+        "every POST accepts an Idempotency-Key header."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# --- Platform contracts -------------------------------------------------------------------
+NEXA_IDEMPOTENCY_RETENTION_HOURS = env.int("NEXA_IDEMPOTENCY_RETENTION_HOURS", default=24)
+# An in-flight claim older than this is treated as abandoned (its process died).
+NEXA_IDEMPOTENCY_IN_FLIGHT_SECONDS = env.int("NEXA_IDEMPOTENCY_IN_FLIGHT_SECONDS", default=60)
+NEXA_PAGE_SIZE_DEFAULT = 50
+NEXA_PAGE_SIZE_MAX = 200
+# Undelivered outbox rows older than this are re-delivered by the beat sweep.
+NEXA_OUTBOX_SWEEP_AFTER_SECONDS = env.int("NEXA_OUTBOX_SWEEP_AFTER_SECONDS", default=2)
+NEXA_BENCH = env.bool("NEXA_BENCH", default=False)
+
+# --- Security (strict when NEXA_ENV=production; relaxed for local http) ----------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# Probes come from the orchestrator over plain http inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+SECURE_HSTS_PRELOAD = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".nexa" / "static"
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING_CONFIG = None  # configured by nexa.platform.logging (structlog) below
+
+from nexa.platform.logging import configure_logging  # noqa: E402
+
+configure_logging(level=LOG_LEVEL, fmt=LOG_FORMAT)

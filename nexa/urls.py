@@ -1,0 +1,26 @@
+"""Routes. Every API route lives under /v1; each domain app contributes its own api/urls.py."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from nexa.platform import ops
+
+api_v1 = [
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="swagger-ui"),
+]
+if settings.NEXA_BENCH:
+    api_v1.append(path("_bench/ping", ops.BenchPingView.as_view(), name="bench-ping"))
+
+urlpatterns = [
+    path("v1/", include(api_v1)),
+    path(".well-known/jwks.json", ops.jwks_view, name="jwks"),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics_view, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("oidc/", include("mozilla_django_oidc.urls")),
+    path("", ops.console_home, name="console"),
+]

@@ -1,0 +1,38 @@
+"""Shared fixtures: real PostgreSQL (pytest-django's test database), real Redis, dev-issued tokens."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from nexa.platform.auth import issue_token
+from nexa.platform.redis import get_redis
+from nexa.platform.roles import Role
+
+pytest_plugins = ["tests.fixtures"]
+
+
+@pytest.fixture
+def token_for():
+    """``token_for(airline, role, operator=...)`` → a token the API accepts."""
+
+    def make(airline: str = "IB", role: Role | str = Role.AIRPORT_OPERATOR, operator: str | None = None, **kw) -> str:
+        operator = operator or f"urn:nexa:user:{airline.lower()}-{str(role).lower()}"
+        return issue_token(airline=airline, role=role, operator_urn=operator, **kw)
+
+    return make
+
+
+@pytest.fixture
+def client_for(token_for):
+    """``client_for(airline, role)`` → an APIClient authenticated as that principal."""
+
+    def make(airline: str = "IB", role: Role | str = Role.AIRPORT_OPERATOR, operator: str | None = None) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(airline, role, operator)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def redis_client():
+    return get_redis()

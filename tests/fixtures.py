@@ -1,0 +1,1 @@
+"""Fixture plugins shared by the whole suite (real services, never mocks of our own stack)."""
