@@ -9,6 +9,7 @@ signing key under ``NEXA_STATE_DIR``. No call to the provider per request. The s
 import base64
 import hashlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -74,9 +75,14 @@ def _dev_key_path() -> Path:
     return Path(settings.NEXA_STATE_DIR) / "dev-signing-key.pem"
 
 
+_dev_keys: dict[Path, rsa.RSAPrivateKey] = {}
+
+
 def _load_or_create_dev_key() -> rsa.RSAPrivateKey:
     path = _dev_key_path()
     with _dev_key_lock:
+        if path in _dev_keys:
+            return _dev_keys[path]
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -88,12 +94,13 @@ def _load_or_create_dev_key() -> rsa.RSAPrivateKey:
             temporary.write_bytes(pem)
             temporary.chmod(0o600)
             try:
-                temporary.link(path)
+                os.link(temporary, path)
             except FileExistsError:
                 pass
             finally:
                 temporary.unlink(missing_ok=True)
-        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+        _dev_keys[path] = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        return _dev_keys[path]
 
 
 def _b64url_uint(value: int) -> str:

@@ -40,9 +40,7 @@ class CorrelationMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        urn = correlation_urn_from_headers(
-            request.headers.get("X-Correlation-Id"), request.headers.get("traceparent")
-        )
+        urn = correlation_urn_from_headers(request.headers.get("X-Correlation-Id"), request.headers.get("traceparent"))
         request.correlation_urn = urn
         token = correlation_urn_var.set(urn)
         structlog.contextvars.clear_contextvars()

@@ -50,6 +50,9 @@ class IdempotencyRecord(models.Model):
         ]
         indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} key={self.key} ({self.state})"
+
 
 class OutboxEvent(models.Model):
     """An event written in the same transaction as the change it announces (§3.10).
@@ -76,3 +79,6 @@ class OutboxEvent(models.Model):
                 fields=["created_at"], name="outbox_undispatched_idx", condition=models.Q(dispatched_at__isnull=True)
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.sequence or '-'}"

@@ -142,7 +142,10 @@ def _as_problem(exc: Exception) -> Problem | None:
         return validation_problem([{"field": field, "message": exc.message}], detail=exc.message)
     if isinstance(exc, RequestDataTooBig):
         return Problem(
-            status=413, slug="payload-too-large", title="Request body too large", detail="The request body is too large."
+            status=413,
+            slug="payload-too-large",
+            title="Request body too large",
+            detail="The request body is too large.",
         )
     if isinstance(exc, drf_exceptions.ValidationError):
         return validation_problem(_flatten_validation_errors(exc.detail))
