@@ -1,1 +1,284 @@
-"""Tables owned by the cases domain."""
+"""Cases, sub-cases (the saga unit) and passenger groups.
+
+A case's ``status`` is derived from its sub-cases (see :func:`derive_case_status`) and stored
+so lists can filter and paginate on it; every sub-case transition recomputes it.
+"""
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models.functions import Now
+from django_fsm import FSMField, transition
+
+from nexa.platform.urns import format_urn, new_id
+
+
+class Cause(models.TextChoices):
+    CANCELLATION = "CANCELLATION"
+    DELAY = "DELAY"
+    DIVERSION = "DIVERSION"
+    MISSED_CONNECTION = "MISSED_CONNECTION"
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "OPEN"
+    IN_PROGRESS = "IN_PROGRESS"
+    FULFILLED = "FULFILLED"
+    PARTIALLY_FULFILLED = "PARTIALLY_FULFILLED"
+    CLOSED = "CLOSED"
+
+
+class SubCaseStatus(models.TextChoices):
+    PENDING = "PENDING"
+    GROUPED = "GROUPED"
+    ALLOCATED = "ALLOCATED"
+    BOOKING = "BOOKING"
+    BOOKED = "BOOKED"
+    NOTIFIED = "NOTIFIED"
+    CLOSED = "CLOSED"
+    MANUAL_REVIEW = "MANUAL_REVIEW"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class Tier(models.TextChoices):
+    ECONOMY = "ECONOMY"
+    PREMIUM_ECONOMY = "PREMIUM_ECONOMY"
+    BUSINESS = "BUSINESS"
+    FIRST = "FIRST"
+
+
+class SpecialNeed(models.TextChoices):
+    WHEELCHAIR = "WHEELCHAIR"
+    INFANT = "INFANT"
+    UNACCOMPANIED_MINOR = "UNACCOMPANIED_MINOR"
+    MEDICAL = "MEDICAL"
+    SERVICE_ANIMAL = "SERVICE_ANIMAL"
+
+
+FULFILLED_SUBCASE_STATUSES = frozenset({SubCaseStatus.BOOKED, SubCaseStatus.NOTIFIED, SubCaseStatus.CLOSED})
+STUCK_SUBCASE_STATUSES = frozenset({SubCaseStatus.FAILED, SubCaseStatus.MANUAL_REVIEW})
+# Passengers can be (re)grouped only before rooms are allocated.
+GROUPABLE_SUBCASE_STATUSES = frozenset({SubCaseStatus.PENDING, SubCaseStatus.GROUPED})
+ACTIVE_SUBCASE_STATUSES = [
+    s for s in SubCaseStatus if s not in (SubCaseStatus.CLOSED, SubCaseStatus.CANCELLED, SubCaseStatus.FAILED)
+]
+
+
+def derive_case_status(counts: dict[str, int]) -> CaseStatus:
+    """The case status from its sub-cases' status counts ("any sub-case transition fans up").
+
+    - no sub-cases, or every sub-case still PENDING → OPEN
+    - every sub-case CLOSED or CANCELLED → CLOSED
+    - every sub-case that is not CANCELLED is BOOKED, NOTIFIED or CLOSED → FULFILLED
+    - the rest are FAILED or in MANUAL_REVIEW, and at least one is fulfilled → PARTIALLY_FULFILLED
+    - anything else (work under way) → IN_PROGRESS
+    """
+    total = sum(counts.values())
+    if total == 0 or counts.get(SubCaseStatus.PENDING, 0) == total:
+        return CaseStatus.OPEN
+    cancelled = counts.get(SubCaseStatus.CANCELLED, 0)
+    if counts.get(SubCaseStatus.CLOSED, 0) + cancelled == total:
+        return CaseStatus.CLOSED
+    active = total - cancelled
+    fulfilled = sum(counts.get(s, 0) for s in FULFILLED_SUBCASE_STATUSES)
+    stuck = sum(counts.get(s, 0) for s in STUCK_SUBCASE_STATUSES)
+    if fulfilled == active:
+        return CaseStatus.FULFILLED
+    if fulfilled > 0 and fulfilled + stuck == active:
+        return CaseStatus.PARTIALLY_FULFILLED
+    return CaseStatus.IN_PROGRESS
+
+
+class Case(models.Model):
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    airport = models.CharField(max_length=3, help_text="IATA code of the disrupted airport")
+    flight_number = models.CharField(max_length=8)
+    flight_date = models.DateField()
+    scheduled_departure = models.DateTimeField()
+    cause = models.CharField(max_length=20, choices=Cause.choices)
+    note = models.TextField(blank=True, default="")
+    declared_by = models.CharField(max_length=255, help_text="operator URN")
+    status = models.CharField(max_length=20, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    version = models.PositiveIntegerField(default=1)
+    retention_until = models.DateField(help_text="personal data of its passengers is purged after this date")
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            # One open case per flight, date and airport: a second declaration is a 409.
+            models.UniqueConstraint(
+                fields=["airline", "flight_number", "flight_date", "airport"],
+                condition=~models.Q(status=CaseStatus.CLOSED),
+                name="case_one_open_per_flight",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["airline", "scheduled_departure", "id"], name="case_departure_keyset_idx"),
+            models.Index(fields=["airline", "created_at", "id"], name="case_created_keyset_idx"),
+            models.Index(fields=["airline", "status", "airport"], name="case_status_airport_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.flight_number} {self.flight_date} {self.airport} ({self.status})"
+
+    @property
+    def urn(self) -> str:
+        return format_urn("case", self.id)
+
+
+class PassengerGroup(models.Model):
+    """The unit rooms are allocated to (a family, a PNR party, a PRM passenger and companions)."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="groups")
+    airline = models.CharField(max_length=3)
+    label = models.CharField(max_length=20, help_text="human label, e.g. GRP-3")
+    mixed_tier = models.BooleanField(default=False)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "label"], name="group_label_unique_in_case")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def urn(self) -> str:
+        return format_urn("group", self.id)
+
+
+class SubCase(models.Model):
+    """One passenger of a case: the unit the compensation saga works on."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="subcases")
+    airline = models.CharField(max_length=3)
+    group = models.ForeignKey(PassengerGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    pnr = models.CharField(max_length=6)
+    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.ECONOMY)
+    loyalty_tier = models.CharField(max_length=30, blank=True, default="")
+    special_needs = ArrayField(models.CharField(max_length=30, choices=SpecialNeed.choices), default=list, blank=True)
+    email = models.CharField(max_length=254, blank=True, default="")
+    phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164")
+    language = models.CharField(max_length=8, default="en")
+    onward_flight = models.CharField(max_length=8, blank=True, default="")
+    status = FSMField(max_length=20, choices=SubCaseStatus.choices, default=SubCaseStatus.PENDING, protected=False)
+    version = models.PositiveIntegerField(default=1)
+    anonymised_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            # The same passenger twice on one manifest is a data error, not two passengers.
+            models.UniqueConstraint(
+                fields=["case", "pnr", "last_name", "first_name"], name="subcase_passenger_unique_in_case"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["case", "created_at", "id"], name="subcase_manifest_keyset_idx"),
+            models.Index(fields=["case", "status"], name="subcase_case_status_idx"),
+            models.Index(fields=["airline", "pnr"], name="subcase_airline_pnr_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.last_name}/{self.first_name} {self.pnr} ({self.status})"
+
+    @property
+    def urn(self) -> str:
+        return format_urn("subcase", self.id)
+
+    # --- the state machine (ARCHITECTURE §5); services apply these with an OCC version check ---
+
+    @transition(field=status, source=[SubCaseStatus.PENDING, SubCaseStatus.GROUPED], target=SubCaseStatus.GROUPED)
+    def mark_grouped(self):
+        pass
+
+    @transition(field=status, source=SubCaseStatus.GROUPED, target=SubCaseStatus.ALLOCATED)
+    def mark_allocated(self):
+        pass
+
+    @transition(field=status, source=SubCaseStatus.ALLOCATED, target=SubCaseStatus.BOOKING)
+    def start_booking(self):
+        pass
+
+    @transition(field=status, source=SubCaseStatus.BOOKING, target=SubCaseStatus.BOOKED)
+    def mark_booked(self):
+        pass
+
+    @transition(field=status, source=SubCaseStatus.BOOKED, target=SubCaseStatus.NOTIFIED)
+    def mark_notified(self):
+        pass
+
+    @transition(field=status, source=[SubCaseStatus.BOOKED, SubCaseStatus.NOTIFIED], target=SubCaseStatus.CLOSED)
+    def close(self):
+        pass
+
+    @transition(
+        field=status,
+        source=[
+            SubCaseStatus.PENDING,
+            SubCaseStatus.GROUPED,
+            SubCaseStatus.ALLOCATED,
+            SubCaseStatus.BOOKING,
+            SubCaseStatus.BOOKED,
+            SubCaseStatus.NOTIFIED,
+        ],
+        target=SubCaseStatus.MANUAL_REVIEW,
+    )
+    def send_to_review(self):
+        pass
+
+    @transition(
+        field=status,
+        source=SubCaseStatus.MANUAL_REVIEW,
+        target=SubCaseStatus.GROUPED,
+    )
+    def return_to_grouped(self):
+        pass
+
+    @transition(field=status, source=SubCaseStatus.MANUAL_REVIEW, target=SubCaseStatus.BOOKED)
+    def resolve_as_booked(self):
+        pass
+
+    @transition(
+        field=status,
+        source=[SubCaseStatus.ALLOCATED, SubCaseStatus.BOOKING, SubCaseStatus.MANUAL_REVIEW],
+        target=SubCaseStatus.FAILED,
+    )
+    def mark_failed(self):
+        pass
+
+    @transition(
+        field=status,
+        source=[
+            SubCaseStatus.PENDING,
+            SubCaseStatus.GROUPED,
+            SubCaseStatus.ALLOCATED,
+            SubCaseStatus.MANUAL_REVIEW,
+            SubCaseStatus.FAILED,
+        ],
+        target=SubCaseStatus.CANCELLED,
+    )
+    def cancel(self):
+        pass
+
+
+# Transition names the API and admin may request, in the order the flow usually runs.
+SUBCASE_TRANSITIONS = (
+    "mark_grouped",
+    "mark_allocated",
+    "start_booking",
+    "mark_booked",
+    "mark_notified",
+    "close",
+    "send_to_review",
+    "return_to_grouped",
+    "resolve_as_booked",
+    "mark_failed",
+    "cancel",
+)

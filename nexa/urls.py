@@ -8,6 +8,9 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from nexa.platform import ops
 
 api_v1 = [
+    path("", include("cases.api.urls")),
+    path("", include("booking.api.urls")),
+    path("", include("audit.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="swagger-ui"),
 ]
