@@ -33,6 +33,16 @@ def client_for(token_for):
     return make
 
 
+@pytest.fixture(autouse=True)
+def _fresh_tenant_settings_cache():
+    """Tenant settings are cached in-process for 30 s; each test starts from the database."""
+    from nexa.platform.idempotency import clear_tenant_settings_cache
+
+    clear_tenant_settings_cache()
+    yield
+    clear_tenant_settings_cache()
+
+
 @pytest.fixture
 def redis_client():
     return get_redis()
