@@ -179,7 +179,13 @@ NEXA_PAGE_SIZE_DEFAULT = 50
 NEXA_PAGE_SIZE_MAX = 200
 # Undelivered outbox rows older than this are re-delivered by the beat sweep.
 NEXA_OUTBOX_SWEEP_AFTER_SECONDS = env.int("NEXA_OUTBOX_SWEEP_AFTER_SECONDS", default=2)
+# After this many failed deliveries a row is kept but skipped until requeued (a poison row).
+NEXA_OUTBOX_MAX_ATTEMPTS = env.int("NEXA_OUTBOX_MAX_ATTEMPTS", default=10)
 NEXA_BENCH = env.bool("NEXA_BENCH", default=False)
+# Composition routes (ARCHITECTURE §3.8): each section gets this long before it is reported as late.
+NEXA_COMPOSITION_TIMEOUT_SECONDS = env.float("NEXA_COMPOSITION_TIMEOUT_SECONDS", default=3.0)
+# GET /v1/audit/export.csv refuses (422) a range with more rows than this.
+NEXA_AUDIT_EXPORT_MAX_ROWS = env.int("NEXA_AUDIT_EXPORT_MAX_ROWS", default=100_000)
 
 # --- Security (strict when NEXA_ENV=production; relaxed for local http) ----------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

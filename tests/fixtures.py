@@ -1,1 +1,137 @@
 """Fixture plugins shared by the whole suite (real services, never mocks of our own stack)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from nexa.celery import app as celery_app
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+WORKER_QUEUES = "default,saga,notifications,sla"
+WORKER_START_TIMEOUT = 60.0
+WORKER_STOP_TIMEOUT = 15.0
+
+
+def database_url(settings_dict: dict) -> str:
+    """A ``DATABASE_URL`` for a Django database settings dict (so subprocesses use the same database)."""
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgres://{credentials}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
+
+
+@pytest.fixture(scope="session")
+def test_database_url(django_db_setup) -> str:
+    """``DATABASE_URL`` of pytest-django's test database, for subprocesses (workers, scripts)."""
+    return database_url(connection.settings_dict)
+
+
+@pytest.fixture(scope="session")
+def subprocess_env(test_database_url) -> dict[str, str]:
+    """The environment for a subprocess that must see exactly what the tests see: the test database
+    and the same Redis / broker."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="nexa.settings",
+        DATABASE_URL=test_database_url,
+        DATABASE_CONN_MAX_AGE="0",
+        REDIS_URL=settings.REDIS_URL,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        LOG_FORMAT="console",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(BASE_DIR), env.get("PYTHONPATH", "")])),
+    )
+    return env
+
+
+@dataclass
+class CeleryWorkerProcess:
+    """A running ``celery worker`` subprocess (see :func:`celery_worker_process`)."""
+
+    process: subprocess.Popen
+    hostname: str
+    log_path: Path
+
+    def ping(self, timeout: float = 1.0) -> bool:
+        replies = celery_app.control.ping(destination=[self.hostname], timeout=timeout)
+        return any(self.hostname in reply for reply in replies)
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)  # warm shutdown: finish the current task, then exit
+        try:
+            self.process.wait(timeout=WORKER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=WORKER_STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def celery_worker_includes() -> list[str]:
+    """Extra modules the test worker imports (``-I``); override in a test module to add consumers."""
+    return ["tests.platform.outbox_consumers"]
+
+
+@pytest.fixture(scope="module")
+def celery_worker_process(subprocess_env, celery_worker_includes, tmp_path_factory):
+    """A REAL Celery worker (``celery -A nexa worker``, solo pool, acks_late from settings) consuming every
+    queue against the test database and the tests' Redis. Queues are purged first so stale messages of
+    earlier runs cannot interfere. The worker sees ``NEXA_TEST_CELERY_WORKER=1``."""
+    celery_bin = Path(sys.executable).with_name("celery")
+    if not celery_bin.exists():
+        celery_bin = Path(shutil.which("celery") or "celery")
+    hostname = f"nexa-test-{os.getpid()}-{uuid.uuid4().hex[:8]}@tests"
+    log_path = tmp_path_factory.mktemp("celery-worker") / "worker.log"
+
+    celery_app.control.purge()
+    command = [
+        str(celery_bin),
+        "-A",
+        "nexa",
+        "worker",
+        "-Q",
+        WORKER_QUEUES,
+        "--pool=solo",
+        "--concurrency=1",
+        "--loglevel=INFO",
+        "-n",
+        hostname,
+        "--without-heartbeat",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    for module in celery_worker_includes:
+        command += ["-I", module]
+    env = {**subprocess_env, "NEXA_TEST_CELERY_WORKER": "1"}
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    worker = CeleryWorkerProcess(process=process, hostname=hostname, log_path=log_path)
+    try:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while not worker.ping(timeout=0.5):
+            if process.poll() is not None:
+                pytest.fail(f"celery worker exited with {process.returncode}:\n{worker.log_tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"celery worker not ready after {WORKER_START_TIMEOUT}s:\n{worker.log_tail()}")
+        yield worker
+    finally:
+        worker.stop()
