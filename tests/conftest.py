@@ -7,7 +7,7 @@ from nexa.platform.auth import issue_token
 from nexa.platform.redis import get_redis
 from nexa.platform.roles import Role
 
-pytest_plugins = ["tests.fixtures"]
+pytest_plugins = ["tests.fixtures", "tests.audit.db_plugin"]
 
 
 @pytest.fixture
