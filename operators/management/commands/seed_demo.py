@@ -1,0 +1,71 @@
+"""Load the demo data ``make run`` relies on: ``manage.py seed_demo``. Idempotent.
+
+Two airlines (IB, LH), their tenant settings, and two operators per role per airline, each
+with a Django user for the console login (password ``nexa-demo``; supervisors and admins are
+staff so Django admin works).
+"""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from nexa.platform.models import TenantSettings
+from nexa.platform.roles import Role
+from operators.models import Operator
+
+AIRLINES = {"IB": "Iberia", "LH": "Lufthansa"}
+OPERATORS_PER_ROLE = 2
+DEMO_PASSWORD = "nexa-demo"
+STAFF_ROLES = {Role.ADMIN, Role.OPS_SUPERVISOR}
+
+
+def demo_username(airline: str, role: Role, number: int = 1) -> str:
+    """``ib-ops-supervisor``, ``ib-ops-supervisor-2``, …"""
+    base = f"{airline.lower()}-{role.value.lower().replace('_', '-')}"
+    return base if number == 1 else f"{base}-{number}"
+
+
+def demo_operator_urn(airline: str, role: Role, number: int = 1) -> str:
+    return f"urn:nexa:user:{demo_username(airline, role, number)}"
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo airlines, tenant settings, operators and their console users."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        user_model = get_user_model()
+        created = 0
+        for airline, airline_name in AIRLINES.items():
+            TenantSettings.objects.get_or_create(airline=airline)
+            for role in Role:
+                for number in range(1, OPERATORS_PER_ROLE + 1):
+                    username = demo_username(airline, role, number)
+                    label = role.value.replace("_", " ").title()
+                    display_name = f"{airline_name} {label}" + (f" {number}" if number > 1 else "")
+                    user, _ = user_model.objects.update_or_create(
+                        username=username,
+                        defaults={
+                            "first_name": airline_name,
+                            "last_name": label + (f" {number}" if number > 1 else ""),
+                            "is_staff": role in STAFF_ROLES,
+                            "is_superuser": role is Role.ADMIN,
+                            "is_active": True,
+                        },
+                    )
+                    if not user.check_password(DEMO_PASSWORD):
+                        user.set_password(DEMO_PASSWORD)
+                        user.save(update_fields=["password"])
+                    _, was_created = Operator.objects.update_or_create(
+                        operator_urn=demo_operator_urn(airline, role, number),
+                        defaults={
+                            "airline": airline,
+                            "role": role.value,
+                            "display_name": display_name,
+                            "user": user,
+                            "active": True,
+                        },
+                    )
+                    created += was_created
+        total = Operator.objects.filter(airline__in=AIRLINES).count()
+        self.stdout.write(f"Demo data ready: airlines {', '.join(AIRLINES)}; {total} operators ({created} new).")
