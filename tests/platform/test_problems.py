@@ -153,3 +153,16 @@ def test_garbage_correlation_id_is_replaced(client_for, sent):
     response = client_for().get("/v1/_test/whoami", HTTP_X_CORRELATION_ID=sent)
     urn = response["X-Correlation-Id"]
     assert urn.startswith("urn:nexa:correlation:") and sent not in urn
+
+
+def test_principal_rate_limit_counts_per_operator(client_for, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "principal", "3/hour")
+    busy = client_for(operator=f"urn:nexa:user:{uuid.uuid4()}")
+    assert [busy.get("/v1/_test/whoami").status_code for _ in range(3)] == [200, 200, 200]
+    response = busy.get("/v1/_test/whoami")
+    _assert_problem(response, 429, "rate-limited")
+    assert 1 <= int(response["Retry-After"]) <= 3601
+    # Another operator has a budget of their own.
+    assert client_for(operator=f"urn:nexa:user:{uuid.uuid4()}").get("/v1/_test/whoami").status_code == 200
