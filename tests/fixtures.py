@@ -135,3 +135,107 @@ def celery_worker_process(subprocess_env, celery_worker_includes, tmp_path_facto
         yield worker
     finally:
         worker.stop()
+
+
+# --- a live ASGI server (uvicorn) on the test database -------------------------------------------
+
+SERVER_START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class AsgiServerProcess:
+    """A running ``uvicorn nexa.asgi:application`` subprocess (see :func:`asgi_server_factory`)."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=WORKER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=WORKER_STOP_TIMEOUT)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies without closing its sockets (crash simulation)."""
+        self.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def asgi_server_factory(subprocess_env, tmp_path_factory):
+    """``asgi_server_factory(extra_env=None)`` starts a REAL uvicorn serving ``nexa.asgi`` (HTTP and
+    WebSocket) against the test database and the tests' Redis, waits for ``/healthz``, and stops it
+    at the end of the module. Call it twice for two server processes sharing Redis."""
+    import httpx
+
+    started: list[AsgiServerProcess] = []
+
+    def start(extra_env: dict[str, str] | None = None) -> AsgiServerProcess:
+        port = free_port()
+        log_path = tmp_path_factory.mktemp("asgi-server") / "server.log"
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "nexa.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ]
+        env = {**subprocess_env, "NEXA_BENCH": "1", **(extra_env or {})}
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        server = AsgiServerProcess(process=process, port=port, log_path=log_path)
+        started.append(server)
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"ASGI server exited with {process.returncode}:\n{server.log_tail()}")
+            try:
+                if httpx.get(f"{server.base_url}/healthz", timeout=1.0).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"ASGI server not ready after {SERVER_START_TIMEOUT}s:\n{server.log_tail()}")
+            time.sleep(0.1)
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def asgi_server(asgi_server_factory) -> AsgiServerProcess:
+    """One live ASGI server for the module."""
+    return asgi_server_factory()
