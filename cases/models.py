@@ -174,9 +174,12 @@ class SubCase(models.Model):
 
     class Meta:
         constraints = [
-            # The same passenger twice on one manifest is a data error, not two passengers.
+            # The same passenger twice on one manifest is a data error, not two passengers. Anonymised
+            # rows are exempt: their names are all "REDACTED".
             models.UniqueConstraint(
-                fields=["case", "pnr", "last_name", "first_name"], name="subcase_passenger_unique_in_case"
+                fields=["case", "pnr", "last_name", "first_name"],
+                condition=models.Q(anonymised_at__isnull=True),
+                name="subcase_passenger_unique_in_case",
             )
         ]
         indexes = [

@@ -186,6 +186,9 @@ NEXA_BENCH = env.bool("NEXA_BENCH", default=False)
 NEXA_COMPOSITION_TIMEOUT_SECONDS = env.float("NEXA_COMPOSITION_TIMEOUT_SECONDS", default=3.0)
 # GET /v1/audit/export.csv refuses (422) a range with more rows than this.
 NEXA_AUDIT_EXPORT_MAX_ROWS = env.int("NEXA_AUDIT_EXPORT_MAX_ROWS", default=100_000)
+# Passengers' personal data is kept this many days after the flight date, then purge_passenger_data
+# anonymises it (closed cases only).
+NEXA_PASSENGER_DATA_RETENTION_DAYS = env.int("NEXA_PASSENGER_DATA_RETENTION_DAYS", default=90)
 
 # --- Security (strict when NEXA_ENV=production; relaxed for local http) ----------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,3 +1,9 @@
 """HTTP routes of the booking app, mounted under /v1/ by nexa/urls.py."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from booking.api.views import AirportSearchView
+
+urlpatterns = [
+    path("airports/search", AirportSearchView.as_view(), name="airports-search"),
+]

@@ -1,3 +1,16 @@
 """HTTP routes of the cases app, mounted under /v1/ by nexa/urls.py."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from cases.api import views
+from cases.api.dashboard import CaseDashboardView
+
+urlpatterns = [
+    path("cases", views.CaseListCreateView.as_view(), name="cases"),
+    # Before cases/<case_urn>, which would otherwise capture "dashboard" as a (malformed) URN.
+    path("cases/dashboard", CaseDashboardView.as_view(), name="cases-dashboard"),
+    path("cases/<str:case_urn>", views.CaseDetailView.as_view(), name="case-detail"),
+    path("cases/<str:case_urn>/manifest", views.CaseManifestView.as_view(), name="case-manifest"),
+    path("cases/<str:case_urn>/passenger-groups", views.PassengerGroupsView.as_view(), name="case-passenger-groups"),
+    path("subcases/<str:sub_case_urn>/transition", views.SubCaseTransitionView.as_view(), name="subcase-transition"),
+]

@@ -1,0 +1,175 @@
+"""Audit reads (spec 000 § Audit; ARCHITECTURE §11): per case, per entity, the filtered log and
+its CSV export. Read-only; FINANCE_AUDIT or OPS_SUPERVISOR+; always the caller's airline."""
+
+import re
+from datetime import UTC, datetime
+
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.renderers import BaseRenderer
+
+from audit.api.serializers import AuditEntrySerializer
+from audit.export import audit_export_prepare
+from audit.selectors import AUDIT_ORDERING, audit_entries, audit_entries_for_case, audit_entries_for_entity
+from cases.selectors import case_get
+from nexa.platform.openapi import problem
+from nexa.platform.pagination import extend_schema_paginated, paginate
+from nexa.platform.problems import validation_problem
+from nexa.platform.roles import AnyOf, Role
+from nexa.platform.urns import InvalidUrn
+from nexa.platform.views import NexaAPIView
+
+AUDIT_READERS = AnyOf(Role.FINANCE_AUDIT, Role.OPS_SUPERVISOR)
+URN_MAX_LENGTH = 255
+ACTION_MAX_LENGTH = 100
+# "…T10:00:00 01:00": an unencoded "+" in a query string arrives as a space.
+_OFFSET_SENT_AS_SPACE = re.compile(r" (\d{2}(:?\d{2})?)$")
+
+
+def _serialize(entry):
+    return AuditEntrySerializer(entry).data
+
+
+def _text_filter(params, name: str, max_length: int) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > max_length:
+        raise validation_problem([{"field": name, "message": f"Give 1 to {max_length} characters."}])
+    return value
+
+
+def _instant_filter(params, name: str) -> datetime | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    text = _OFFSET_SENT_AS_SPACE.sub(r"+\1", raw.strip())
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise validation_problem(
+            [{"field": name, "message": "An ISO 8601 date or date-time, e.g. 2026-11-22T18:30:00Z."}]
+        ) from None
+    # A date or a date-time without an offset is read as UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _filters(params) -> dict:
+    filters = {
+        "actor": _text_filter(params, "actor", URN_MAX_LENGTH),
+        "action": _text_filter(params, "action", ACTION_MAX_LENGTH),
+        "created_from": _instant_filter(params, "from"),
+        "created_to": _instant_filter(params, "to"),
+    }
+    if filters["created_from"] and filters["created_to"] and filters["created_from"] > filters["created_to"]:
+        raise validation_problem([{"field": "to", "message": "Must not be before 'from'."}])
+    return filters
+
+
+FILTER_PARAMETERS = [
+    OpenApiParameter("actor", OpenApiTypes.STR, description="Only this actor (operator URN or urn:nexa:system:…)."),
+    OpenApiParameter("action", OpenApiTypes.STR, description='Only this action, e.g. "subcase.locked".'),
+    OpenApiParameter(
+        "from", OpenApiTypes.DATETIME, description="ISO 8601; rows at or after this instant (no offset = UTC)."
+    ),
+    OpenApiParameter("to", OpenApiTypes.DATETIME, description="ISO 8601; rows before this instant (exclusive)."),
+]
+
+
+class AuditCaseListView(NexaAPIView):
+    permission_classes = [AUDIT_READERS]
+
+    @extend_schema_paginated(
+        AuditEntrySerializer,
+        operation_id="audit_case_list",
+        summary="Audit trail of a case",
+        description=(
+            "Everything recorded under the case (the case, its sub-cases, bookings …), newest first. "
+            "A case of another airline is a 404, like one that does not exist."
+        ),
+    )
+    def get(self, request, case_urn: str):
+        try:
+            # A case of another airline (or none at all) is a 404, as everywhere else.
+            case_get(principal=request.auth, case_urn=case_urn)
+        except InvalidUrn as error:
+            raise validation_problem([{"field": "case_urn", "message": error.message}]) from None
+        entries = audit_entries_for_case(principal=request.auth, case_urn=case_urn)
+        return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=_serialize)
+
+
+class AuditEntityListView(NexaAPIView):
+    permission_classes = [AUDIT_READERS]
+
+    @extend_schema_paginated(
+        AuditEntrySerializer,
+        operation_id="audit_entity_list",
+        summary="History of one entity",
+        description="Newest first. Any URN (sub-case, reservation, policy, operator …); another airline's is empty.",
+    )
+    def get(self, request, entity_urn: str):
+        if not entity_urn.startswith("urn:") or len(entity_urn) > URN_MAX_LENGTH:
+            raise validation_problem([{"field": "entity_urn", "message": "Must be a URN (urn:…)."}])
+        entries = audit_entries_for_entity(principal=request.auth, entity_urn=entity_urn)
+        return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=_serialize)
+
+
+class AuditListView(NexaAPIView):
+    permission_classes = [AUDIT_READERS]
+
+    @extend_schema_paginated(
+        AuditEntrySerializer,
+        parameters=FILTER_PARAMETERS,
+        operation_id="audit_list",
+        summary="The airline's audit log",
+        description="Newest first, filtered by actor, action and a half-open [from, to) time range.",
+    )
+    def get(self, request):
+        entries = audit_entries(principal=request.auth, **_filters(request.query_params))
+        return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=_serialize)
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets content negotiation accept ``Accept: text/csv``; the view streams the body itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class AuditExportView(NexaAPIView):
+    permission_classes = [AUDIT_READERS]
+    renderer_classes = [CSVRenderer]
+
+    @extend_schema(
+        operation_id="audit_export_csv",
+        summary="Export the audit log as CSV",
+        description=(
+            "Same filters as GET /v1/audit. Columns: created_at, action, actor, entity_urn, case_urn, "
+            "reason, correlation_urn, before_json, after_json. Cells that a spreadsheet would evaluate "
+            "(starting with = + - @, tab, CR) are prefixed with an apostrophe. Refused with 422 when more "
+            "rows match than the configured cap (NEXA_AUDIT_EXPORT_MAX_ROWS): narrow the range."
+        ),
+        parameters=FILTER_PARAMETERS,
+        responses={
+            (200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR, description="The CSV file."),
+            (422, "application/problem+json"): problem("More rows match than the export cap; narrow from/to."),
+        },
+    )
+    def get(self, request):
+        entries = audit_entries(principal=request.auth, **_filters(request.query_params))
+        export = audit_export_prepare(entries)
+        # Under ASGI an async body is streamed; a sync one would be read whole before sending.
+        streaming = isinstance(request._request, ASGIRequest)
+        response = StreamingHttpResponse(
+            export.achunks() if streaming else export.chunks(), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{export.filename(request.auth.airline)}"'
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,151 @@
+"""Django admin for supervisors: browse cases and sub-cases; change them only through actions that
+call the same services as the API (so every change is audited and published).
+
+Records are read-only here: editing a field directly would bypass the services, the audit log
+and the events. An admin user linked to an ``operators.Operator`` acts as that operator (and sees
+only that airline); a superuser without one acts as a system principal of the object's airline.
+"""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from cases import services
+from cases.models import SUBCASE_TRANSITIONS, Case, PassengerGroup, SubCase
+from nexa.platform.auth import Principal
+from nexa.platform.problems import Problem
+from nexa.platform.roles import Role
+from operators.models import Operator
+
+
+def _linked_operator(request: HttpRequest) -> dict | None:
+    user = request.user
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Operator.objects.filter(user_id=user.pk, active=True).values("operator_urn", "airline", "role").first()
+
+
+def admin_principal(request: HttpRequest, *, airline: str) -> Principal:
+    """Who an admin action runs as, for an object of ``airline``."""
+    operator = _linked_operator(request)
+    username = request.user.get_username()
+    if operator is not None:
+        try:
+            role = Role(operator["role"])
+        except ValueError:
+            role = Role.AIRPORT_OPERATOR
+        return Principal(
+            airline=operator["airline"],
+            role=role,
+            operator_urn=operator["operator_urn"],
+            subject=f"django-admin:{username}",
+        )
+    return Principal(
+        airline=airline,
+        role=Role.ADMIN,
+        operator_urn=f"urn:nexa:system:django-admin:{request.user.pk}",
+        subject=f"django-admin:{username}",
+    )
+
+
+class _TenantScopedAdmin(admin.ModelAdmin):
+    """Read-only; an operator-linked admin user sees only their airline."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        operator = _linked_operator(request)
+        if operator is not None and not request.user.is_superuser:
+            queryset = queryset.filter(airline=operator["airline"])
+        return queryset
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Actions need change permission on the changelist; the forms themselves stay read-only.
+        return obj is None and super().has_change_permission(request)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+
+def _transition_action(transition: str):
+    def action(modeladmin, request, queryset: QuerySet[SubCase]):
+        done, failed = 0, []
+        for sub_case in queryset.order_by("created_at", "id"):
+            principal = admin_principal(request, airline=sub_case.airline)
+            try:
+                services.subcase_transition(
+                    principal=principal,
+                    sub_case=sub_case,
+                    transition=transition,
+                    expected_version=sub_case.version,
+                    reason="Django admin action",
+                )
+                done += 1
+            except Problem as problem:
+                failed.append(f"{sub_case.urn}: {problem.detail_text}")
+        if done:
+            modeladmin.message_user(request, f"{transition}: {done} sub-case(s) moved.", messages.SUCCESS)
+        for message in failed[:20]:
+            modeladmin.message_user(request, message, messages.ERROR)
+
+    action.__name__ = f"transition_{transition}"
+    action.short_description = f"Transition: {transition.replace('_', ' ')}"
+    action.allowed_permissions = ("change",)
+    return action
+
+
+class SubCaseInline(admin.TabularInline):
+    model = SubCase
+    fields = ("last_name", "first_name", "pnr", "tier", "status", "version", "group")
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(_TenantScopedAdmin):
+    list_display = ("flight_number", "flight_date", "airport", "airline", "cause", "status", "version", "created_at")
+    list_filter = ("status", "airport", "airline", "cause", "flight_date")
+    search_fields = ("flight_number", "subcases__pnr", "subcases__last_name")
+    date_hierarchy = "flight_date"
+    ordering = ("-created_at",)
+    inlines = [SubCaseInline]
+    actions = ["group_passengers_automatically"]
+
+    @admin.action(description="Group passengers automatically (by PNR)", permissions=["change"])
+    def group_passengers_automatically(self, request, queryset: QuerySet[Case]):
+        for case in queryset:
+            try:
+                groups = services.passenger_groups_create(
+                    principal=admin_principal(request, airline=case.airline), case=case
+                )
+            except Problem as problem:
+                self.message_user(request, f"{case}: {problem.detail_text}", messages.ERROR)
+            else:
+                self.message_user(request, f"{case}: {len(groups)} group(s).", messages.SUCCESS)
+
+
+@admin.register(SubCase)
+class SubCaseAdmin(_TenantScopedAdmin):
+    list_display = ("last_name", "first_name", "pnr", "tier", "status", "version", "case", "airline")
+    list_filter = ("status", "tier", "airline", "case__airport", "case__flight_date")
+    search_fields = ("pnr", "last_name", "first_name", "case__flight_number")
+    list_select_related = ("case",)
+    ordering = ("-created_at",)
+    actions = [_transition_action(transition) for transition in SUBCASE_TRANSITIONS]
+
+
+@admin.register(PassengerGroup)
+class PassengerGroupAdmin(_TenantScopedAdmin):
+    list_display = ("label", "case", "mixed_tier", "airline", "created_at")
+    list_filter = ("mixed_tier", "airline")
+    search_fields = ("label", "case__flight_number")

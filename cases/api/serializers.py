@@ -1,0 +1,217 @@
+"""Wire shapes of the cases routes (camelCase, URNs as ids). Input serializers check types and
+shapes only; business rules (catalog airport, manifest rows, duplicates) live in the services."""
+
+import datetime as dt
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from cases.models import SUBCASE_TRANSITIONS, Case, Cause, PassengerGroup, SpecialNeed, SubCase, SubCaseStatus, Tier
+from nexa.platform.urns import format_urn
+
+MAX_PASSENGERS_PER_REQUEST = 20_000
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time that must carry a UTC offset (a local time without one is ambiguous)."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+    default_error_messages = {
+        **serializers.DateTimeField.default_error_messages,
+        "naive": "Include a UTC offset, e.g. 2026-11-22T21:40:00+01:00 or …Z.",
+    }
+
+
+# --- passengers ------------------------------------------------------------------------------------
+
+
+class PassengerRowSerializer(serializers.Serializer):
+    """One manifest row (documentation of the shape; cases.manifest validates it)."""
+
+    firstName = serializers.CharField(max_length=100)  # noqa: N815 - wire name
+    lastName = serializers.CharField(max_length=100)  # noqa: N815
+    pnr = serializers.CharField(min_length=6, max_length=6, help_text="Booking reference, 6 letters/digits.")
+    tier = serializers.ChoiceField(choices=Tier.choices, required=False, default=Tier.ECONOMY)
+    loyaltyTier = serializers.CharField(required=False, max_length=30)  # noqa: N815
+    specialNeeds = serializers.ListField(  # noqa: N815
+        child=serializers.ChoiceField(choices=SpecialNeed.choices), required=False
+    )
+    email = serializers.EmailField(required=False)
+    phone = serializers.CharField(required=False, help_text="E.164, e.g. +34600123456.")
+    language = serializers.CharField(required=False, default="en", help_text="Language tag, e.g. es or pt-BR.")
+    onwardFlight = serializers.CharField(required=False, help_text="Flight number, e.g. IB3166.")  # noqa: N815
+
+    class Meta:
+        ref_name = "PassengerRow"
+
+
+@extend_schema_field(PassengerRowSerializer(many=True))
+class PassengerRowsField(serializers.ListField):
+    """A list of passenger objects, passed through as-is for the manifest validator (which names
+    errors ``passengers[3].email``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.JSONField(), max_length=MAX_PASSENGERS_PER_REQUEST, **kwargs)
+
+
+# --- requests ---------------------------------------------------------------------------------------
+
+
+class CaseDeclareSerializer(serializers.Serializer):
+    airport = serializers.CharField(max_length=3, help_text="IATA code of the disrupted airport.")
+    flightNumber = serializers.CharField(max_length=10)  # noqa: N815
+    flightDate = serializers.DateField(help_text="Operating date (local) of the flight.")  # noqa: N815
+    scheduledDeparture = AwareDateTimeField()  # noqa: N815
+    cause = serializers.ChoiceField(choices=Cause.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+    passengers = PassengerRowsField(required=False, default=list)
+
+
+class ManifestAppendSerializer(serializers.Serializer):
+    passengers = PassengerRowsField(allow_empty=False)
+
+
+class PassengerGroupsRequestSerializer(serializers.Serializer):
+    groups = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        allow_null=True,
+        help_text="Explicit groups of sub-case URNs; omit (send {}) to group automatically by PNR.",
+    )
+
+    def to_internal_value(self, data):
+        # URNs are checked by the service so each bad entry is named groups[i][j]; only the outer
+        # shape is checked here.
+        if isinstance(data, dict) and "groups" in data and data["groups"] is not None:
+            if not isinstance(data["groups"], list):
+                raise serializers.ValidationError({"groups": ["must be a list of lists of sub-case URNs"]})
+            return {"groups": data["groups"]}
+        return {"groups": None}
+
+
+class SubCaseTransitionSerializer(serializers.Serializer):
+    transition = serializers.ChoiceField(choices=SUBCASE_TRANSITIONS)
+    version = serializers.IntegerField(min_value=1, help_text="The version you read (optimistic concurrency).")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+
+
+# --- responses --------------------------------------------------------------------------------------
+
+
+def _status_counts_field():
+    return serializers.DictField(
+        child=serializers.IntegerField(), help_text="Sub-cases by status (every status listed)."
+    )
+
+
+class CaseSerializer(serializers.Serializer):
+    urn = serializers.CharField()
+    airline = serializers.CharField()
+    airport = serializers.CharField()
+    flightNumber = serializers.CharField(source="flight_number")  # noqa: N815
+    flightDate = serializers.DateField(source="flight_date")  # noqa: N815
+    scheduledDeparture = serializers.DateTimeField(source="scheduled_departure")  # noqa: N815
+    cause = serializers.ChoiceField(choices=Cause.choices)
+    note = serializers.CharField()
+    status = serializers.CharField(help_text="Derived from the sub-cases; see docs/cases.md.")
+    version = serializers.IntegerField()
+    declaredBy = serializers.CharField(source="declared_by")  # noqa: N815
+    retentionUntil = serializers.DateField(source="retention_until")  # noqa: N815
+    createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
+    updatedAt = serializers.DateTimeField(source="updated_at")  # noqa: N815
+
+    class Meta:
+        ref_name = "Case"
+
+
+class CaseDetailSerializer(CaseSerializer):
+    counts = _status_counts_field()
+    passengerCount = serializers.IntegerField()  # noqa: N815
+
+    class Meta:
+        ref_name = "CaseDetail"
+
+
+def case_detail_data(case: Case, counts: dict[str, int]) -> dict:
+    return {**CaseSerializer(case).data, "counts": counts, "passengerCount": sum(counts.values())}
+
+
+class SubCaseSerializer(serializers.Serializer):
+    urn = serializers.CharField()
+    caseUrn = serializers.SerializerMethodField()  # noqa: N815
+    groupUrn = serializers.SerializerMethodField()  # noqa: N815
+    firstName = serializers.CharField(source="first_name")  # noqa: N815
+    lastName = serializers.CharField(source="last_name")  # noqa: N815
+    pnr = serializers.CharField()
+    tier = serializers.ChoiceField(choices=Tier.choices)
+    loyaltyTier = serializers.CharField(source="loyalty_tier")  # noqa: N815
+    specialNeeds = serializers.ListField(source="special_needs", child=serializers.CharField())  # noqa: N815
+    email = serializers.CharField()
+    phone = serializers.CharField()
+    language = serializers.CharField()
+    onwardFlight = serializers.CharField(source="onward_flight")  # noqa: N815
+    status = serializers.ChoiceField(choices=SubCaseStatus.choices)
+    version = serializers.IntegerField()
+    anonymisedAt = serializers.DateTimeField(source="anonymised_at", allow_null=True)  # noqa: N815
+    createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
+    updatedAt = serializers.DateTimeField(source="updated_at")  # noqa: N815
+
+    class Meta:
+        ref_name = "SubCase"
+
+    def get_caseUrn(self, sub_case: SubCase) -> str:  # noqa: N802
+        return format_urn("case", sub_case.case_id)
+
+    def get_groupUrn(self, sub_case: SubCase) -> str | None:  # noqa: N802
+        return format_urn("group", sub_case.group_id) if sub_case.group_id else None
+
+
+class ManifestAppendResultSerializer(serializers.Serializer):
+    added = serializers.IntegerField()
+    caseStatus = serializers.CharField()  # noqa: N815
+    items = SubCaseSerializer(many=True)
+
+
+class PassengerGroupSerializer(serializers.Serializer):
+    urn = serializers.CharField()
+    label = serializers.CharField()
+    mixedTier = serializers.BooleanField(source="mixed_tier")  # noqa: N815
+    subCaseUrns = serializers.SerializerMethodField()  # noqa: N815
+    tiers = serializers.SerializerMethodField()
+
+    class Meta:
+        ref_name = "PassengerGroup"
+
+    def get_subCaseUrns(self, group: PassengerGroup) -> list[str]:  # noqa: N802
+        return [member.urn for member in group.members.all()]
+
+    def get_tiers(self, group: PassengerGroup) -> list[str]:
+        return sorted({member.tier for member in group.members.all()})
+
+
+class PassengerGroupsResultSerializer(serializers.Serializer):
+    groups = PassengerGroupSerializer(many=True, help_text="Every group of the case after regrouping.")
+
+
+def parse_date_or_datetime(value: str) -> dt.datetime | dt.date | None:
+    """``2026-11-22`` → date; ISO date-time with offset → aware datetime; anything else → None."""
+    value = value.strip()
+    if len(value) == 10:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return None
+    if parsed is None or parsed.tzinfo is None:
+        return None
+    return parsed

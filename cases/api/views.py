@@ -1,0 +1,309 @@
+"""HTTP views of the cases domain: parse → call one service or selector → render."""
+
+import datetime as dt
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status as http_status
+from rest_framework.response import Response
+
+from booking.selectors import airport_get
+from cases import selectors, services
+from cases.api.serializers import (
+    CaseDeclareSerializer,
+    CaseDetailSerializer,
+    CaseSerializer,
+    ManifestAppendResultSerializer,
+    ManifestAppendSerializer,
+    PassengerGroupSerializer,
+    PassengerGroupsRequestSerializer,
+    PassengerGroupsResultSerializer,
+    SubCaseSerializer,
+    SubCaseTransitionSerializer,
+    case_detail_data,
+    parse_date_or_datetime,
+)
+from cases.models import CaseStatus, SubCaseStatus
+from nexa.platform.pagination import extend_schema_paginated, paginate
+from nexa.platform.problems import validation_problem
+from nexa.platform.roles import MinRole, Role
+from nexa.platform.urns import InvalidUrn, parse_urn
+from nexa.platform.views import NexaAPIView
+
+OPERATOR = MinRole(Role.AIRPORT_OPERATOR)
+SUPERVISOR = MinRole(Role.OPS_SUPERVISOR)
+
+CASE_URN_PARAMETER = OpenApiParameter(
+    "case_urn", OpenApiTypes.STR, OpenApiParameter.PATH, description="urn:nexa:case:<uuid>"
+)
+SUB_CASE_URN_PARAMETER = OpenApiParameter(
+    "sub_case_urn", OpenApiTypes.STR, OpenApiParameter.PATH, description="urn:nexa:subcase:<uuid>"
+)
+
+
+class _PerMethodPermissionsMixin:
+    """Routes whose GET and POST need different roles (spec 000 declares them per method)."""
+
+    permissions_by_method: dict[str, list] = {}
+
+    def get_permissions(self):
+        return [permission() for permission in self.permissions_by_method.get(self.request.method, [SUPERVISOR])]
+
+
+# --- filters ----------------------------------------------------------------------------------------
+
+
+def _choice_param(params, name: str, choices) -> str | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in choices:
+        raise validation_problem([{"field": name, "message": f"must be one of {', '.join(choices)}"}])
+    return raw
+
+
+def _departure_bounds(params) -> tuple[dt.datetime | None, dt.datetime | None, bool]:
+    """``from``/``to`` as aware datetimes; a bare date ``to`` covers that whole day (exclusive bound)."""
+    bounds: dict[str, dt.datetime | None] = {"from": None, "to": None}
+    to_inclusive = True
+    errors = []
+    for name in ("from", "to"):
+        raw = params.get(name)
+        if raw is None or raw == "":
+            continue
+        value = parse_date_or_datetime(raw)
+        if value is None:
+            errors.append({"field": name, "message": "must be a date (2026-11-22) or a date-time with a UTC offset"})
+        elif isinstance(value, dt.datetime):
+            bounds[name] = value
+        else:
+            start = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+            if name == "to":
+                start += dt.timedelta(days=1)
+                to_inclusive = False
+            bounds[name] = start
+    if errors:
+        raise validation_problem(errors)
+    if bounds["from"] and bounds["to"] and bounds["to"] < bounds["from"]:
+        raise validation_problem([{"field": "to", "message": "must not be before from"}])
+    return bounds["from"], bounds["to"], to_inclusive
+
+
+def _airport_param(params) -> str | None:
+    raw = params.get("airport")
+    if raw is None or raw == "":
+        return None
+    code = raw.strip().upper()
+    if len(code) != 3 or airport_get(iata=code) is None:
+        raise validation_problem([{"field": "airport", "message": f"{raw!r} is not an IATA airport code"}])
+    return code
+
+
+def _group_param(params) -> str | None:
+    raw = params.get("group")
+    if raw is None or raw == "":
+        return None
+    try:
+        parse_urn(raw, "group")
+    except InvalidUrn as error:
+        raise validation_problem([{"field": "group", "message": error.message}]) from None
+    return raw
+
+
+# --- routes -----------------------------------------------------------------------------------------
+
+
+class CaseListCreateView(_PerMethodPermissionsMixin, NexaAPIView):
+    permissions_by_method = {"GET": [OPERATOR], "POST": [SUPERVISOR]}
+
+    @extend_schema_paginated(
+        CaseSerializer,
+        operation_id="cases_list",
+        summary="List cases",
+        description="Newest scheduled departure first. Filters are validated: a bad value is a 400 naming it.",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=CaseStatus.values, description="Case status."),
+            OpenApiParameter("airport", OpenApiTypes.STR, description="IATA code of the disrupted airport."),
+            OpenApiParameter(
+                "from", OpenApiTypes.STR, description="Scheduled departure at or after (date or date-time)."
+            ),
+            OpenApiParameter(
+                "to", OpenApiTypes.STR, description="Scheduled departure at or before (a date covers the whole day)."
+            ),
+        ],
+    )
+    def get(self, request):
+        params = request.query_params
+        status = _choice_param(params, "status", CaseStatus.values)
+        airport = _airport_param(params)
+        departure_from, departure_to, to_inclusive = _departure_bounds(params)
+        cases = selectors.cases_list(
+            principal=request.auth,
+            status=status,
+            airport=airport,
+            departure_from=departure_from,
+            departure_to=departure_to,
+            departure_to_inclusive=to_inclusive,
+        )
+        return paginate(
+            request,
+            cases,
+            ordering=("-scheduled_departure", "-id"),
+            serialize=lambda case: CaseSerializer(case).data,
+        )
+
+    @extend_schema(
+        operation_id="cases_declare",
+        summary="Declare a disruption",
+        description=(
+            "Creates a case (and its manifest when passengers are given). A second open case for the same "
+            "flight, date and airport is a 409 problem with existingCaseUrn."
+        ),
+        request=CaseDeclareSerializer,
+        responses={201: CaseDetailSerializer},
+    )
+    def post(self, request):
+        body = CaseDeclareSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        case = services.case_declare(
+            principal=request.auth,
+            airport=data["airport"],
+            flight_number=data["flightNumber"],
+            flight_date=data["flightDate"],
+            scheduled_departure=data["scheduledDeparture"],
+            cause=data["cause"],
+            note=data["note"],
+            passengers=data["passengers"],
+        )
+        counts = selectors.case_subcase_counts(principal=request.auth, case=case)
+        return Response(
+            case_detail_data(case, counts),
+            status=http_status.HTTP_201_CREATED,
+            headers={"Location": f"/v1/cases/{case.urn}"},
+        )
+
+
+class CaseDetailView(NexaAPIView):
+    permission_classes = [OPERATOR]
+
+    @extend_schema(
+        operation_id="cases_get",
+        summary="Case detail",
+        description="The case with its sub-cases counted by status.",
+        parameters=[CASE_URN_PARAMETER],
+        responses={200: CaseDetailSerializer},
+    )
+    def get(self, request, case_urn: str):
+        case = selectors.case_get(principal=request.auth, case_urn=case_urn)
+        counts = selectors.case_subcase_counts(principal=request.auth, case=case)
+        return Response(case_detail_data(case, counts))
+
+
+class CaseManifestView(_PerMethodPermissionsMixin, NexaAPIView):
+    permissions_by_method = {"GET": [OPERATOR], "POST": [SUPERVISOR]}
+
+    @extend_schema_paginated(
+        SubCaseSerializer,
+        operation_id="cases_manifest_list",
+        summary="The case's sub-cases (one per passenger)",
+        parameters=[
+            CASE_URN_PARAMETER,
+            OpenApiParameter("status", OpenApiTypes.STR, enum=SubCaseStatus.values, description="Sub-case status."),
+            OpenApiParameter("group", OpenApiTypes.STR, description="Only members of this group (urn:nexa:group:…)."),
+        ],
+    )
+    def get(self, request, case_urn: str):
+        case = selectors.case_get(principal=request.auth, case_urn=case_urn)
+        status = _choice_param(request.query_params, "status", SubCaseStatus.values)
+        group_urn = _group_param(request.query_params)
+        sub_cases = selectors.case_manifest(principal=request.auth, case=case, status=status, group_urn=group_urn)
+        return paginate(
+            request,
+            sub_cases,
+            ordering=("created_at", "id"),
+            serialize=lambda sub_case: SubCaseSerializer(sub_case).data,
+        )
+
+    @extend_schema(
+        operation_id="cases_manifest_append",
+        summary="Append passengers to the manifest",
+        description=(
+            "All or nothing: every row is validated first; any invalid row, or a passenger (same PNR and name) "
+            "already on the manifest or twice in the batch, is a 400 problem listing each error as "
+            "{field: 'passengers[3].email', message}. A closed case is a 409."
+        ),
+        parameters=[CASE_URN_PARAMETER],
+        request=ManifestAppendSerializer,
+        responses={201: ManifestAppendResultSerializer},
+    )
+    def post(self, request, case_urn: str):
+        case = selectors.case_get(principal=request.auth, case_urn=case_urn)
+        body = ManifestAppendSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        created = services.manifest_append(principal=request.auth, case=case, rows=body.validated_data["passengers"])
+        case = selectors.case_get(principal=request.auth, case_urn=case_urn)
+        return Response(
+            {
+                "added": len(created),
+                "caseStatus": case.status,
+                "items": SubCaseSerializer(created, many=True).data,
+            },
+            status=http_status.HTTP_201_CREATED,
+        )
+
+
+class PassengerGroupsView(NexaAPIView):
+    permission_classes = [OPERATOR]
+
+    @extend_schema(
+        operation_id="cases_passenger_groups_create",
+        summary="Group passengers for allocation",
+        description=(
+            "Body {} groups automatically (one group per PNR). {groups: [[subCaseUrn, …], …]} takes explicit "
+            "groups; passengers not named are grouped automatically. Regrouping replaces previous groups and is "
+            "allowed only while every affected passenger is PENDING or GROUPED (else 409)."
+        ),
+        parameters=[CASE_URN_PARAMETER],
+        request=PassengerGroupsRequestSerializer,
+        responses={201: PassengerGroupsResultSerializer},
+    )
+    def post(self, request, case_urn: str):
+        case = selectors.case_get(principal=request.auth, case_urn=case_urn)
+        body = PassengerGroupsRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.passenger_groups_create(principal=request.auth, case=case, groups=body.validated_data["groups"])
+        groups = selectors.case_groups(principal=request.auth, case=case)
+        return Response(
+            {"groups": PassengerGroupSerializer(groups, many=True).data}, status=http_status.HTTP_201_CREATED
+        )
+
+
+class SubCaseTransitionView(NexaAPIView):
+    permission_classes = [OPERATOR]
+
+    @extend_schema(
+        operation_id="subcases_transition",
+        summary="Move a sub-case along its state machine",
+        description=(
+            "Optimistic concurrency: send the version you read. A stale version is a 409 problem "
+            "(version-conflict) carrying the current version; a transition the state machine does not allow "
+            "from the current status is a 409 problem (illegal-transition) listing the allowed ones."
+        ),
+        parameters=[SUB_CASE_URN_PARAMETER],
+        request=SubCaseTransitionSerializer,
+        responses={200: SubCaseSerializer},
+    )
+    def post(self, request, sub_case_urn: str):
+        sub_case = selectors.subcase_get(principal=request.auth, sub_case_urn=sub_case_urn)
+        body = SubCaseTransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        sub_case = services.subcase_transition(
+            principal=request.auth,
+            sub_case=sub_case,
+            transition=data["transition"],
+            expected_version=data["version"],
+            reason=data["reason"],
+        )
+        return Response(SubCaseSerializer(sub_case).data)

@@ -1,0 +1,673 @@
+"""Commands of the cases domain: every write to cases' tables goes through one of these.
+
+Each runs in one transaction, takes the :class:`~nexa.platform.auth.Principal`, writes audit rows
+(URNs, statuses and counts only — never names or contact details, because audit rows are
+immutable and outlive the passengers' data) and publishes its events through the outbox.
+
+Concurrency: every write locks the case row first (``SELECT … FOR UPDATE``), so writes to one
+case are serialised and the derived case status is always computed from committed sub-case
+states; sub-case writes are additionally guarded by their ``version`` (optimistic concurrency,
+``UPDATE … WHERE version = expected``).
+"""
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F
+from django.db.models.functions import Now
+from django_fsm import can_proceed
+
+from audit import services as audit
+from booking.selectors import airport_get
+from cases import events, grouping, selectors
+from cases.manifest import (
+    ManifestValidation,
+    PassengerRow,
+    normalise_flight_number,
+    validate_rows,
+)
+from cases.models import (
+    GROUPABLE_SUBCASE_STATUSES,
+    SUBCASE_TRANSITIONS,
+    Case,
+    CaseStatus,
+    Cause,
+    PassengerGroup,
+    SubCase,
+    SubCaseStatus,
+    derive_case_status,
+)
+from nexa.platform.auth import Principal
+from nexa.platform.problems import Problem, conflict_problem, not_found_problem, validation_problem
+from nexa.platform.urns import InvalidUrn, format_urn, parse_urn
+
+DUPLICATE_CASE_CONSTRAINT = "case_one_open_per_flight"
+SUBCASE_INSERT_BATCH = 1000
+NOTE_MAX_LENGTH = 4000
+# A declared departure may sit one day either side of the flight date: flight dates are local,
+# clients often send UTC, and an overnight departure crosses midnight.
+DEPARTURE_DATE_TOLERANCE = dt.timedelta(days=1)
+
+
+# --- the seam for entity locks ------------------------------------------------------------------------
+
+
+class SubCaseWriteGuard(Protocol):
+    """Asked before any sub-case changes, inside the writing transaction, with the case row locked.
+
+    Raise a :class:`~nexa.platform.problems.Problem` to refuse the write — e.g. 409 with
+    ``lockedBy``/``expiresInSeconds`` when another operator holds the sub-case's lock, or when
+    ``fencing_token`` is older than the lock's current token. ``fencing_token`` is what the caller
+    presented (``None`` when it presented none, e.g. automatic grouping).
+    """
+
+    def __call__(self, *, principal: Principal, sub_case: SubCase, fencing_token: int | None) -> None: ...
+
+
+_subcase_write_guards: list[SubCaseWriteGuard] = []
+
+
+def subcase_write_guard_register(guard: SubCaseWriteGuard) -> SubCaseWriteGuard:
+    """Install a guard (the entity-lock module calls this from its ``AppConfig.ready``). Idempotent."""
+    if guard not in _subcase_write_guards:
+        _subcase_write_guards.append(guard)
+    return guard
+
+
+def subcase_write_guard_unregister(guard: SubCaseWriteGuard) -> None:
+    if guard in _subcase_write_guards:
+        _subcase_write_guards.remove(guard)
+
+
+def _guard_subcase_write(*, principal: Principal, sub_case: SubCase, fencing_token: int | None) -> None:
+    for guard in tuple(_subcase_write_guards):
+        guard(principal=principal, sub_case=sub_case, fencing_token=fencing_token)
+
+
+# --- problems ----------------------------------------------------------------------------------------
+
+
+def _version_conflict(*, sub_case_urn: str, current_version: int | None, expected_version: int) -> Problem:
+    return conflict_problem(
+        slug="version-conflict",
+        title="The sub-case changed since you read it",
+        detail=(
+            f"{sub_case_urn} is at version {current_version}, not {expected_version}; "
+            "reload it and retry with the current version."
+        ),
+        version=current_version,
+    )
+
+
+def _illegal_transition(*, sub_case: SubCase, transition: str) -> Problem:
+    allowed = sorted(t.name for t in sub_case.get_available_status_transitions())
+    return conflict_problem(
+        slug="illegal-transition",
+        title="Transition not allowed from the current status",
+        detail=(
+            f"{sub_case.urn} is {sub_case.status}; {transition!r} is not possible from there. "
+            f"Allowed: {', '.join(allowed) or 'none (final status)'}."
+        ),
+        currentStatus=sub_case.status,
+        allowedTransitions=allowed,
+        version=sub_case.version,
+    )
+
+
+def _duplicate_case(existing: Case) -> Problem:
+    return conflict_problem(
+        slug="duplicate-case",
+        title="An open case already exists for this flight",
+        detail=(
+            f"{existing.flight_number} on {existing.flight_date} at {existing.airport} already has an open case "
+            f"({existing.urn}); add passengers to it instead."
+        ),
+        existingCaseUrn=existing.urn,
+    )
+
+
+def _case_closed(case: Case) -> Problem:
+    return conflict_problem(
+        slug="case-closed",
+        title="The case is closed",
+        detail=f"{case.urn} is CLOSED; declare a new case for new passengers.",
+    )
+
+
+# --- shared steps --------------------------------------------------------------------------------------
+
+
+def _lock_case(*, principal: Principal, case_id) -> Case:
+    """The case row, locked for this transaction; 404 unless it belongs to the principal's airline."""
+    try:
+        return Case.objects.select_for_update().get(pk=case_id, airline=principal.airline)
+    except Case.DoesNotExist:
+        raise not_found_problem() from None
+
+
+def _subcase_counts(case_id) -> dict[str, int]:
+    counts = {status.value: 0 for status in SubCaseStatus}
+    for row in SubCase.objects.filter(case_id=case_id).order_by().values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def _case_status_refresh(*, principal: Principal, case: Case, reason: str = "") -> Case:
+    """Re-derive the locked case's status from its sub-cases; bump its version when the status
+    changes (audited), and announce ``case:updated`` with the current counts either way."""
+    counts = _subcase_counts(case.pk)
+    status = derive_case_status(counts)
+    if status != case.status:
+        previous_status, previous_version = case.status, case.version
+        Case.objects.filter(pk=case.pk).update(status=status, version=F("version") + 1, updated_at=Now())
+        case.status, case.version = status, case.version + 1
+        audit.record(
+            principal=principal,
+            action="case.status_changed",
+            entity_urn=case.urn,
+            case_urn=case.urn,
+            reason=reason,
+            before={"status": previous_status, "version": previous_version},
+            after={"status": status, "version": case.version},
+        )
+    events.publish_case_updated(
+        case_urn=case.urn, airline=case.airline, status=case.status, version=case.version, counts=counts
+    )
+    return case
+
+
+def _transition_locked(
+    *,
+    principal: Principal,
+    case: Case,
+    sub_case: SubCase,
+    transition: str,
+    expected_version: int,
+    reason: str = "",
+    fencing_token: int | None = None,
+    group: PassengerGroup | None = None,
+) -> SubCase:
+    """Apply one FSM transition with an OCC version check; the caller holds the case row lock and
+    re-derives the case status afterwards. ``group`` (for ``mark_grouped``) sets the membership."""
+    if sub_case.version != expected_version:
+        raise _version_conflict(
+            sub_case_urn=sub_case.urn, current_version=sub_case.version, expected_version=expected_version
+        )
+    if not can_proceed(getattr(sub_case, transition)):
+        raise _illegal_transition(sub_case=sub_case, transition=transition)
+    _guard_subcase_write(principal=principal, sub_case=sub_case, fencing_token=fencing_token)
+
+    before = {"status": sub_case.status, "version": sub_case.version}
+    getattr(sub_case, transition)()  # the FSM method: sets the new status in memory
+    changes: dict[str, Any] = {"status": sub_case.status}
+    if group is not None:
+        before["groupUrn"] = format_urn("group", sub_case.group_id) if sub_case.group_id else None
+        changes["group"] = group
+    updated = SubCase.objects.filter(pk=sub_case.pk, version=expected_version).update(
+        **changes, version=F("version") + 1, updated_at=Now()
+    )
+    if not updated:
+        current = SubCase.objects.filter(pk=sub_case.pk).values_list("version", flat=True).first()
+        raise _version_conflict(sub_case_urn=sub_case.urn, current_version=current, expected_version=expected_version)
+    sub_case.version = expected_version + 1
+    after: dict[str, Any] = {"status": sub_case.status, "version": sub_case.version, "transition": transition}
+    if group is not None:
+        sub_case.group = group
+        after["groupUrn"] = group.urn
+    audit.record(
+        principal=principal,
+        action=f"subcase.{transition}",
+        entity_urn=sub_case.urn,
+        case_urn=case.urn,
+        reason=reason,
+        before=before,
+        after=after,
+    )
+    events.publish_subcase_state_changed(
+        sub_case_urn=sub_case.urn,
+        case_urn=case.urn,
+        airline=case.airline,
+        status=sub_case.status,
+        version=sub_case.version,
+    )
+    return sub_case
+
+
+def _insert_subcases(
+    *, case: Case, rows: Sequence[PassengerRow], on_progress: Callable[[int], None] | None = None
+) -> list[SubCase]:
+    created: list[SubCase] = []
+    for start in range(0, len(rows), SUBCASE_INSERT_BATCH):
+        batch = [
+            SubCase(
+                case=case,
+                airline=case.airline,
+                first_name=row.first_name,
+                last_name=row.last_name,
+                pnr=row.pnr,
+                tier=row.tier,
+                loyalty_tier=row.loyalty_tier,
+                special_needs=list(row.special_needs),
+                email=row.email,
+                phone=row.phone,
+                language=row.language,
+                onward_flight=row.onward_flight,
+            )
+            for row in rows[start : start + SUBCASE_INSERT_BATCH]
+        ]
+        created.extend(SubCase.objects.bulk_create(batch))
+        if on_progress is not None:
+            on_progress(len(batch))
+    return created
+
+
+def _record_manifest_append(*, principal: Principal, case: Case, added: int, skipped: int) -> None:
+    audit.record(
+        principal=principal,
+        action="case.manifest_appended",
+        entity_urn=case.urn,
+        case_urn=case.urn,
+        after={"added": added, "skippedExisting": skipped},
+    )
+
+
+def _raise_if_invalid(validation: ManifestValidation) -> None:
+    if validation.valid:
+        return
+    shown = len(validation.errors)
+    detail = f"{validation.error_count} problem(s) in the passenger rows; nothing was added."
+    if shown < validation.error_count:
+        detail += f" The first {shown} are listed."
+    raise validation_problem(validation.errors, detail=detail)
+
+
+# --- cases ---------------------------------------------------------------------------------------------
+
+
+def _declaration_errors(
+    *, airport: str, flight_number: str, flight_date: dt.date, scheduled_departure: dt.datetime, cause: str, note: str
+) -> tuple[list[dict[str, str]], str, str | None]:
+    """Validate a declaration; returns (errors, normalised airport, normalised flight number)."""
+    errors: list[dict[str, str]] = []
+    airport_code = airport.strip().upper() if isinstance(airport, str) else ""
+    catalog_airport = airport_get(iata=airport_code) if len(airport_code) == 3 else None
+    if catalog_airport is None:
+        errors.append({"field": "airport", "message": f"{airport!r} is not an IATA code in the airport catalog"})
+    number = normalise_flight_number(flight_number)
+    if number is None:
+        errors.append({"field": "flightNumber", "message": "must be a flight number such as IB3166"})
+    if cause not in Cause.values:
+        errors.append({"field": "cause", "message": f"must be one of {', '.join(Cause.values)}"})
+    if not isinstance(flight_date, dt.date) or isinstance(flight_date, dt.datetime):
+        errors.append({"field": "flightDate", "message": "must be a date (YYYY-MM-DD)"})
+    if not isinstance(scheduled_departure, dt.datetime) or scheduled_departure.tzinfo is None:
+        errors.append({"field": "scheduledDeparture", "message": "must be a date-time with a UTC offset"})
+    elif catalog_airport is not None and isinstance(flight_date, dt.date):
+        local = scheduled_departure.astimezone(ZoneInfo(catalog_airport.time_zone))
+        if abs(dt.datetime.combine(local.date(), dt.time()) - dt.datetime.combine(flight_date, dt.time())) > (
+            DEPARTURE_DATE_TOLERANCE
+        ):
+            errors.append(
+                {
+                    "field": "scheduledDeparture",
+                    "message": f"is {local.date()} local time at {catalog_airport.iata}, "
+                    f"more than a day from flightDate {flight_date}",
+                }
+            )
+    if len(note) > NOTE_MAX_LENGTH:
+        errors.append({"field": "note", "message": f"at most {NOTE_MAX_LENGTH} characters"})
+    return errors, airport_code, number
+
+
+def case_declare(
+    *,
+    principal: Principal,
+    airport: str,
+    flight_number: str,
+    flight_date: dt.date,
+    scheduled_departure: dt.datetime,
+    cause: str,
+    note: str = "",
+    passengers: Sequence[Mapping[str, Any]] = (),
+) -> Case:
+    """Declare a disruption, optionally with its manifest. Invalid input is a 400 problem naming
+    every bad field (``passengers[3].email`` …); a second open case for the same flight, date and
+    airport is a 409 problem carrying ``existingCaseUrn``."""
+    errors, airport_code, number = _declaration_errors(
+        airport=airport,
+        flight_number=flight_number,
+        flight_date=flight_date,
+        scheduled_departure=scheduled_departure,
+        cause=cause,
+        note=note,
+    )
+    validation = validate_rows(list(passengers), field_prefix="passengers")
+    errors.extend(validation.errors)
+    if errors:
+        raise validation_problem(errors)
+
+    with transaction.atomic():
+        duplicate_of = Case.objects.filter(
+            airline=principal.airline, flight_number=number, flight_date=flight_date, airport=airport_code
+        ).exclude(status=CaseStatus.CLOSED)
+        existing = duplicate_of.first()
+        if existing is not None:
+            raise _duplicate_case(existing)
+        case = Case(
+            airline=principal.airline,
+            airport=airport_code,
+            flight_number=number,
+            flight_date=flight_date,
+            scheduled_departure=scheduled_departure,
+            cause=cause,
+            note=note,
+            declared_by=principal.operator_urn,
+            retention_until=flight_date + dt.timedelta(days=settings.NEXA_PASSENGER_DATA_RETENTION_DAYS),
+        )
+        try:
+            with transaction.atomic():
+                case.save(force_insert=True)
+        except IntegrityError as error:
+            # Lost the race against a concurrent declaration of the same flight.
+            existing = duplicate_of.first() if DUPLICATE_CASE_CONSTRAINT in str(error) else None
+            if existing is None:
+                raise
+            raise _duplicate_case(existing) from None
+        audit.record(
+            principal=principal,
+            action="case.declared",
+            entity_urn=case.urn,
+            case_urn=case.urn,
+            after={
+                "airport": case.airport,
+                "flightNumber": case.flight_number,
+                "flightDate": case.flight_date.isoformat(),
+                "scheduledDeparture": case.scheduled_departure.isoformat(),
+                "cause": case.cause,
+                "status": case.status,
+                "retentionUntil": case.retention_until.isoformat(),
+            },
+        )
+        if validation.rows:
+            _insert_subcases(case=case, rows=validation.rows)
+            _record_manifest_append(principal=principal, case=case, added=len(validation.rows), skipped=0)
+        _case_status_refresh(principal=principal, case=case)
+    return case
+
+
+def manifest_append(
+    *,
+    principal: Principal,
+    case: Case,
+    rows: Sequence[Mapping[str, Any]],
+    skip_existing: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[SubCase]:
+    """Append passengers to the case's manifest, all or nothing.
+
+    Every row is validated first; any invalid row (or a passenger already on the manifest, or
+    twice in ``rows``) is a 400 problem listing each error, and nothing is inserted.
+    ``skip_existing`` (re-running an import) skips passengers already on the manifest instead.
+    ``on_progress(n)`` is called after each inserted batch of ``n`` rows.
+    """
+    with transaction.atomic():
+        case = _lock_case(principal=principal, case_id=case.pk)
+        if case.status == CaseStatus.CLOSED:
+            raise _case_closed(case)
+        validation = validate_rows(
+            list(rows),
+            existing=selectors.case_passenger_identities(principal=principal, case=case),
+            skip_existing=skip_existing,
+            field_prefix="passengers",
+        )
+        _raise_if_invalid(validation)
+        created = _insert_subcases(case=case, rows=validation.rows, on_progress=on_progress)
+        _record_manifest_append(principal=principal, case=case, added=len(created), skipped=validation.skipped)
+        _case_status_refresh(principal=principal, case=case)
+    return created
+
+
+# --- sub-cases -----------------------------------------------------------------------------------------
+
+
+def subcase_transition(
+    *,
+    principal: Principal,
+    sub_case: SubCase,
+    transition: str,
+    expected_version: int,
+    reason: str = "",
+    fencing_token: int | None = None,
+) -> SubCase:
+    """Move a sub-case along its state machine if it is still at ``expected_version``.
+
+    409 ``illegal-transition`` (with ``status`` and ``allowedTransitions``) when the FSM forbids it,
+    409 ``version-conflict`` (with the current ``version``) when someone moved it first. Then the
+    case status is re-derived (its version bumps when it changes), and ``subcase:state-changed``
+    and ``case:updated`` are published.
+    """
+    if transition not in SUBCASE_TRANSITIONS:
+        raise validation_problem(
+            [{"field": "transition", "message": f"must be one of {', '.join(SUBCASE_TRANSITIONS)}"}]
+        )
+    with transaction.atomic():
+        case = _lock_case(principal=principal, case_id=sub_case.case_id)
+        try:
+            current = SubCase.objects.get(pk=sub_case.pk, airline=principal.airline)
+        except SubCase.DoesNotExist:
+            raise not_found_problem() from None
+        current = _transition_locked(
+            principal=principal,
+            case=case,
+            sub_case=current,
+            transition=transition,
+            expected_version=expected_version,
+            reason=reason,
+            fencing_token=fencing_token,
+        )
+        current.case = _case_status_refresh(principal=principal, case=case, reason=reason)
+        current.refresh_from_db(fields=["updated_at"])
+    return current
+
+
+# --- passenger groups ---------------------------------------------------------------------------------
+
+
+def _explicit_groups(groups: object, *, by_id: dict, case: Case) -> tuple[list[list[SubCase]], list[dict[str, str]]]:
+    """Parse ``[[subcase_urn, …], …]`` against the case's sub-cases; (groups, errors)."""
+    errors: list[dict[str, str]] = []
+    if not isinstance(groups, list) or not groups:
+        return [], [{"field": "groups", "message": "must be a non-empty list of lists of sub-case URNs"}]
+    parsed: list[list[SubCase]] = []
+    seen: dict = {}
+    for index, members in enumerate(groups):
+        where = f"groups[{index}]"
+        if not isinstance(members, list) or not members:
+            errors.append({"field": where, "message": "must be a non-empty list of sub-case URNs"})
+            continue
+        group: list[SubCase] = []
+        for position, raw in enumerate(members):
+            field_name = f"{where}[{position}]"
+            try:
+                urn = parse_urn(raw, "subcase")
+            except InvalidUrn as error:
+                errors.append({"field": field_name, "message": error.message})
+                continue
+            sub_case = by_id.get(urn.id)
+            if sub_case is None:
+                errors.append({"field": field_name, "message": f"{raw} is not a passenger of {case.urn}"})
+            elif urn.id in seen:
+                errors.append({"field": field_name, "message": f"{raw} is already in {seen[urn.id]}"})
+            else:
+                seen[urn.id] = where
+                group.append(sub_case)
+        parsed.append(group)
+    return parsed, errors
+
+
+def _traveller(sub_case: SubCase) -> grouping.Traveller:
+    return grouping.Traveller(
+        key=sub_case.pk, pnr=sub_case.pnr, tier=sub_case.tier, special_needs=frozenset(sub_case.special_needs)
+    )
+
+
+def passenger_groups_create(
+    *, principal: Principal, case: Case, groups: Sequence[Sequence[str]] | None = None
+) -> list[PassengerGroup]:
+    """(Re)group the case's passengers; returns the groups created, in label order.
+
+    ``groups=None`` groups automatically (one group per PNR, see :mod:`cases.grouping`). Explicit
+    ``[[subcase_urn, …], …]`` groups are taken as given (each URN of this case, each passenger
+    once, an unaccompanied minor only with their own PNR); every other passenger still PENDING or
+    GROUPED is grouped automatically. Previous groups of the affected passengers are replaced.
+    Only PENDING/GROUPED passengers may be (re)grouped: touching anyone further along — directly
+    or by dissolving a group they belong to — is a 409. Each grouped sub-case goes through the
+    ``mark_grouped`` transition (version bump, audit row, ``subcase:state-changed``).
+    """
+    with transaction.atomic():
+        case = _lock_case(principal=principal, case_id=case.pk)
+        sub_cases = list(
+            SubCase.objects.filter(case_id=case.pk)
+            .exclude(status=SubCaseStatus.CANCELLED)
+            .order_by("created_at", "id")
+            .only("id", "case_id", "airline", "group_id", "pnr", "tier", "special_needs", "status", "version")
+        )
+        by_id = {sub_case.pk: sub_case for sub_case in sub_cases}
+
+        explicit: list[list[SubCase]] = []
+        if groups is not None:
+            explicit, errors = _explicit_groups(groups, by_id=by_id, case=case)
+            for index, group in enumerate(explicit):
+                minor = grouping.unaccompanied_minor_with_strangers([_traveller(s) for s in group])
+                if minor is not None:
+                    errors.append(
+                        {
+                            "field": f"groups[{index}]",
+                            "message": f"{format_urn('subcase', minor.key)} is an unaccompanied minor and may "
+                            "only be grouped with passengers of their own PNR",
+                        }
+                    )
+            if errors:
+                raise validation_problem(errors)
+
+        named = [sub_case for group in explicit for sub_case in group]
+        too_late = [s for s in named if s.status not in GROUPABLE_SUBCASE_STATUSES]
+        named_ids = {s.pk for s in named}
+        rest = [s for s in sub_cases if s.status in GROUPABLE_SUBCASE_STATUSES and s.pk not in named_ids]
+        scope_ids = named_ids | {s.pk for s in rest}
+        replaced_group_ids = {by_id[pk].group_id for pk in scope_ids if by_id[pk].group_id}
+        # Dissolving a group also regroups its other members: they must still be groupable too.
+        too_late += [s for s in sub_cases if s.group_id in replaced_group_ids and s.pk not in scope_ids]
+        if too_late:
+            listed = ", ".join(f"{s.urn} ({s.status})" for s in too_late[:10])
+            raise conflict_problem(
+                slug="regroup-not-allowed",
+                title="Passengers past grouping cannot be regrouped",
+                detail=f"Regrouping is allowed only while passengers are PENDING or GROUPED: {listed}.",
+                subCaseUrns=[s.urn for s in too_late],
+            )
+        if not scope_ids:
+            raise conflict_problem(
+                slug="nothing-to-group",
+                title="No passenger can be grouped",
+                detail=f"{case.urn} has no passengers that are PENDING or GROUPED.",
+            )
+
+        partition = explicit + [
+            [by_id[t.key] for t in group] for group in grouping.automatic_groups([_traveller(s) for s in rest])
+        ]
+        for replaced in PassengerGroup.objects.filter(pk__in=replaced_group_ids).order_by("created_at", "id"):
+            audit.record(
+                principal=principal,
+                action="group.dissolved",
+                entity_urn=replaced.urn,
+                case_urn=case.urn,
+                before={"label": replaced.label, "mixedTier": replaced.mixed_tier},
+            )
+        PassengerGroup.objects.filter(pk__in=replaced_group_ids).delete()
+        remaining_labels = PassengerGroup.objects.filter(case_id=case.pk).values_list("label", flat=True)
+        next_number = max((grouping.label_number(label) for label in remaining_labels), default=0) + 1
+
+        created = PassengerGroup.objects.bulk_create(
+            PassengerGroup(
+                case=case,
+                airline=case.airline,
+                label=grouping.group_label(next_number + index),
+                mixed_tier=grouping.is_mixed_tier([_traveller(s) for s in members]),
+            )
+            for index, members in enumerate(partition)
+        )
+        for group, members in zip(created, partition, strict=True):
+            audit.record(
+                principal=principal,
+                action="group.created",
+                entity_urn=group.urn,
+                case_urn=case.urn,
+                after={"label": group.label, "mixedTier": group.mixed_tier, "subCaseUrns": [s.urn for s in members]},
+            )
+            for sub_case in members:
+                _transition_locked(
+                    principal=principal,
+                    case=case,
+                    sub_case=sub_case,
+                    transition="mark_grouped",
+                    expected_version=sub_case.version,
+                    group=group,
+                )
+        _case_status_refresh(principal=principal, case=case)
+    return created
+
+
+# --- personal data ------------------------------------------------------------------------------------
+
+REDACTED = "REDACTED"
+
+
+def _pnr_pseudonym(*, case: Case, pnr: str) -> str:
+    """A stable 6-character stand-in for a PNR within one case: who travelled together stays
+    visible, the real booking reference does not."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"{case.pk}:{pnr}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode()[:6]
+
+
+def case_passenger_data_purge(*, principal: Principal, case: Case, today: dt.date) -> int:
+    """Anonymise the passengers of a CLOSED case whose ``retention_until`` is before ``today``:
+    names become ``REDACTED``; email, phone, onward flight and special needs are emptied; the PNR is
+    replaced by a pseudonym. Tier, loyalty tier, language, status and the audit trail (which never
+    held personal data) stay. Returns how many sub-cases were anonymised (0 when nothing is due,
+    so re-running is harmless)."""
+    with transaction.atomic():
+        case = _lock_case(principal=principal, case_id=case.pk)
+        if case.status != CaseStatus.CLOSED or case.retention_until >= today:
+            return 0
+        pending = SubCase.objects.filter(case_id=case.pk, anonymised_at__isnull=True)
+        anonymised = 0
+        for pnr in sorted(set(pending.values_list("pnr", flat=True))):
+            anonymised += pending.filter(pnr=pnr).update(
+                first_name=REDACTED,
+                last_name=REDACTED,
+                email="",
+                phone="",
+                onward_flight="",
+                special_needs=[],
+                pnr=_pnr_pseudonym(case=case, pnr=pnr),
+                anonymised_at=Now(),
+                version=F("version") + 1,
+                updated_at=Now(),
+            )
+        if anonymised:
+            audit.record(
+                principal=principal,
+                action="case.passenger_data_purged",
+                entity_urn=case.urn,
+                case_urn=case.urn,
+                after={"anonymisedSubCases": anonymised, "retentionUntil": case.retention_until.isoformat()},
+            )
+    return anonymised
