@@ -11,12 +11,14 @@ def _middleware_instances(handler):
     layer = handler._middleware_chain
     seen = []
     while layer is not None and len(seen) < 50:
-        inner = getattr(layer, "__wrapped__", None) or getattr(layer, "func", None)
+        inner = getattr(layer, "__wrapped__", None) or getattr(layer, "func", None) or getattr(layer, "awaitable", None)
         if inner is not None and inner is not layer:
             layer = inner
             continue
         owner = getattr(layer, "__self__", None)
         candidate = owner if owner is not None else layer
+        if isinstance(candidate, ASGIHandler):
+            break  # reached the handler itself: the chain ends here
         if hasattr(candidate, "get_response"):
             seen.append(candidate)
             layer = candidate.get_response
