@@ -671,3 +671,15 @@ def case_passenger_data_purge(*, principal: Principal, case: Case, today: dt.dat
                 after={"anonymisedSubCases": anonymised, "retentionUntil": case.retention_until.isoformat()},
             )
     return anonymised
+
+
+# --- demo data ----------------------------------------------------------------------------------------
+
+
+def demo_disruptions_seed(*, principal_for: Callable[[str], Principal], today: dt.date | None = None) -> list:
+    """Declare (or top up) the realistic demo disruptions of :mod:`cases.demo` — open cases with
+    grouped manifests — for ``manage.py seed_demo``; ``principal_for(airline)`` declares them.
+    Idempotent: re-running adds nothing twice. Returns one ``cases.demo.DemoSeedResult`` per case."""
+    from cases import demo  # cases.demo builds on the services above
+
+    return demo.demo_disruptions_ensure(principal_for=principal_for, today=today)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -83,8 +84,21 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/nexa"),
 }
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Under ASGI each request runs in a thread of its own, so Django's persistent connections would be
+# opened per request and left behind; a psycopg pool per process reuses them instead.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=20)
+if DATABASE_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": env.float("DATABASE_POOL_TIMEOUT_SECONDS", default=10.0),
+        # Idle connections are closed so a dropped test database or a failover is not held up.
+        "max_idle": 60.0,
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -96,12 +110,45 @@ CACHES = {
     }
 }
 
+# The channel layer carries Socket.IO fan-out between processes (operators/realtime.py). Both
+# channels-redis layers work; NEXA_CHANNEL_LAYER picks one ("core": RedisChannelLayer, lists per
+# channel; "pubsub": RedisPubSubChannelLayer, Redis PUBLISH per group). The default is the faster in
+# bench/presence.py (docs/benchmarks.md § Presence channel).
+NEXA_CHANNEL_LAYER = env.str("NEXA_CHANNEL_LAYER", default="core")
+_CHANNEL_LAYER_BACKENDS = {
+    "core": "channels_redis.core.RedisChannelLayer",
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+}
+if NEXA_CHANNEL_LAYER not in _CHANNEL_LAYER_BACKENDS:
+    raise ImproperlyConfigured(f"NEXA_CHANNEL_LAYER must be one of {', '.join(_CHANNEL_LAYER_BACKENDS)}")
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "BACKEND": _CHANNEL_LAYER_BACKENDS[NEXA_CHANNEL_LAYER],
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("NEXA_CHANNEL_LAYER_PREFIX", default="nexa-asgi")},
     }
 }
+
+# --- Socket.IO presence channel (/ws/cases; docs/presence-channel.md) ---------------------
+# Engine.IO heartbeat: the server pings every interval and closes a socket whose pong is later than
+# the timeout. Each ping cycle also touches the process's operator sessions (renewing their leases)
+# and re-checks token revocation.
+NEXA_SOCKET_PING_INTERVAL_MS = env.int("NEXA_SOCKET_PING_INTERVAL_MS", default=25_000)
+NEXA_SOCKET_PING_TIMEOUT_MS = env.int("NEXA_SOCKET_PING_TIMEOUT_MS", default=20_000)
+# A socket that has not sent a valid Socket.IO CONNECT this long after the handshake is closed.
+NEXA_SOCKET_CONNECT_TIMEOUT_SECONDS = env.float("NEXA_SOCKET_CONNECT_TIMEOUT_SECONDS", default=10.0)
+# Connection-state recovery: a disconnected socket's rooms are kept this long, and a reconnect within
+# it replays the events it missed (at most NEXA_SOCKET_REPLAY_MAX_EVENTS; more is a fresh session).
+NEXA_SOCKET_REPLAY_SECONDS = env.int("NEXA_SOCKET_REPLAY_SECONDS", default=60)
+NEXA_SOCKET_REPLAY_MAX_EVENTS = env.int("NEXA_SOCKET_REPLAY_MAX_EVENTS", default=1000)
+# Largest frame a client may send (announced as maxPayload); a larger one closes that socket (1009).
+NEXA_SOCKET_MAX_PAYLOAD = env.int("NEXA_SOCKET_MAX_PAYLOAD", default=16_384)
+# Case rooms one socket may be subscribed to at once.
+NEXA_SOCKET_MAX_ROOMS = env.int("NEXA_SOCKET_MAX_ROOMS", default=200)
+# Per-socket event budget (token bucket): a burst of this many, refilled at this rate per second.
+# Events over budget are answered with an error; this many refusals in a row close the socket (4429).
+NEXA_SOCKET_EVENT_BURST = env.int("NEXA_SOCKET_EVENT_BURST", default=30)
+NEXA_SOCKET_EVENT_RATE = env.float("NEXA_SOCKET_EVENT_RATE", default=10.0)
+NEXA_SOCKET_FLOOD_CLOSE_AFTER = env.int("NEXA_SOCKET_FLOOD_CLOSE_AFTER", default=50)
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

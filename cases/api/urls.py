@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cases.api import views
+from cases.api import event_stream, views
 from cases.api.dashboard import CaseDashboardView
 
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("cases/dashboard", CaseDashboardView.as_view(), name="cases-dashboard"),
     path("cases/<str:case_urn>", views.CaseDetailView.as_view(), name="case-detail"),
     path("cases/<str:case_urn>/manifest", views.CaseManifestView.as_view(), name="case-manifest"),
+    path("cases/<str:case_urn>/events", event_stream.CaseEventStreamView.as_view(), name="case-events"),
     path("cases/<str:case_urn>/passenger-groups", views.PassengerGroupsView.as_view(), name="case-passenger-groups"),
     path("subcases/<str:sub_case_urn>/transition", views.SubCaseTransitionView.as_view(), name="subcase-transition"),
 ]

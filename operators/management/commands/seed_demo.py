@@ -2,13 +2,19 @@
 
 Two airlines (IB, LH), their tenant settings, and two operators per role per airline, each
 with a Django user for the console login (password ``nexa-demo``; supervisors and admins are
-staff so Django admin works).
+staff so Django admin works). Then two realistic open disruptions, declared by each airline's
+seeded supervisor through the cases services (``cases.services.demo_disruptions_seed``; data in
+``cases/demo.py``): IB3190 cancelled at MAD with 180 passengers and LH1190 delayed overnight at
+FRA with 300, their passengers grouped. A re-run — on any day — reuses the open demo cases and
+adds nothing twice.
 """
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from cases import services as cases_services
+from nexa.platform.auth import Principal
 from nexa.platform.models import TenantSettings
 from nexa.platform.roles import Role
 from operators.models import Operator
@@ -27,6 +33,12 @@ def demo_username(airline: str, role: Role, number: int = 1) -> str:
 
 def demo_operator_urn(airline: str, role: Role, number: int = 1) -> str:
     return f"urn:nexa:user:{demo_username(airline, role, number)}"
+
+
+def demo_supervisor(airline: str) -> Principal:
+    """The seeded ``<airline>-ops-supervisor``, who declares the airline's demo disruptions."""
+    operator = demo_operator_urn(airline, Role.OPS_SUPERVISOR)
+    return Principal(airline=airline, role=Role.OPS_SUPERVISOR, operator_urn=operator, subject=operator)
 
 
 class Command(BaseCommand):
@@ -69,3 +81,5 @@ class Command(BaseCommand):
                     created += was_created
         total = Operator.objects.filter(airline__in=AIRLINES).count()
         self.stdout.write(f"Demo data ready: airlines {', '.join(AIRLINES)}; {total} operators ({created} new).")
+        for result in cases_services.demo_disruptions_seed(principal_for=demo_supervisor):
+            self.stdout.write(f"  {result.summary()}")
