@@ -127,10 +127,10 @@ def backend_pid() -> int:
 @pytest.mark.django_db
 def test_workers_reuse_their_database_connection():
     workers = SectionWorkers(idle_seconds=5)
-    first = compose({"pid": backend_pid}, timeout=5, workers=workers)["pid"]
-    second = compose({"pid": backend_pid}, timeout=5, workers=workers)["pid"]
-    assert first == second  # no new PostgreSQL connection per call
-    assert first != backend_pid()  # but never the caller's own connection
+    pids = {compose({"pid": backend_pid}, timeout=5, workers=workers)["pid"] for _ in range(10)}
+    # No new PostgreSQL connection per call: the same few pooled backends serve every call …
+    assert len(pids) <= 3
+    assert backend_pid() not in pids  # … but never the caller's own connection
 
 
 @pytest.mark.django_db
