@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("cases.api.urls")),
     path("", include("booking.api.urls")),
     path("", include("audit.api.urls")),
+    path("", include("operators.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="swagger-ui"),
 ]

@@ -279,6 +279,16 @@ class PassengerGroupsView(NexaAPIView):
         )
 
 
+FENCING_TOKEN_HEADER = "X-Fencing-Token"
+FENCING_TOKEN_PARAMETER = OpenApiParameter(
+    name=FENCING_TOKEN_HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    type=int,
+    description="The fencing token of your lock on the sub-case; a stale one is a 409 (stale-fencing-token).",
+)
+
+
 class SubCaseTransitionView(NexaAPIView):
     permission_classes = [OPERATOR]
 
@@ -290,7 +300,7 @@ class SubCaseTransitionView(NexaAPIView):
             "(version-conflict) carrying the current version; a transition the state machine does not allow "
             "from the current status is a 409 problem (illegal-transition) listing the allowed ones."
         ),
-        parameters=[SUB_CASE_URN_PARAMETER],
+        parameters=[SUB_CASE_URN_PARAMETER, FENCING_TOKEN_PARAMETER],
         request=SubCaseTransitionSerializer,
         responses={200: SubCaseSerializer},
     )
@@ -299,11 +309,15 @@ class SubCaseTransitionView(NexaAPIView):
         body = SubCaseTransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        raw_fencing_token = request.headers.get(FENCING_TOKEN_HEADER)
+        if raw_fencing_token is not None and not raw_fencing_token.strip().isdigit():
+            raise validation_problem([{"field": FENCING_TOKEN_HEADER, "message": "must be a non-negative integer"}])
         sub_case = services.subcase_transition(
             principal=request.auth,
             sub_case=sub_case,
             transition=data["transition"],
             expected_version=data["version"],
             reason=data["reason"],
+            fencing_token=int(raw_fencing_token) if raw_fencing_token is not None else None,
         )
         return Response(SubCaseSerializer(sub_case).data)

@@ -13,6 +13,7 @@ from nexa.platform.auth import Principal
 from nexa.platform.models import OutboxEvent
 from nexa.platform.problems import Problem, conflict_problem
 from nexa.platform.roles import Role
+from operators.lock_guard import entity_lock_guard
 from tests.cases.factories import CaseFactory, SubCaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -200,6 +201,8 @@ def test_write_guard_can_refuse_a_transition():
         if fencing_token != 7:
             raise conflict_problem(slug="locked", title="Locked", detail="held by someone else", lockedBy="urn:x")
 
+    # Only this test's guard: the entity-lock guard would refuse these made-up fencing tokens first.
+    services.subcase_write_guard_unregister(entity_lock_guard)
     services.subcase_write_guard_register(only_the_holder)
     try:
         with pytest.raises(Problem) as refused:
@@ -217,6 +220,7 @@ def test_write_guard_can_refuse_a_transition():
         assert seen == [("urn:nexa:user:ib-op", sub_case.urn, 3), ("urn:nexa:user:ib-op", sub_case.urn, 7)]
     finally:
         services.subcase_write_guard_unregister(only_the_holder)
+        services.subcase_write_guard_register(entity_lock_guard)
 
 
 def test_service_refuses_another_airlines_sub_case():

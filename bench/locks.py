@@ -1,0 +1,304 @@
+"""Lock storm (ARCHITECTURE §10): 50 operators, each with their own token and keep-alive connection,
+race for the lock of each of 200 sub-cases over HTTP against the live ASGI server.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/nexa_locks REDIS_URL=redis://127.0.0.1:6379/10 \\
+        .venv/bin/python -m bench.locks [--operators 50] [--subcases 200] [--ping-duration 3]
+
+Steps:
+
+1. A fresh database ``<DATABASE_URL's name>_bench_locks``, migrated, with one IB case of ``--subcases``
+   passengers declared through ``cases.services.case_declare``.
+2. The ASGI server ``make run`` uses (bench/baseline.py's settings: ``NEXA_BENCH=1``, ``DEBUG=0``, no
+   access log, the throttle never refusing), then in the same run:
+   * the ping baseline (bench/load.py) at concurrency = ``--operators``;
+   * the storm: for each sub-case in turn, all operators send ``POST /v1/subcases/{urn}/lock`` at the
+     same instant (each on its own connection) and every answer is read and checked: exactly one 200,
+     every other a 409 ``subcase-locked`` naming the winner.
+3. The database is checked afterwards: one held lease per sub-case, token 1, one audit grant each.
+
+Prints throughput, p50/p90/p99/max latency, the winner count per sub-case, the ``RATIO locks …`` line
+(storm req/s over the ping's at the same concurrency) and PASS/FAIL lines: exactly one winner per
+sub-case (the exit status) and the p99 < 100 ms budget (reported only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.load import _payload, format_results, measure_ping_baseline, percentile
+from nexa import devstack
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DATABASE_SUFFIX = "_bench_locks"
+AIRLINE = "IB"
+BUDGET_P99_MS = 100.0
+
+
+def bench_database_url(base_url: str) -> str:
+    parts = urllib.parse.urlsplit(base_url)
+    name = parts.path.lstrip("/") or "nexa"
+    if not name.endswith(BENCH_DATABASE_SUFFIX):
+        name += BENCH_DATABASE_SUFFIX
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = devstack.postgres_params(url)["dbname"]
+    if not name.endswith(BENCH_DATABASE_SUFFIX):  # never drop anything but a bench database
+        raise SystemExit(f"refusing to drop {name!r}")
+    with psycopg.connect(**devstack.postgres_params(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django(env: dict[str, str]) -> None:
+    for name in ("DATABASE_URL", "REDIS_URL", "NEXA_STATE_DIR"):
+        os.environ[name] = env[name]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexa.settings")
+    os.environ.setdefault("LOG_FORMAT", "console")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def load_subcases(count: int) -> list[str]:
+    """One case of ``count`` passengers, declared through the service; returns the sub-case URNs."""
+    import datetime as dt
+
+    from cases.services import case_declare
+    from nexa.platform.auth import Principal
+    from nexa.platform.roles import Role
+
+    operator = "urn:nexa:user:ib-bench-supervisor"
+    supervisor = Principal(airline=AIRLINE, role=Role.OPS_SUPERVISOR, operator_urn=operator, subject=operator)
+    departure = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
+    case = case_declare(
+        principal=supervisor,
+        airport="MAD",
+        flight_number="IB3166",
+        flight_date=departure.date(),
+        scheduled_departure=departure,
+        cause="CANCELLATION",
+        passengers=[
+            {"firstName": f"Pax{seat}", "lastName": "Storm", "pnr": f"S{seat:05d}", "email": f"p{seat}@example.com"}
+            for seat in range(count)
+        ],
+    )
+    return [sub_case.urn for sub_case in case.subcases.order_by("created_at", "id")]
+
+
+def operator_tokens(count: int) -> dict[str, str]:
+    from nexa.platform.auth import issue_token
+
+    operators = [f"urn:nexa:user:ib-storm-{number:03d}" for number in range(count)]
+    return {
+        operator: issue_token(airline=AIRLINE, role="AIRPORT_OPERATOR", operator_urn=operator, ttl_seconds=3600)
+        for operator in operators
+    }
+
+
+# --- the storm ----------------------------------------------------------------------------------------
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection that returns (status, body)."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, payload: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(payload)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length, keep_alive = 0, True
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+            elif name.strip().lower() == b"connection" and value.strip().lower() == b"close":
+                keep_alive = False
+        body = await self.reader.readexactly(length)
+        if not keep_alive:
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+@dataclass
+class StormResult:
+    operators: int
+    subcases: int
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    winners_per_subcase: Counter = field(default_factory=Counter)
+    wrong_locked_by: int = 0
+    round_ms: list[float] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+async def storm(base_url: str, tokens: dict[str, str], subcases: list[str]) -> StormResult:
+    parsed = urllib.parse.urlsplit(base_url)
+    host, port = parsed.hostname, parsed.port
+    operators = list(tokens)
+    connections = {operator: _Connection(host, port) for operator in operators}
+    result = StormResult(operators=len(operators), subcases=len(subcases))
+
+    async def attempt(operator: str, urn: str) -> tuple[str, int, dict, float]:
+        headers = {"Authorization": f"Bearer {tokens[operator]}", "Accept": "application/json"}
+        payload = _payload("POST", f"/v1/subcases/{urn}/lock", parsed.netloc, headers, b"")
+        began = time.perf_counter()
+        status, body = await connections[operator].request(payload)
+        return operator, status, json.loads(body or b"{}"), (time.perf_counter() - began) * 1000
+
+    # Open every connection first (a HEAD-free warm-up: one ping each) so the storm measures locking.
+    await asyncio.gather(
+        *(
+            connections[operator].request(
+                _payload("GET", "/v1/_bench/ping", parsed.netloc, {"Authorization": f"Bearer {tokens[operator]}"}, None)
+            )
+            for operator in operators
+        )
+    )
+    started = time.perf_counter()
+    for urn in subcases:
+        round_began = time.perf_counter()
+        answers = await asyncio.gather(*(attempt(operator, urn) for operator in operators))
+        result.round_ms.append((time.perf_counter() - round_began) * 1000)
+        winners = [operator for operator, status, _body, _ms in answers if status == 200]
+        result.winners_per_subcase[len(winners)] += 1
+        for operator, status, body, elapsed_ms in answers:
+            result.statuses[str(status)] += 1
+            result.latencies_ms.append(elapsed_ms)
+            expected = operator if status == 200 else (winners[0] if len(winners) == 1 else None)
+            if body.get("lockedBy") != expected or expected is None:
+                result.wrong_locked_by += 1
+    result.seconds = time.perf_counter() - started
+    for connection in connections.values():
+        connection.close()
+    return result
+
+
+def database_check(subcases: list[str]) -> dict[str, int]:
+    from audit.models import AuditEntry
+    from operators.models import EntityLock
+
+    locks = EntityLock.objects.filter(entity_urn__in=subcases)
+    return {
+        "held": locks.exclude(holder=None).count(),
+        "token_1": locks.filter(fencing_token=1).count(),
+        "grants_audited": AuditEntry.objects.filter(entity_urn__in=subcases, action="subcase.lock_granted").count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--operators", type=int, default=50)
+    parser.add_argument("--subcases", type=int, default=200)
+    parser.add_argument("--ping-duration", type=float, default=3.0, help="seconds the ping baseline is measured")
+    parser.add_argument("--server", default=devstack.DEFAULT_SERVER)
+    parser.add_argument("--workers", type=int, default=devstack.DEFAULT_WORKERS)
+    args = parser.parse_args(argv)
+
+    os.chdir(ROOT)
+    with devstack.Services.ensure(redis_db=10) as services:
+        url = bench_database_url(services.database_url)
+        recreate_database(url)
+        env = services.environ(
+            DATABASE_URL=url, NEXA_BENCH="1", DEBUG="0", LOG_LEVEL="WARNING", NEXA_RATE_LIMIT="1000000000/min"
+        )
+        setup_django(env)
+        subcases = load_subcases(args.subcases)
+        tokens = operator_tokens(args.operators)
+        print(f"{len(subcases)} sub-cases, {len(tokens)} operators, database {url}")
+
+        port = devstack.free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        supervisor = devstack.Supervisor()
+        command = devstack.server_command(args.server, port=port, workers=args.workers, access_log=False)
+        log_path = devstack.state_dir() / "bench-locks.log"
+        server_env = {**env, "PROMETHEUS_MULTIPROC_DIR": devstack.fresh_prometheus_dir("prometheus-bench-locks")}
+        with log_path.open("w") as server_log:
+            try:
+                supervisor.start(args.server, command, server_env, stdout=server_log, stderr=server_log)
+                devstack.wait_http(f"{base_url}/healthz", supervisor, timeout=60)
+                load = os.getloadavg()[0]
+                ping = measure_ping_baseline(
+                    base_url, next(iter(tokens.values())), levels=[args.operators], duration=args.ping_duration
+                )
+                result = asyncio.run(storm(base_url, tokens, subcases))
+            finally:
+                supervisor.stop_all()
+        check = database_check(subcases)
+
+    latencies = sorted(result.latencies_ms)
+    rounds = sorted(result.round_ms)
+    p50, p90, p99 = (percentile(latencies, q) for q in (0.50, 0.90, 0.99))
+    print(format_results(f"\nping ({args.server}, {args.workers} workers; load before {load:.2f})", ping.levels))
+    print(
+        f"\nlock storm: {result.operators} operators x {result.subcases} sub-cases = {result.requests} requests "
+        f"in {result.seconds:.2f} s"
+    )
+    print(
+        f"  {result.rps:.0f} req/s   p50 {p50:.2f} ms   p90 {p90:.2f} ms   p99 {p99:.2f} ms   "
+        f"max {latencies[-1]:.1f} ms   statuses {dict(result.statuses)}"
+    )
+    print(
+        f"  per sub-case (all {result.operators} answered): p50 {percentile(rounds, 0.5):.1f} ms   "
+        f"p99 {percentile(rounds, 0.99):.1f} ms"
+    )
+    print(f"  winners per sub-case: {dict(result.winners_per_subcase)}   wrong lockedBy: {result.wrong_locked_by}")
+    print(f"  database: {check}")
+    reference = ping.at(args.operators) or ping.best
+    print(
+        f"\nRATIO locks c={args.operators} rps={result.rps:.0f} ping_rps={reference.rps:.0f} "
+        f"ratio={result.rps / reference.rps:.3f} p50_ms={p50:.2f} p99_ms={p99:.2f} "
+        f"ping_p99_ms={reference.p99_ms:.2f}"
+    )
+    exact = (
+        result.winners_per_subcase == Counter({1: result.subcases})
+        and result.wrong_locked_by == 0
+        and check == {"held": result.subcases, "token_1": result.subcases, "grants_audited": result.subcases}
+    )
+    print(f"{'PASS' if exact else 'FAIL'} exactly one winner per sub-case, every 409 names it, one audited grant each")
+    print(
+        f"{'PASS' if p99 < BUDGET_P99_MS else 'FAIL'} p99 {p99:.2f} ms vs budget {BUDGET_P99_MS:.0f} ms "
+        "(reported; the exit status checks the winners only)"
+    )
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

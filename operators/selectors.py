@@ -1,0 +1,43 @@
+"""Reads of the operators domain (tenant-scoped: callers never pass another airline)."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import DateTimeField, Exists, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Greatest, Now
+
+from nexa.platform.auth import Principal
+from nexa.platform.tenancy import for_principal
+from operators.models import EntityLock, Operator, OperatorSession
+
+
+def operator_is_active(*, airline: str, operator_urn: str) -> bool:
+    """False only for an operator an ADMIN deactivated. Unknown operators are active: the token is the
+    identity, the profile row is optional."""
+    return not Operator.objects.filter(airline=airline, operator_urn=operator_urn, active=False).exists()
+
+
+def operators_list(*, principal: Principal) -> QuerySet[Operator]:
+    """The airline's operator profiles, each annotated with:
+
+    * ``connected`` — any session heard from within ``NEXA_SESSION_STALE_SECONDS``;
+    * ``seen_at`` — the latest heartbeat of a live session, else when their last socket closed (or null);
+    * ``locks_held`` — sub-case URNs of their unexpired leases, sorted.
+    """
+    sessions = OperatorSession.objects.filter(airline=OuterRef("airline"), operator_urn=OuterRef("operator_urn"))
+    live = sessions.filter(last_seen_at__gte=Now() - timedelta(seconds=int(settings.NEXA_SESSION_STALE_SECONDS)))
+    latest_session = (
+        sessions.order_by().values("operator_urn").annotate(latest=Max("last_seen_at")).values("latest")[:1]
+    )
+    locks = (
+        EntityLock.objects.filter(airline=OuterRef("airline"), holder=OuterRef("operator_urn"), expires_at__gt=Now())
+        .order_by("entity_urn")
+        .values("entity_urn")
+    )
+    return for_principal(Operator.objects.all(), principal).annotate(
+        connected=Exists(live),
+        # PostgreSQL's GREATEST skips nulls: null only when neither is known.
+        seen_at=Greatest(Subquery(latest_session, output_field=DateTimeField()), "last_seen_at"),
+        locks_held=ArraySubquery(locks),
+    )
