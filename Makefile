@@ -10,7 +10,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 PROD_ENV := docker/production.env
 
-.PHONY: help venv run test check lint format bench seed services clean-state
+.PHONY: help venv node_modules run test check lint format bench seed services clean-state
 
 help:
 	@echo "make run      start PostgreSQL+Redis (embedded unless DATABASE_URL/REDIS_URL), migrate, seed,"
@@ -18,6 +18,7 @@ help:
 	@echo "make test     the whole suite against the same services (ARGS='-k foo' for pytest args)"
 	@echo "make check    quality gates: ruff, ruff format --check, lint-imports, check --deploy, makemigrations --check"
 	@echo "make bench    bench/baseline.py: authenticated ping at increasing concurrency"
+	@echo "make node_modules  npm ci: socket.io-client for the presence-channel tests (make test does it)"
 	@echo "make seed     (re)load demo data (embedded services unless DATABASE_URL/REDIS_URL)"
 	@echo "make format   ruff format + ruff check --fix"
 
@@ -34,10 +35,23 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(VPY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
+# socket.io-client for the presence-channel interop tests, exactly as package-lock.json pins it. The stamp
+# makes reruns free; it is redone when package.json or the lock file changes.
+NODE_STAMP := node_modules/.package-lock-installed
+
+node_modules: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "error: npm not found. Install Node.js >= 18 with npm (the presence-channel tests run socket.io-client under node)." >&2; \
+		exit 1; }
+	npm ci --no-audit --no-fund
+	@touch $@
+
 run: venv
 	$(VPY) -m nexa.devstack run
 
-test: venv
+test: venv node_modules
 	$(VPY) -m nexa.devstack test $(ARGS)
 
 services: venv

@@ -114,7 +114,7 @@ CACHES = {
 # channels-redis layers work; NEXA_CHANNEL_LAYER picks one ("core": RedisChannelLayer, lists per
 # channel; "pubsub": RedisPubSubChannelLayer, Redis PUBLISH per group). The default is the faster in
 # bench/presence.py (docs/benchmarks.md § Presence channel).
-NEXA_CHANNEL_LAYER = env.str("NEXA_CHANNEL_LAYER", default="core")
+NEXA_CHANNEL_LAYER = env.str("NEXA_CHANNEL_LAYER", default="pubsub")
 _CHANNEL_LAYER_BACKENDS = {
     "core": "channels_redis.core.RedisChannelLayer",
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -124,7 +124,14 @@ if NEXA_CHANNEL_LAYER not in _CHANNEL_LAYER_BACKENDS:
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": _CHANNEL_LAYER_BACKENDS[NEXA_CHANNEL_LAYER],
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("NEXA_CHANNEL_LAYER_PREFIX", default="nexa-asgi")},
+        "CONFIG": {
+            # redis-py caps a pool at 100 connections by default and fails (not waits) above it; a burst
+            # of socket joins needs more.
+            "hosts": [
+                {"address": REDIS_URL, "max_connections": env.int("NEXA_CHANNEL_LAYER_MAX_CONNECTIONS", default=500)}
+            ],
+            "prefix": env.str("NEXA_CHANNEL_LAYER_PREFIX", default="nexa-asgi"),
+        },
     }
 }
 

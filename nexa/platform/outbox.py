@@ -87,7 +87,7 @@ __all__ = [
 ALL_EVENTS = "*"
 STREAM_SEQUENCE = "platform_outbox_stream_seq"
 # Key of the transaction-scoped advisory lock that orders sequence assignment, delivery and commit.
-_RELAY_LOCK_KEY = 0x4E455841_0B0C  # "NEXA" + outbox
+RELAY_LOCK_KEY = 0x4E455841_0B0C  # "NEXA" + outbox
 _DEFAULT_MAX_ATTEMPTS = 10
 _SWEEP_MAX_BATCHES = 20
 _SWEEP_BATCH = 100
@@ -294,7 +294,7 @@ def _relay(
         with transaction.get_connection(using).cursor() as cursor:
             # Serialise numbering + delivery + commit across relays (see the module docstring). The rows
             # are already ours, so waiting here never makes another relay deliver them.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RELAY_LOCK_KEY])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RELAY_LOCK_KEY])
             cursor.execute(
                 f"SELECT nextval('{STREAM_SEQUENCE}') FROM generate_series(1, %s)",  # noqa: S608 (constant)
                 [len(rows)],
