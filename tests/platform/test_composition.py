@@ -143,8 +143,9 @@ def test_idle_workers_close_their_database_connections_and_end():
         return backend_pid()
 
     assert compose({"a": query_database, "b": query_database}, timeout=5, workers=workers)["partialFailures"] == []
-    assert workers.size == 2
-    deadline = time.monotonic() + 3
+    # Two workers, or one if the first section finished before the second was handed out.
+    assert 1 <= workers.size <= 2
+    deadline = time.monotonic() + 10  # generous: the machine may be busy
     while workers.size and time.monotonic() < deadline:
         time.sleep(0.05)
     assert workers.size == 0
