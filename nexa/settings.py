@@ -102,6 +102,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# The Redis database number of REDIS_URL (0 when the URL names none).
+_REDIS_DB = (REDIS_URL.rsplit("/", 1)[-1].split("?")[0] if REDIS_URL.count("/") >= 3 else "") or "0"
+
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -130,7 +133,9 @@ CHANNEL_LAYERS = {
             "hosts": [
                 {"address": REDIS_URL, "max_connections": env.int("NEXA_CHANNEL_LAYER_MAX_CONNECTIONS", default=500)}
             ],
-            "prefix": env.str("NEXA_CHANNEL_LAYER_PREFIX", default="nexa-asgi"),
+            # Redis pub/sub channels are global to the server, not per database: derive the prefix
+            # from the database number so two deployments (or test runs) on one Redis never cross-talk.
+            "prefix": env.str("NEXA_CHANNEL_LAYER_PREFIX", default=f"nexa-asgi-db{_REDIS_DB}"),
         },
     }
 }
