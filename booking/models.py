@@ -1,1 +1,38 @@
 """Tables owned by the booking domain."""
+
+from django.db import models
+from django.db.models.functions import Now
+
+from cases.models import SubCase
+from nexa.platform.urns import new_id
+
+
+class WalletEntryKind(models.TextChoices):
+    CREDIT = "CREDIT"  # cash compensation paid into the passenger's wallet (PSP payout)
+    PAYOUT = "PAYOUT"  # money paid out of the wallet to the passenger
+    REVERSAL = "REVERSAL"  # a credit undone (PSP payout reversed)
+
+
+class WalletEntry(models.Model):
+    """The passenger wallet's ledger, one row per movement; the balance is the signed sum and always
+    equals the PSP's view of the wallet. ``reference`` (the saga step's idempotency key) makes
+    recording a movement idempotent."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    sub_case = models.ForeignKey(SubCase, on_delete=models.PROTECT, related_name="wallet_entries")
+    kind = models.CharField(max_length=10, choices=WalletEntryKind.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="signed: credits +, payouts/reversals -")
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=200, help_text="idempotency key of the movement (saga step)")
+    provider_ref = models.CharField(max_length=100, blank=True, default="", help_text="PSP payout id")
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reference", "kind"], name="wallet_entry_unique_reference"),
+        ]
+        indexes = [models.Index(fields=["sub_case", "created_at"], name="wallet_entry_subcase_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.currency}"

@@ -121,3 +121,30 @@ def airports_search(*, query: str, limit: int = 20) -> list[Airport]:
         if len(results) >= limit:
             break
     return results[:limit]
+
+
+# --- the passenger wallet ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WalletView:
+    sub_case_urn: str
+    balances: dict[str, str]  # currency → balance, "250.00"
+    entries: list  # booking.models.WalletEntry, oldest first
+
+
+def wallet_for_subcase(*, principal, sub_case) -> WalletView:
+    """The sub-case's wallet ledger and its balance per currency (tenant-scoped: another airline's
+    sub-case has an empty wallet here; callers resolve the sub-case through cases.selectors first)."""
+    from decimal import Decimal
+
+    from booking.models import WalletEntry
+
+    entries = list(
+        WalletEntry.objects.filter(sub_case_id=sub_case.pk, airline=principal.airline).order_by("created_at", "id")
+    )
+    totals: dict[str, Decimal] = {}
+    for entry in entries:
+        totals[entry.currency] = totals.get(entry.currency, Decimal("0")) + entry.amount
+    balances = {currency: str(total.quantize(Decimal("0.01"))) for currency, total in sorted(totals.items())}
+    return WalletView(sub_case_urn=sub_case.urn, balances=balances, entries=entries)

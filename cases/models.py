@@ -285,3 +285,115 @@ SUBCASE_TRANSITIONS = (
     "mark_failed",
     "cancel",
 )
+
+
+# --- compensation sagas (ARCHITECTURE §6; saga state lives here, in PostgreSQL) ----------------------
+
+
+class SagaRunStatus(models.TextChoices):
+    PENDING = "PENDING"  # accepted, waiting for a worker
+    RUNNING = "RUNNING"  # a worker is executing steps (or waiting to retry a transient failure)
+    COMPLETED = "COMPLETED"
+    COMPENSATING = "COMPENSATING"  # a step failed for good: undoing the completed steps in reverse
+    FAILED = "FAILED"  # failed and compensated; the sub-case went to MANUAL_REVIEW
+    CANCELLING = "CANCELLING"  # an operator cancelled: undoing what was done
+    CANCELLED = "CANCELLED"
+
+
+class SagaStepStatus(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    COMPENSATED = "COMPENSATED"
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
+    SKIPPED = "SKIPPED"  # never started: the run failed or was cancelled before it
+
+
+ACTIVE_SAGA_RUN_STATUSES = frozenset(
+    {SagaRunStatus.PENDING, SagaRunStatus.RUNNING, SagaRunStatus.COMPENSATING, SagaRunStatus.CANCELLING}
+)
+
+
+class SagaRun(models.Model):
+    """One compensation request for one sub-case: its ordered steps run on the ``saga`` queue."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="saga_runs")
+    sub_case = models.ForeignKey(SubCase, on_delete=models.CASCADE, related_name="saga_runs")
+    status = models.CharField(max_length=20, choices=SagaRunStatus.choices, default=SagaRunStatus.PENDING)
+    payload = models.JSONField(help_text="the validated request: {items, reason}")
+    payload_hash = models.CharField(max_length=64, help_text="sha256 of the canonical request (dedupe)")
+    correlation_urn = models.CharField(max_length=80)
+    requested_by = models.CharField(max_length=255, help_text="operator URN")
+    reason = models.TextField(blank=True, default="")
+    failure_category = models.CharField(max_length=40, blank=True, default="")
+    failure = models.JSONField(null=True, blank=True, help_text="{step, provider, code, message, at} of the failure")
+    retries = models.PositiveIntegerField(default=0, help_text="operator retries of this run")
+    lease_expires_at = models.DateTimeField(null=True, blank=True, help_text="a worker holds the run until then")
+    created_at = models.DateTimeField(db_default=Now())
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            # The same request (payload hash includes the sub-case version it was made against) is one run.
+            models.UniqueConstraint(fields=["sub_case", "payload_hash"], name="saga_run_unique_payload"),
+        ]
+        indexes = [
+            models.Index(fields=["case", "created_at", "id"], name="saga_run_case_idx"),
+            models.Index(fields=["status", "lease_expires_at"], name="saga_run_status_lease_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.urn} ({self.status})"
+
+    @property
+    def urn(self) -> str:
+        return format_urn("saga", self.id)
+
+
+class SagaStep(models.Model):
+    """One step of a run. Its URN (plus ``/retry-<n>`` after an operator retry re-runs an undone
+    step) is the provider's idempotency key, so a re-delivered step never has a second effect."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    run = models.ForeignKey(SagaRun, on_delete=models.CASCADE, related_name="steps")
+    airline = models.CharField(max_length=3)
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=40, help_text="e.g. meal.issue_card, cash.payout, transport.request_ride")
+    kind = models.CharField(max_length=20, help_text="MEAL, CASH, TRANSPORT or NOTIFY")
+    item = models.JSONField(help_text="the request item this step delivers")
+    status = models.CharField(max_length=20, choices=SagaStepStatus.choices, default=SagaStepStatus.PENDING)
+    generation = models.PositiveIntegerField(default=0, help_text="bumped when a retry re-runs an undone step")
+    attempts = models.PositiveIntegerField(default=0)
+    attempt_log = models.JSONField(default=list, help_text="[{at, outcome, provider, code, message}]")
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    compensation = models.JSONField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    compensated_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "position"], name="saga_step_position_unique")]
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def urn(self) -> str:
+        return format_urn("step", self.id)
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.urn if self.generation == 0 else f"{self.urn}/retry-{self.generation}"
+
+    @property
+    def compensation_key(self) -> str:
+        return f"{self.idempotency_key}/compensate"

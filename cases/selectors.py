@@ -133,3 +133,26 @@ def oldest_open_cases(*, principal: Principal, limit: int = 10) -> list[dict[str
         }
         for case in cases
     ]
+
+
+# --- compensation sagas -------------------------------------------------------------------------------
+
+
+def saga_runs_for_case(*, principal: Principal, case: Case) -> list:
+    """Every saga run of the case (oldest first) with its steps, for the progress route."""
+    from cases.models import SagaRun, SagaStep
+
+    return list(
+        for_principal(SagaRun.objects.filter(case_id=case.pk), principal)
+        .select_related("sub_case", "case")
+        .order_by("created_at", "id")
+        .prefetch_related(Prefetch("steps", queryset=SagaStep.objects.order_by("position")))
+    )
+
+
+def saga_run_get(*, principal: Principal, saga_urn: str):
+    """One saga run (404 for another airline's or an unknown URN)."""
+    from cases.models import SagaRun
+
+    urn = parse_urn(saga_urn, "saga")
+    return get_for_principal(SagaRun.objects.select_related("case", "sub_case"), principal, id=urn.id)

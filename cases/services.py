@@ -193,16 +193,20 @@ def _transition_locked(
     reason: str = "",
     fencing_token: int | None = None,
     group: PassengerGroup | None = None,
+    guarded: bool = True,
 ) -> SubCase:
     """Apply one FSM transition with an OCC version check; the caller holds the case row lock and
-    re-derives the case status afterwards. ``group`` (for ``mark_grouped``) sets the membership."""
+    re-derives the case status afterwards. ``group`` (for ``mark_grouped``) sets the membership.
+    ``guarded=False`` skips the write guards (entity locks): only the saga's failure-to-review path
+    passes it (docs/decisions.md)."""
     if sub_case.version != expected_version:
         raise _version_conflict(
             sub_case_urn=sub_case.urn, current_version=sub_case.version, expected_version=expected_version
         )
     if not can_proceed(getattr(sub_case, transition)):
         raise _illegal_transition(sub_case=sub_case, transition=transition)
-    _guard_subcase_write(principal=principal, sub_case=sub_case, fencing_token=fencing_token)
+    if guarded:
+        _guard_subcase_write(principal=principal, sub_case=sub_case, fencing_token=fencing_token)
 
     before = {"status": sub_case.status, "version": sub_case.version}
     getattr(sub_case, transition)()  # the FSM method: sets the new status in memory
@@ -662,6 +666,10 @@ def case_passenger_data_purge(*, principal: Principal, case: Case, today: dt.dat
                 version=F("version") + 1,
                 updated_at=Now(),
             )
+        # Notification rows keep full addresses for sending and retries; they go with the rest.
+        from notifications.services import notification_recipients_purge  # notifications builds on cases
+
+        notification_recipients_purge(case=case)
         if anonymised:
             audit.record(
                 principal=principal,
@@ -683,3 +691,224 @@ def demo_disruptions_seed(*, principal_for: Callable[[str], Principal], today: d
     from cases import demo  # cases.demo builds on the services above
 
     return demo.demo_disruptions_ensure(principal_for=principal_for, today=today)
+
+
+# --- compensation sagas -----------------------------------------------------------------------------
+
+NOT_COMPENSABLE_STATUSES = frozenset({SubCaseStatus.CLOSED, SubCaseStatus.CANCELLED, SubCaseStatus.FAILED})
+RETRYABLE_RUN_STATUSES = frozenset({"FAILED"})
+CANCELLABLE_RUN_STATUSES = frozenset({"PENDING", "RUNNING", "COMPLETED"})
+
+
+def subcase_compensate(
+    *,
+    principal: Principal,
+    sub_case: SubCase,
+    expected_version: int,
+    items: Any,
+    reason: Any,
+    fencing_token: int | None = None,
+):
+    """Accept a compensation request: validate it, check the version (OCC) and the write guards (entity
+    locks, fencing token), and in ONE transaction bump the sub-case's version, create the saga run and
+    its steps and write the outbox row (``saga:requested``) that makes a worker execute it.
+
+    Returns ``(run, created)``. The same request again (same body, same version: same payload hash)
+    returns the existing run with ``created=False`` and changes nothing. Invalid items are a 400/422
+    problem (:mod:`cases.compensation`); a stale version a 409 with the current ``version``.
+    """
+    from django.utils import timezone
+
+    from cases import compensation, saga
+    from cases.models import SagaRun
+    from nexa.platform.context import current_correlation_urn
+    from nexa.platform.urns import new_urn
+
+    request = compensation.validate_request(airline=principal.airline, items=items, reason=reason, now=timezone.now())
+    digest = compensation.payload_hash(version=expected_version, items=items, reason=reason)
+    with transaction.atomic():
+        case = _lock_case(principal=principal, case_id=sub_case.case_id)
+        try:
+            current = SubCase.objects.get(pk=sub_case.pk, airline=principal.airline)
+        except SubCase.DoesNotExist:
+            raise not_found_problem() from None
+        existing = SagaRun.objects.filter(sub_case_id=current.pk, payload_hash=digest).first()
+        if existing is not None:
+            existing.case, existing.sub_case = case, current
+            return existing, False
+        if current.version != expected_version:
+            raise _version_conflict(
+                sub_case_urn=current.urn, current_version=current.version, expected_version=expected_version
+            )
+        if current.status in NOT_COMPENSABLE_STATUSES:
+            raise conflict_problem(
+                slug="subcase-not-compensable",
+                title="The sub-case cannot be compensated",
+                detail=f"{current.urn} is {current.status}; compensation needs an open sub-case.",
+                currentStatus=current.status,
+                version=current.version,
+            )
+        _guard_subcase_write(principal=principal, sub_case=current, fencing_token=fencing_token)
+        SubCase.objects.filter(pk=current.pk, version=expected_version).update(
+            version=F("version") + 1, updated_at=Now()
+        )
+        current.version = expected_version + 1
+        run = SagaRun.objects.create(
+            airline=principal.airline,
+            case=case,
+            sub_case=current,
+            payload=request.as_payload(),
+            payload_hash=digest,
+            correlation_urn=current_correlation_urn() or new_urn("correlation"),
+            requested_by=principal.operator_urn,
+            reason=request.reason,
+        )
+        steps = saga.create_steps(run, request.items)
+        audit.record(
+            principal=principal,
+            action="subcase.compensation_requested",
+            entity_urn=current.urn,
+            case_urn=case.urn,
+            reason=request.reason,
+            before={"version": expected_version},
+            after={
+                "version": current.version,
+                "sagaUrn": run.urn,
+                "items": [
+                    {k: item[k] for k in ("type", "amount", "currency", "provider", "regulation") if k in item}
+                    for item in request.items
+                ],
+                "steps": [step.name for step in steps],
+            },
+        )
+        events.publish_subcase_state_changed(
+            sub_case_urn=current.urn,
+            case_urn=case.urn,
+            airline=case.airline,
+            status=current.status,
+            version=current.version,
+        )
+        saga.publish_requested(run)
+    return run, True
+
+
+def _run_state_conflict(run, action: str, allowed: frozenset[str]) -> Problem:
+    return conflict_problem(
+        slug="saga-run-state",
+        title=f"The saga run cannot be {action} in its current status",
+        detail=f"{run.urn} is {run.status}; {action} needs one of {', '.join(sorted(allowed))}.",
+        currentStatus=run.status,
+    )
+
+
+def _lock_run(*, principal: Principal, run):
+    from cases.models import SagaRun
+
+    try:
+        return (
+            SagaRun.objects.select_for_update()
+            .select_related("case", "sub_case")
+            .get(pk=run.pk, airline=principal.airline)
+        )
+    except SagaRun.DoesNotExist:
+        raise not_found_problem() from None
+
+
+def saga_run_retry(*, principal: Principal, run, reason: str = ""):
+    """Retry a FAILED run from its failed step: every step that is not COMPLETED runs again — the
+    failed one and those compensated when it failed — each under a fresh idempotency key (its URN
+    plus ``/retry-<n>``), so the provider makes a new effect instead of replaying the refusal or the
+    voided card. 409 unless the run is FAILED, or when a compensation failed (a human must resolve it)."""
+    from cases import saga
+    from cases.models import SagaRunStatus, SagaStepStatus
+
+    with transaction.atomic():
+        run = _lock_run(principal=principal, run=run)
+        if run.status not in RETRYABLE_RUN_STATUSES:
+            raise _run_state_conflict(run, "retried", RETRYABLE_RUN_STATUSES)
+        if run.steps.filter(status=SagaStepStatus.COMPENSATION_FAILED).exists():
+            raise conflict_problem(
+                slug="saga-run-compensation-failed",
+                title="A compensation of this run failed",
+                detail=f"{run.urn} has a step whose compensation failed; resolve it manually before retrying.",
+                currentStatus=run.status,
+            )
+        before = {"status": run.status, "category": run.failure_category, "retries": run.retries}
+        for step in run.steps.exclude(status=SagaStepStatus.COMPLETED):
+            if step.status != SagaStepStatus.SKIPPED or step.attempts:
+                step.generation += 1
+            step.status = SagaStepStatus.PENDING
+            step.attempts = 0
+            step.result = step.error = step.compensation = None
+            step.started_at = step.completed_at = step.compensated_at = step.next_attempt_at = None
+            step.save()
+        run.status = SagaRunStatus.PENDING
+        run.failure_category, run.failure, run.finished_at = "", None, None
+        run.retries += 1
+        run.save(update_fields=["status", "failure_category", "failure", "finished_at", "retries", "updated_at"])
+        audit.record(
+            principal=principal,
+            action="saga.retried",
+            entity_urn=run.urn,
+            case_urn=run.case.urn,
+            reason=reason,
+            before=before,
+            after={"status": run.status, "retries": run.retries},
+        )
+        saga.publish_requested(run)
+    return run
+
+
+def saga_run_cancel(*, principal: Principal, run, reason: str = ""):
+    """Cancel a run: it becomes CANCELLING and the worker undoes what was done (completed steps in
+    reverse), then CANCELLED. 409 unless PENDING, RUNNING or COMPLETED."""
+    from cases import saga
+    from cases.models import SagaRunStatus
+
+    with transaction.atomic():
+        run = _lock_run(principal=principal, run=run)
+        if run.status not in CANCELLABLE_RUN_STATUSES:
+            raise _run_state_conflict(run, "cancelled", CANCELLABLE_RUN_STATUSES)
+        before = run.status
+        run.status = SagaRunStatus.CANCELLING
+        run.save(update_fields=["status", "updated_at"])
+        audit.record(
+            principal=principal,
+            action="saga.cancel_requested",
+            entity_urn=run.urn,
+            case_urn=run.case.urn,
+            reason=reason,
+            before={"status": before},
+            after={"status": run.status},
+        )
+        saga.publish_requested(run)
+    return run
+
+
+def subcase_send_to_review_by_system(*, airline: str, sub_case_id, reason: str) -> SubCase | None:
+    """The saga's failure path: move the sub-case to MANUAL_REVIEW as the system principal, through
+    the normal transition (OCC, audit, events, case status). Entity locks do not stop it: an
+    operator's lock must not hide a failed payment (docs/decisions.md). A sub-case that cannot go to
+    review (already there, closed, cancelled) is left as it is; returns ``None`` then."""
+    from cases import saga
+
+    principal = saga.system_principal(airline)
+    with transaction.atomic():
+        current = SubCase.objects.filter(pk=sub_case_id, airline=airline).first()
+        if current is None:
+            return None
+        case = _lock_case(principal=principal, case_id=current.case_id)
+        current = SubCase.objects.get(pk=sub_case_id)
+        if not can_proceed(current.send_to_review):
+            return None
+        current = _transition_locked(
+            principal=principal,
+            case=case,
+            sub_case=current,
+            transition="send_to_review",
+            expected_version=current.version,
+            reason=reason,
+            guarded=False,
+        )
+        _case_status_refresh(principal=principal, case=case, reason=reason)
+    return current

@@ -3,6 +3,7 @@
     python -m nexa.devstack run                 # services, migrate, seed, ASGI server, worker, beat
     python -m nexa.devstack test [pytest args]  # services, then pytest (exit code = pytest's; 5 counts as failure)
     python -m nexa.devstack services            # just PostgreSQL + Redis; prints their URLs, Ctrl-C stops
+    python -m nexa.devstack simulators          # just the provider simulators; prints their URLs, Ctrl-C stops
     python -m nexa.devstack manage ARGS...      # manage.py ARGS with the services up
     python -m nexa.devstack probe URL...        # exit 0 when every postgres:// / redis:// URL answers
 
@@ -46,6 +47,16 @@ DEMO_TOKEN_TTL_SECONDS = 12 * 3600
 DEFAULT_SERVER = "uvicorn-workers"
 SERVER_CHOICES = ("daphne", "gunicorn-uvicorn", "uvicorn", "uvicorn-workers")
 DEFAULT_WORKERS = 2
+
+# The provider simulators `make run` starts (docs/providers.md): name, module, kind, preferred port and
+# the settings that point at it. A variable already set in the environment (a real provider, or a
+# simulator run elsewhere) wins and that simulator is not started. `make test` leaves them to the
+# pytest fixture `simulators` (tests/fixtures.py), which starts its own on free ports.
+SIMULATORS = (
+    ("psp", "booking.simulators", "psp", 8710, ("NEXA_PSP_URL",)),
+    ("transport", "booking.simulators", "transport", 8711, ("NEXA_TRANSPORT_URL",)),
+    ("sms", "notifications.simulators", "sms", 8712, ("NEXA_SMS_URL", "NEXA_WHATSAPP_URL")),
+)
 
 
 def state_dir() -> Path:
@@ -430,6 +441,22 @@ def interruptible() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def start_simulators(supervisor: Supervisor, env: dict) -> dict[str, str]:
+    """Start the simulators whose URL is not configured; wait until they answer; return their variables."""
+    urls: dict[str, str] = {}
+    for name, module, kind, preferred, variables in SIMULATORS:
+        if env.get(variables[0]):
+            log(f"{name}: using {variables[0]}={env[variables[0]]} (no simulator started)")
+            continue
+        port = free_port(preferred=preferred)
+        supervisor.start(f"{name} simulator", [PYTHON, "-m", module, kind, "--port", str(port)], env)
+        for variable in variables:
+            urls[variable] = f"http://127.0.0.1:{port}"
+    for url in sorted(set(urls.values())):
+        wait_http(f"{url}/_health", supervisor, timeout=30)
+    return urls
+
+
 def manage(env: dict, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
     return subprocess.run(
         [PYTHON, "manage.py", *args], env=env, cwd=ROOT, check=True, text=True, capture_output=capture
@@ -523,6 +550,7 @@ def _run(args: argparse.Namespace, services: Services, supervisor: Supervisor, p
         extra["NEXA_BENCH"] = "1"
     extra["PROMETHEUS_MULTIPROC_DIR"] = fresh_prometheus_dir("prometheus")
     env = services.environ(**extra)
+    env.update(start_simulators(supervisor, env))
 
     manage(env, "migrate", "--noinput")
     if not args.no_seed:
@@ -546,7 +574,7 @@ def _run(args: argparse.Namespace, services: Services, supervisor: Supervisor, p
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/healthz", supervisor)
     tokens = {} if args.no_seed else demo_tokens(env)
-    print_banner(base, services, tokens)
+    print_banner(base, services, tokens, env)
     while True:
         if dead := supervisor.dead_child():
             log(f"{dead[0]} exited with code {dead[1]}; stopping everything")
@@ -554,7 +582,7 @@ def _run(args: argparse.Namespace, services: Services, supervisor: Supervisor, p
         time.sleep(0.5)
 
 
-def print_banner(base: str, services: Services, tokens: dict[str, str]) -> None:
+def print_banner(base: str, services: Services, tokens: dict[str, str], env: dict | None = None) -> None:
     lines = [
         "",
         "=" * 78,
@@ -564,6 +592,9 @@ def print_banner(base: str, services: Services, tokens: dict[str, str]) -> None:
         f"  PostgreSQL:       {services.database_url}",
         f"  Redis:            {services.redis_url}",
     ]
+    for name, _module, _kind, _port, variables in SIMULATORS:
+        if env and env.get(variables[0]):
+            lines.append(f"  {name.upper() + ':':<18}{env[variables[0]]}   ({', '.join(variables)})")
     if tokens:
         lines += ["", f"  Demo API tokens (airline {DEMO_AIRLINE}, valid {DEMO_TOKEN_TTL_SECONDS // 3600} h):"]
         for role, token in tokens.items():
@@ -615,6 +646,28 @@ def cmd_services(args: argparse.Namespace) -> int:
             return 0
 
 
+def cmd_simulators(args: argparse.Namespace) -> int:
+    supervisor = Supervisor()
+    with interruptible():
+        try:
+            try:
+                urls = start_simulators(supervisor, dict(os.environ))
+                for variable, url in urls.items():
+                    print(f"export {variable}='{url}'", flush=True)
+                log("simulators are up; Ctrl-C stops them")
+                while not (dead := supervisor.dead_child()):
+                    time.sleep(0.5)
+                log(f"{dead[0]} exited with code {dead[1]}")
+                return 1
+            finally:
+                supervisor.stop_all()
+        except Interrupted:
+            return 0
+        except RuntimeError as error:
+            log(f"failed: {error}")
+            return 1
+
+
 def cmd_manage(args: argparse.Namespace) -> int:
     with interruptible():
         try:
@@ -649,13 +702,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     services = sub.add_parser("services", help="only PostgreSQL and Redis, until Ctrl-C")
     services.add_argument("--redis-db", type=int, default=0)
+    sub.add_parser("simulators", help="only the provider simulators (PSP, transport, SMS/WhatsApp), until Ctrl-C")
     manage_parser = sub.add_parser("manage", help="manage.py with the services up, e.g. `manage seed_demo`")
     manage_parser.add_argument("manage_args", nargs=argparse.REMAINDER)
     probe = sub.add_parser("probe", help="exit 0 when every postgres:// and redis:// URL answers")
     probe.add_argument("urls", nargs="+")
     args = parser.parse_args(argv)
     os.chdir(ROOT)
-    commands = {"run": cmd_run, "test": cmd_test, "services": cmd_services, "manage": cmd_manage, "probe": cmd_probe}
+    commands = {
+        "run": cmd_run,
+        "test": cmd_test,
+        "services": cmd_services,
+        "simulators": cmd_simulators,
+        "manage": cmd_manage,
+        "probe": cmd_probe,
+    }
     return commands[args.command](args)
 
 

@@ -178,6 +178,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "nexa.platform.tasks.idempotency_purge", "schedule": 3600.0},
     "lock-lease-sweep": {"task": "operators.tasks.lock_leases_expire_sweep", "schedule": 5.0},
     "operator-session-sweep": {"task": "operators.tasks.operator_sessions_stale_sweep", "schedule": 15.0},
+    # A worker killed mid-step leaves its run's lease to expire; this resumes it within seconds.
+    "saga-resume-stalled": {"task": "cases.tasks.saga_runs_resume_stalled", "schedule": 15.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------
@@ -262,6 +264,38 @@ NEXA_PASSENGER_DATA_RETENTION_DAYS = env.int("NEXA_PASSENGER_DATA_RETENTION_DAYS
 # renews it); an operator session not heard from for NEXA_SESSION_STALE_SECONDS is closed by the sweep.
 NEXA_LOCK_LEASE_SECONDS = env.int("NEXA_LOCK_LEASE_SECONDS", default=120)
 NEXA_SESSION_STALE_SECONDS = env.int("NEXA_SESSION_STALE_SECONDS", default=60)
+
+# --- External providers (ARCHITECTURE §7; docs/providers.md) --------------------------------
+# Base URLs of the PSP, ground transport (Uber- and Cabify-shaped APIs) and SMS/WhatsApp providers.
+# `make run` starts the simulators and exports these; the test suite starts its own (tests/fixtures.py).
+NEXA_PSP_URL = env.str("NEXA_PSP_URL", default="http://127.0.0.1:8710")
+NEXA_TRANSPORT_URL = env.str("NEXA_TRANSPORT_URL", default="http://127.0.0.1:8711")
+NEXA_SMS_URL = env.str("NEXA_SMS_URL", default="http://127.0.0.1:8712")
+NEXA_WHATSAPP_URL = env.str("NEXA_WHATSAPP_URL", default=NEXA_SMS_URL)
+# Per-request timeouts of provider calls (a timeout is a transient error).
+NEXA_PROVIDER_TIMEOUT_SECONDS = env.float("NEXA_PROVIDER_TIMEOUT_SECONDS", default=10.0)
+NEXA_PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float("NEXA_PROVIDER_CONNECT_TIMEOUT_SECONDS", default=2.0)
+# Circuit breakers (ARCHITECTURE §3.9, nexa/platform/breakers.py): this many consecutive transient
+# failures open a dependency's circuit for this many seconds, then one trial call is let through.
+NEXA_BREAKER_FAIL_MAX = env.int("NEXA_BREAKER_FAIL_MAX", default=5)
+NEXA_BREAKER_RESET_SECONDS = env.float("NEXA_BREAKER_RESET_SECONDS", default=30.0)
+
+# --- Notifications (email through Django's SMTP backend; SMS/WhatsApp through their adapters) ---
+# Django 6.1 configures email through MAILERS (the EMAIL_* settings are deprecated); the environment
+# keeps the classic variable names.
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": env.str("EMAIL_HOST", default="localhost"),
+            "port": env.int("EMAIL_PORT", default=25),
+            "timeout": env.int("EMAIL_TIMEOUT", default=10),
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Nexa <no-reply@nexa.dev>")
+# Delivery attempts per notification (transient errors retried with backoff), then FAILED for manual resend.
+NEXA_NOTIFICATION_MAX_ATTEMPTS = env.int("NEXA_NOTIFICATION_MAX_ATTEMPTS", default=5)
 
 # --- Security (strict when NEXA_ENV=production; relaxed for local http) ----------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

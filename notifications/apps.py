@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class NotificationsConfig(AppConfig):
     name = "notifications"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # Every process that commits or sweeps outbox rows must hand queued notifications to the worker.
+        from notifications.events import register_delivery_consumer
+
+        register_delivery_consumer()

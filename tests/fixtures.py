@@ -40,9 +40,9 @@ def test_database_url(django_db_setup) -> str:
 
 
 @pytest.fixture(scope="session")
-def subprocess_env(test_database_url) -> dict[str, str]:
-    """The environment for a subprocess that must see exactly what the tests see: the test database
-    and the same Redis / broker."""
+def subprocess_env(test_database_url, simulators) -> dict[str, str]:
+    """The environment for a subprocess that must see exactly what the tests see: the test database,
+    the same Redis / broker and the same provider simulators (``NEXA_PSP_URL`` …)."""
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="nexa.settings",
@@ -52,8 +52,207 @@ def subprocess_env(test_database_url) -> dict[str, str]:
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         LOG_FORMAT="console",
         PYTHONPATH=os.pathsep.join(filter(None, [str(BASE_DIR), env.get("PYTHONPATH", "")])),
+        **simulators.env,
     )
     return env
+
+
+# --- provider simulators (booking/simulators, notifications/simulators; docs/providers.md) ---------
+
+SIMULATOR_START_TIMEOUT = 30.0
+# name → (module run with -m, kind, settings that point at it)
+SIMULATOR_SPECS = {
+    "psp": ("booking.simulators", "psp", ("NEXA_PSP_URL",)),
+    "transport": ("booking.simulators", "transport", ("NEXA_TRANSPORT_URL",)),
+    "sms": ("notifications.simulators", "sms", ("NEXA_SMS_URL", "NEXA_WHATSAPP_URL")),
+}
+
+
+@dataclass
+class SimulatorHandle:
+    """One running simulator process and its control API (``/_control``, ``/_ledger``, ``/_reset``)."""
+
+    name: str
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _post(self, path: str, body: dict | None = None) -> dict:
+        import httpx
+
+        response = httpx.post(f"{self.url}{path}", json=body or {}, timeout=5.0)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def control(self, **config) -> dict:
+        """Any of ``latencyMs``, ``latencyAfterMs``, ``errorRate``, ``errorStatus``, ``outage``, ``refuse``,
+        ``approvedTemplates``; returns the simulator's whole config."""
+        return self._post("/_control", config)
+
+    def latency(self, ms: int | list[int]) -> dict:
+        return self.control(latencyMs=ms)
+
+    def error_rate(self, rate: float, status: int = 503) -> dict:
+        return self.control(errorRate=rate, errorStatus=status)
+
+    def outage(self, on: bool | str = True) -> dict:
+        return self.control(outage=on)
+
+    def refuse(self, refusals: dict[str, str]) -> dict:
+        """``{"<sub-case URN, recipient or *>": "insufficient_funds" | "card_declined" | "fraud_hold" | …}``."""
+        return self.control(refuse=refusals)
+
+    def approve_templates(self, names: list[str]) -> dict:
+        return self.control(approvedTemplates=names)
+
+    def reset(self) -> dict:
+        return self._post("/_reset")
+
+    def ledger(self) -> dict:
+        import httpx
+
+        response = httpx.get(f"{self.url}/_ledger", timeout=5.0)
+        response.raise_for_status()
+        return response.json()
+
+    def entries(self, kind: str | None = None) -> list[dict]:
+        """Every effect the simulator performed (optionally of one ``type``), in order."""
+        return [entry for entry in self.ledger()["entries"] if kind is None or entry["type"] == kind]
+
+    def request_count(self) -> int:
+        """Provider API requests received (control routes excluded)."""
+        return self.ledger()["requestCount"]
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=WORKER_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=WORKER_STOP_TIMEOUT)
+
+
+@dataclass
+class Simulators:
+    """The three simulators of the session: ``psp``, ``transport`` and ``sms`` (SMS + WhatsApp)."""
+
+    psp: SimulatorHandle
+    transport: SimulatorHandle
+    sms: SimulatorHandle
+
+    @property
+    def all(self) -> list[SimulatorHandle]:
+        return [self.psp, self.transport, self.sms]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """``NEXA_PSP_URL``, ``NEXA_TRANSPORT_URL``, ``NEXA_SMS_URL``, ``NEXA_WHATSAPP_URL``."""
+        return {
+            setting: getattr(self, name).url
+            for name, (_module, _kind, names) in SIMULATOR_SPECS.items()
+            for setting in names
+        }
+
+    def reset_all(self) -> None:
+        for simulator in self.all:
+            simulator.reset()
+
+
+def _start_simulator(name: str, log_dir: Path) -> SimulatorHandle:
+    module, kind, _settings = SIMULATOR_SPECS[name]
+    port = free_port()
+    log_path = log_dir / f"{name}.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BASE_DIR), os.environ.get("PYTHONPATH", "")]))}
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, kind, "--port", str(port)],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    return SimulatorHandle(name=name, process=process, port=port, log_path=log_path)
+
+
+def _wait_for_simulator(simulator: SimulatorHandle) -> None:
+    import httpx
+
+    deadline = time.monotonic() + SIMULATOR_START_TIMEOUT
+    while True:
+        if simulator.process.poll() is not None:
+            pytest.fail(
+                f"{simulator.name} simulator exited with {simulator.process.returncode}:\n{simulator.log_tail()}"
+            )
+        try:
+            if httpx.get(f"{simulator.url}/_health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{simulator.name} simulator not ready after {SIMULATOR_START_TIMEOUT}s:\n{simulator.log_tail()}"
+            )
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def simulators(tmp_path_factory):
+    """The PSP, transport and SMS/WhatsApp simulators as REAL processes on free ports, for the session.
+
+    While it is active the test process's settings point at them (``NEXA_PSP_URL``, ``NEXA_TRANSPORT_URL``,
+    ``NEXA_SMS_URL``, ``NEXA_WHATSAPP_URL``, through ``override_settings`` for the whole session), the same
+    variables are in ``os.environ`` and in :func:`subprocess_env`, so Celery workers and ASGI servers
+    started by tests reach the same simulators. Use :func:`simulator_control` in tests: it resets them."""
+    from django.test.utils import override_settings
+
+    log_dir = tmp_path_factory.mktemp("simulators")
+    started = [_start_simulator(name, log_dir) for name in SIMULATOR_SPECS]
+    try:
+        for simulator in started:
+            _wait_for_simulator(simulator)
+        handles = Simulators(**{simulator.name: simulator for simulator in started})
+        urls = handles.env
+        previous = {name: os.environ.get(name) for name in urls}
+        os.environ.update(urls)
+        override = override_settings(**urls)
+        override.enable()
+        try:
+            yield handles
+        finally:
+            override.disable()
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    finally:
+        for simulator in started:
+            simulator.stop()
+
+
+@pytest.fixture
+def simulator_control(simulators) -> Simulators:
+    """The session's simulators, reset (ledgers, config, idempotency stores) before and after the test,
+    with every circuit breaker closed: ``simulator_control.psp.refuse({...})``, ``.sms.outage()``,
+    ``.transport.latency([50, 300])``, ``.psp.entries("payout")``, ``.psp.request_count()`` …"""
+    from nexa.platform.breakers import breaker_reset
+
+    simulators.reset_all()
+    breaker_reset()
+    yield simulators
+    simulators.reset_all()
+    breaker_reset()
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cases.api import event_stream, views
+from cases.api import event_stream, orchestration, views
 from cases.api.dashboard import CaseDashboardView
 
 urlpatterns = [
@@ -14,4 +14,25 @@ urlpatterns = [
     path("cases/<str:case_urn>/events", event_stream.CaseEventStreamView.as_view(), name="case-events"),
     path("cases/<str:case_urn>/passenger-groups", views.PassengerGroupsView.as_view(), name="case-passenger-groups"),
     path("subcases/<str:sub_case_urn>/transition", views.SubCaseTransitionView.as_view(), name="subcase-transition"),
+    path(
+        "subcases/<str:sub_case_urn>/compensate",
+        orchestration.SubCaseCompensateView.as_view(),
+        name="subcase-compensate",
+    ),
+    path("subcases/<str:sub_case_urn>/wallet", orchestration.SubCaseWalletView.as_view(), name="subcase-wallet"),
+    path(
+        "orchestration/cases/<str:case_urn>/progress",
+        orchestration.CaseProgressView.as_view(),
+        name="orchestration-case-progress",
+    ),
+    path(
+        "orchestration/runs/<str:saga_urn>/retry",
+        orchestration.SagaRunRetryView.as_view(),
+        name="orchestration-run-retry",
+    ),
+    path(
+        "orchestration/runs/<str:saga_urn>/cancel",
+        orchestration.SagaRunCancelView.as_view(),
+        name="orchestration-run-cancel",
+    ),
 ]

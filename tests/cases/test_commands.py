@@ -167,3 +167,35 @@ def test_no_personal_data_reaches_the_audit_log(client_for, json_file):
     for sub_case in SubCase.objects.filter(case=case):
         assert sub_case.first_name not in dumped and sub_case.email not in dumped and sub_case.phone not in dumped
     assert AuditEntry.objects.count() > 3
+
+
+def test_purge_also_forgets_notification_recipients():
+    """The passenger-data purge reaches the notification log: full addresses go, masked ones stay."""
+    import datetime as dt
+
+    from cases import services
+    from cases.models import CaseStatus
+    from nexa.platform.auth import Principal
+    from nexa.platform.roles import Role
+    from notifications.models import Notification
+    from tests.cases.factories import CaseFactory, SubCaseFactory
+
+    case = CaseFactory(status=CaseStatus.CLOSED, retention_until=dt.date(2020, 1, 1))
+    sub_case = SubCaseFactory(case=case, airline=case.airline, status="CLOSED", email="maria@example.com")
+    Notification.objects.create(
+        airline=case.airline,
+        case=case,
+        sub_case=sub_case,
+        channel="EMAIL",
+        recipient="maria@example.com",
+        masked_recipient="m***@example.com",
+        template="compensation_summary",
+        language="en",
+        status="SENT",
+        idempotency_key="purge-test:EMAIL",
+        requested_by="urn:nexa:system:saga",
+    )
+    principal = Principal(airline=case.airline, role=Role.ADMIN, operator_urn="urn:nexa:system:purge", subject="purge")
+    assert services.case_passenger_data_purge(principal=principal, case=case, today=dt.date(2026, 11, 22)) == 1
+    row = Notification.objects.get(idempotency_key="purge-test:EMAIL")
+    assert row.recipient == "" and row.masked_recipient == "m***@example.com"

@@ -1,0 +1,196 @@
+"""Commands of the booking domain used by the compensation saga: provider effects (PSP cards and
+payouts, ground transport) and the passenger-wallet ledger.
+
+Provider calls are never made inside a transaction (they are slow and cannot be rolled back); each
+is idempotent by the ``idempotency_key`` the saga passes (its step URN), so repeating a call after a
+crash has no second effect. Ledger writes run in the caller's transaction and are idempotent by
+``reference`` + kind (``INSERT … ON CONFLICT DO NOTHING``).
+
+Adapters live in :mod:`booking.payments` and :mod:`booking.transport`; they raise
+:mod:`nexa.platform.providers` errors (transient, permanent, unavailable) which callers handle.
+"""
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from audit import services as audit
+from booking.models import WalletEntry, WalletEntryKind
+from cases.models import SubCase
+
+# --- provider effects (no transaction: callers persist the outcome) -----------------------------------
+
+
+def _moment(value: dt.datetime | str | None) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def meal_card_issue(
+    *, idempotency_key: str, sub_case_urn: str, amount: Decimal | str, currency: str, expires_at: dt.datetime | str
+) -> dict[str, Any]:
+    """A single-use virtual card limited to ``amount`` until ``expires_at`` → the PSP's card ({cardId, …})."""
+    from booking.payments import psp_client
+
+    return psp_client().issue_virtual_card(
+        idempotency_key=idempotency_key,
+        sub_case_urn=sub_case_urn,
+        amount=Decimal(str(amount)),
+        currency=currency,
+        expires_at=_moment(expires_at),
+    )
+
+
+def meal_card_void(*, idempotency_key: str, card_id: str) -> dict[str, Any]:
+    from booking.payments import psp_client
+
+    return psp_client().void_card(idempotency_key=idempotency_key, card_id=card_id)
+
+
+def cash_payout(
+    *, idempotency_key: str, sub_case_urn: str, amount: Decimal | str, currency: str, regulation: str
+) -> dict[str, Any]:
+    """Pay ``amount`` into the passenger's wallet at the PSP → {payoutId, …}. Record it in the ledger
+    with :func:`wallet_credit_record` in the transaction that marks the step done."""
+    from booking.payments import psp_client
+
+    return psp_client().payout(
+        idempotency_key=idempotency_key,
+        sub_case_urn=sub_case_urn,
+        amount=Decimal(str(amount)),
+        currency=currency,
+        regulation=regulation,
+    )
+
+
+def cash_payout_reverse(*, idempotency_key: str, payout_id: str) -> dict[str, Any]:
+    from booking.payments import psp_client
+
+    return psp_client().reverse_payout(idempotency_key=idempotency_key, payout_id=payout_id)
+
+
+def transport_ride_request(
+    *,
+    idempotency_key: str,
+    provider: str,
+    sub_case_urn: str,
+    pickup: dict,
+    dropoff: dict,
+    pickup_at: dt.datetime | str | None,
+) -> dict[str, Any]:
+    """Book a ride with ``provider`` (UBER or CABIFY) → {rideId, provider, status, etaMinutes}."""
+    from booking.transport import transport_client
+
+    return transport_client(provider).request_ride(
+        idempotency_key=idempotency_key,
+        sub_case_urn=sub_case_urn,
+        pickup=pickup,
+        dropoff=dropoff,
+        pickup_at=_moment(pickup_at),
+    )
+
+
+def transport_ride_cancel(*, idempotency_key: str, provider: str, ride_id: str) -> dict[str, Any]:
+    from booking.transport import transport_client
+
+    return transport_client(provider).cancel_ride(idempotency_key=idempotency_key, ride_id=ride_id)
+
+
+def psp_wallet_balance(*, sub_case_urn: str) -> dict[str, Any]:
+    """The PSP's view of the wallet: {subCaseUrn, balances: {"EUR": "250.00"}}."""
+    from booking.payments import psp_client
+
+    return psp_client().wallet_balance(sub_case_urn=sub_case_urn)
+
+
+# --- the wallet ledger --------------------------------------------------------------------------------
+
+
+def _ledger_insert(
+    *,
+    sub_case: SubCase,
+    kind: str,
+    amount: Decimal,
+    currency: str,
+    reference: str,
+    provider_ref: str,
+    actor: str,
+    case_urn: str,
+) -> WalletEntry | None:
+    """Insert one ledger row unless (reference, kind) exists; audited. ``None`` when it existed."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("wallet ledger writes must run inside the caller's transaction")
+    entry = WalletEntry(
+        airline=sub_case.airline,
+        sub_case=sub_case,
+        kind=kind,
+        amount=amount,
+        currency=currency,
+        reference=reference,
+        provider_ref=provider_ref,
+    )
+    created = WalletEntry.objects.bulk_create([entry], ignore_conflicts=True)
+    if not WalletEntry.objects.filter(pk=created[0].pk).exists():
+        return None
+    audit.record(
+        airline=sub_case.airline,
+        actor=actor,
+        action=f"wallet.{kind.lower()}",
+        entity_urn=sub_case.urn,
+        case_urn=case_urn,
+        after={"amount": str(amount), "currency": currency, "reference": reference, "providerRef": provider_ref},
+    )
+    return entry
+
+
+def wallet_credit_record(
+    *,
+    sub_case: SubCase,
+    amount: Decimal | str,
+    currency: str,
+    reference: str,
+    payout_id: str,
+    actor: str,
+    case_urn: str,
+) -> WalletEntry | None:
+    """Ledger: a PSP payout credited the passenger's wallet (+amount). Idempotent by ``reference``."""
+    return _ledger_insert(
+        sub_case=sub_case,
+        kind=WalletEntryKind.CREDIT,
+        amount=Decimal(str(amount)),
+        currency=currency,
+        reference=reference,
+        provider_ref=payout_id,
+        actor=actor,
+        case_urn=case_urn,
+    )
+
+
+def wallet_reversal_record(
+    *,
+    sub_case: SubCase,
+    amount: Decimal | str,
+    currency: str,
+    reference: str,
+    payout_id: str,
+    actor: str,
+    case_urn: str,
+) -> WalletEntry | None:
+    """Ledger: a credited payout was reversed at the PSP (-amount). Idempotent by ``reference``."""
+    return _ledger_insert(
+        sub_case=sub_case,
+        kind=WalletEntryKind.REVERSAL,
+        amount=-Decimal(str(amount)),
+        currency=currency,
+        reference=reference,
+        provider_ref=payout_id,
+        actor=actor,
+        case_urn=case_urn,
+    )
+
+
+# The brief's name for the saga's ledger write.
+wallet_payout_record = wallet_credit_record

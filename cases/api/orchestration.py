@@ -1,0 +1,233 @@
+"""HTTP routes of compensation sagas: compensate a sub-case, orchestration progress, retry and cancel
+runs, and the passenger wallet. Parse → call one service or selector → render."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework import status as http_status
+from rest_framework.response import Response
+
+from booking.selectors import wallet_for_subcase
+from cases import selectors, services
+from cases.api.views import (
+    CASE_URN_PARAMETER,
+    FENCING_TOKEN_HEADER,
+    FENCING_TOKEN_PARAMETER,
+    OPERATOR,
+    SUB_CASE_URN_PARAMETER,
+    SUPERVISOR,
+)
+from nexa.platform.problems import validation_problem
+from nexa.platform.views import NexaAPIView
+
+SAGA_URN_PARAMETER = OpenApiParameter(
+    "saga_urn", OpenApiTypes.STR, OpenApiParameter.PATH, description="urn:nexa:saga:<uuid>"
+)
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class CompensateRequestSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, help_text="The sub-case version you read (optimistic concurrency).")
+    items = serializers.ListField(
+        child=serializers.JSONField(),
+        help_text=(
+            'MEAL {amount, currency, expiresAt?}; CASH {amount, currency, regulation}; TRANSPORT {provider: "UBER"|'
+            '"CABIFY", pickup, dropoff, pickupAt?, amount?, currency?}. HOTEL is refused with a 422 (arrives with '
+            "booking)."
+        ),
+    )
+    reason = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class CompensateAcceptedSerializer(serializers.Serializer):
+    correlationUrn = serializers.CharField()  # noqa: N815
+    sagaUrn = serializers.CharField()  # noqa: N815
+    status = serializers.CharField()
+
+
+class RunActionSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+def _fencing_token(request) -> int | None:
+    raw = request.headers.get(FENCING_TOKEN_HEADER)
+    if raw is None:
+        return None
+    if not raw.strip().isdigit():
+        raise validation_problem([{"field": FENCING_TOKEN_HEADER, "message": "must be a non-negative integer"}])
+    return int(raw)
+
+
+def step_data(step) -> dict:
+    return {
+        "stepUrn": step.urn,
+        "position": step.position,
+        "name": step.name,
+        "type": step.kind,
+        "status": step.status,
+        "attempts": step.attempts,
+        "attemptLog": step.attempt_log,
+        "idempotencyKey": step.idempotency_key,
+        "startedAt": _iso(step.started_at),
+        "completedAt": _iso(step.completed_at),
+        "compensatedAt": _iso(step.compensated_at),
+        "nextAttemptAt": _iso(step.next_attempt_at),
+        "result": step.result,
+        "error": step.error,
+        "compensation": step.compensation,
+    }
+
+
+def run_data(run) -> dict:
+    return {
+        "sagaUrn": run.urn,
+        "caseUrn": run.case.urn,
+        "subCaseUrn": run.sub_case.urn,
+        "correlationUrn": run.correlation_urn,
+        "status": run.status,
+        "requestedBy": run.requested_by,
+        "reason": run.reason,
+        "category": run.failure_category or None,
+        "failure": run.failure,
+        "retries": run.retries,
+        "createdAt": _iso(run.created_at),
+        "startedAt": _iso(run.started_at),
+        "finishedAt": _iso(run.finished_at),
+        "steps": [step_data(step) for step in run.steps.all()],
+    }
+
+
+class SubCaseCompensateView(NexaAPIView):
+    permission_classes = [OPERATOR]
+
+    @extend_schema(
+        operation_id="subcases_compensate",
+        summary="Compensate a passenger (meals, cash, transport) through an async saga",
+        description=(
+            "202 Accepted at once with the saga's URN; progress at the Location. A stale version is a 409 with the "
+            "current version; a sub-case locked by another operator a 409 with lockedBy; a stale X-Fencing-Token a "
+            "409. The same body again (with or without Idempotency-Key) answers 202 with the same correlationUrn "
+            "and starts nothing new."
+        ),
+        parameters=[SUB_CASE_URN_PARAMETER, FENCING_TOKEN_PARAMETER],
+        request=CompensateRequestSerializer,
+        responses={202: CompensateAcceptedSerializer},
+    )
+    def post(self, request, sub_case_urn: str):
+        sub_case = selectors.subcase_get(principal=request.auth, sub_case_urn=sub_case_urn)
+        body = CompensateRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        run, _created = services.subcase_compensate(
+            principal=request.auth,
+            sub_case=sub_case,
+            expected_version=data["version"],
+            items=data["items"],
+            reason=data["reason"],
+            fencing_token=_fencing_token(request),
+        )
+        return Response(
+            {"correlationUrn": run.correlation_urn, "sagaUrn": run.urn, "status": "ACCEPTED"},
+            status=http_status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/v1/orchestration/cases/{run.case.urn}/progress"},
+        )
+
+
+class CaseProgressView(NexaAPIView):
+    permission_classes = [OPERATOR]
+
+    @extend_schema(
+        operation_id="orchestration_case_progress",
+        summary="Runtime progress of the case's saga runs and steps",
+        parameters=[CASE_URN_PARAMETER],
+        responses={
+            200: inline_serializer(
+                "CaseProgress",
+                {"caseUrn": serializers.CharField(), "runs": serializers.ListField(child=serializers.JSONField())},
+            )
+        },
+    )
+    def get(self, request, case_urn: str):
+        case = selectors.case_get(principal=request.auth, case_urn=case_urn)
+        runs = selectors.saga_runs_for_case(principal=request.auth, case=case)
+        return Response({"caseUrn": case.urn, "runs": [run_data(run) for run in runs]})
+
+
+class _RunActionView(NexaAPIView):
+    permission_classes = [SUPERVISOR]
+    action_name = ""
+
+    def act(self, *, principal, run, reason):
+        raise NotImplementedError
+
+    def post(self, request, saga_urn: str):
+        run = selectors.saga_run_get(principal=request.auth, saga_urn=saga_urn)
+        body = RunActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        run = self.act(principal=request.auth, run=run, reason=body.validated_data["reason"])
+        run = selectors.saga_run_get(principal=request.auth, saga_urn=run.urn)
+        return Response(run_data(run), status=http_status.HTTP_202_ACCEPTED)
+
+
+class SagaRunRetryView(_RunActionView):
+    @extend_schema(
+        operation_id="orchestration_run_retry",
+        summary="Retry a FAILED run from its failed step (409 in any other status)",
+        parameters=[SAGA_URN_PARAMETER],
+        request=RunActionSerializer,
+        responses={202: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, saga_urn: str):
+        return super().post(request, saga_urn)
+
+    def act(self, *, principal, run, reason):
+        return services.saga_run_retry(principal=principal, run=run, reason=reason)
+
+
+class SagaRunCancelView(_RunActionView):
+    @extend_schema(
+        operation_id="orchestration_run_cancel",
+        summary="Cancel a run: what was done is undone in reverse (409 unless PENDING, RUNNING or COMPLETED)",
+        parameters=[SAGA_URN_PARAMETER],
+        request=RunActionSerializer,
+        responses={202: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, saga_urn: str):
+        return super().post(request, saga_urn)
+
+    def act(self, *, principal, run, reason):
+        return services.saga_run_cancel(principal=principal, run=run, reason=reason)
+
+
+class SubCaseWalletView(NexaAPIView):
+    permission_classes = [OPERATOR]
+
+    @extend_schema(
+        operation_id="subcases_wallet",
+        summary="The passenger's wallet: balance per currency and its ledger",
+        parameters=[SUB_CASE_URN_PARAMETER],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, sub_case_urn: str):
+        sub_case = selectors.subcase_get(principal=request.auth, sub_case_urn=sub_case_urn)
+        wallet = wallet_for_subcase(principal=request.auth, sub_case=sub_case)
+        return Response(
+            {
+                "subCaseUrn": wallet.sub_case_urn,
+                "balances": wallet.balances,
+                "entries": [
+                    {
+                        "kind": entry.kind,
+                        "amount": str(entry.amount),
+                        "currency": entry.currency,
+                        "reference": entry.reference,
+                        "providerRef": entry.provider_ref,
+                        "createdAt": _iso(entry.created_at),
+                    }
+                    for entry in wallet.entries
+                ],
+            }
+        )
