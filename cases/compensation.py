@@ -250,3 +250,24 @@ def validate_request(*, airline: str, items: Any, reason: Any, now: dt.datetime)
     if refused:
         raise validation_problem(refused, status=422)
     return CompensationRequest(items=normalised, reason=reason.strip())
+
+
+def dependencies_of(request: CompensationRequest) -> list[str]:
+    """The circuit-breaker names the saga of ``request`` will call, in item order, without repeats."""
+    names: list[str] = []
+    for item in request.items:
+        name = "psp" if item["type"] in ("MEAL", "CASH") else f"transport-{item['provider'].lower()}"
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def refuse_while_circuit_open(request: CompensationRequest) -> None:
+    """A new saga is refused with 503 (``failedDomain``, ``Retry-After: 30``) while a provider it needs
+    has an open circuit: accepting work that can only wait and then fail would hide the outage."""
+    from nexa.platform.breakers import breaker_for
+    from nexa.platform.problems import downstream_unavailable_problem
+
+    for name in dependencies_of(request):
+        if breaker_for(name).current_state == "open":
+            raise downstream_unavailable_problem(name)

@@ -736,6 +736,7 @@ def subcase_compensate(
         if existing is not None:
             existing.case, existing.sub_case = case, current
             return existing, False
+        compensation.refuse_while_circuit_open(request)
         if current.version != expected_version:
             raise _version_conflict(
                 sub_case_urn=current.urn, current_version=current.version, expected_version=expected_version
