@@ -40,6 +40,7 @@ from urllib.parse import parse_qs
 
 import structlog
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -156,6 +157,21 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
             if not self.cleaned_up and hasattr(self, "sid"):
                 logger.warning("socketio.consumer_ended_abnormally", sid=self.sid)
                 await self.disconnect(1011)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its per-message ``aclose_old_connections()``.
+
+        Channels hops to Django's single "sync" thread (``sync_to_async(close_old_connections)``) before
+        *every* message a consumer handles: each frame in, each pong, and each channel-layer event. A fan-out
+        to 1 000 sockets of a process was 1 000 hops queued on that one thread, which HTTP views share
+        (docs/benchmarks.md § Presence channel). This consumer never uses a database connection on the
+        event loop or the sync thread: all its database work goes through ``_db``
+        (``database_sync_to_async``), which closes old connections around each call in its worker thread.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.config = _config()
