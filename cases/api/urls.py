@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cases.api import event_stream, orchestration, views
+from cases.api import event_stream, orchestration, transport, views
 from cases.api.dashboard import CaseDashboardView
 
 urlpatterns = [
@@ -35,4 +35,5 @@ urlpatterns = [
         orchestration.SagaRunCancelView.as_view(),
         name="orchestration-run-cancel",
     ),
+    path("transport/cases/<str:case_urn>/transfers/request", transport.TransfersView.as_view(), name="transfers"),
 ]
