@@ -31,9 +31,9 @@ import statistics
 import sys
 import threading
 import time
-import urllib.parse
 from pathlib import Path
 
+from bench.databases import bench_database_url, recreate_database
 from bench.load import auth_headers, format_results, measure, measure_ping_baseline, percentile
 from nexa import devstack
 
@@ -42,26 +42,6 @@ BENCH_DATABASE_SUFFIX = "_bench_dashboard"
 AIRLINE, OTHER_AIRLINE = "IB", "LH"
 CASES, PASSENGERS_PER_CASE, OPERATORS = 40, 250, 30
 BUDGET_MS_OVER_SLOWEST = 20.0
-
-
-def bench_database_url(base_url: str) -> str:
-    parts = urllib.parse.urlsplit(base_url)
-    name = parts.path.lstrip("/") or "nexa"
-    if not name.endswith(BENCH_DATABASE_SUFFIX):
-        name += BENCH_DATABASE_SUFFIX
-    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = devstack.postgres_params(url)["dbname"]
-    if not name.endswith(BENCH_DATABASE_SUFFIX):  # never drop anything but a bench database
-        raise SystemExit(f"refusing to drop {name!r}")
-    with psycopg.connect(**devstack.postgres_params(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def setup_django(url: str) -> None:
@@ -189,15 +169,15 @@ def main(argv: list[str] | None = None) -> int:
 
     os.chdir(ROOT)
     with devstack.Services.ensure(redis_db=8) as services:
-        url = bench_database_url(services.database_url)
+        url = bench_database_url(services.database_url, BENCH_DATABASE_SUFFIX)
         if not args.reuse:
-            recreate_database(url)
+            recreate_database(url, BENCH_DATABASE_SUFFIX)
         else:
             devstack.ensure_database(url)
         setup_django(url)
         if open_subcases(AIRLINE) != CASES * PASSENGERS_PER_CASE:
             if args.reuse:
-                recreate_database(url)
+                recreate_database(url, BENCH_DATABASE_SUFFIX)
                 setup_django(url)
             seconds = sum(load(airline) for airline in (AIRLINE, OTHER_AIRLINE))
             print(f"loaded {2 * CASES} cases, {2 * CASES * PASSENGERS_PER_CASE} sub-cases in {seconds:.1f} s")

@@ -40,6 +40,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.databases import bench_database_url, recreate_database
 from bench.load import _payload, format_results, measure_ping_baseline, percentile
 from nexa import devstack
 
@@ -47,26 +48,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE_SUFFIX = "_bench_locks"
 AIRLINE = "IB"
 BUDGET_P99_MS = 100.0
-
-
-def bench_database_url(base_url: str) -> str:
-    parts = urllib.parse.urlsplit(base_url)
-    name = parts.path.lstrip("/") or "nexa"
-    if not name.endswith(BENCH_DATABASE_SUFFIX):
-        name += BENCH_DATABASE_SUFFIX
-    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = devstack.postgres_params(url)["dbname"]
-    if not name.endswith(BENCH_DATABASE_SUFFIX):  # never drop anything but a bench database
-        raise SystemExit(f"refusing to drop {name!r}")
-    with psycopg.connect(**devstack.postgres_params(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def setup_django(env: dict[str, str]) -> None:
@@ -340,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
 
     os.chdir(ROOT)
     with devstack.Services.ensure(redis_db=10) as services:
-        url = bench_database_url(services.database_url)
-        recreate_database(url)
+        url = bench_database_url(services.database_url, BENCH_DATABASE_SUFFIX)
+        recreate_database(url, BENCH_DATABASE_SUFFIX)
         env = services.environ(
             DATABASE_URL=url, NEXA_BENCH="1", DEBUG="0", LOG_LEVEL="WARNING", NEXA_RATE_LIMIT="1000000000/min"
         )

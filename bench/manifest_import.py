@@ -42,32 +42,13 @@ from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 
+from bench.databases import bench_database_url, recreate_database
 from nexa import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE_SUFFIX = "_bench_manifest"
 AIRLINE = "IB"
 AIRPORT = "MAD"
-
-
-def bench_database_url(base_url: str) -> str:
-    parts = urllib.parse.urlsplit(base_url)
-    name = parts.path.lstrip("/") or "nexa"
-    if not name.endswith(BENCH_DATABASE_SUFFIX):
-        name += BENCH_DATABASE_SUFFIX
-    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = devstack.postgres_params(url)["dbname"]
-    if not name.endswith(BENCH_DATABASE_SUFFIX):  # never drop anything but a bench database
-        raise SystemExit(f"refusing to drop {name!r}")
-    with psycopg.connect(**devstack.postgres_params(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def setup_django(url: str) -> None:
@@ -238,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
 
     os.chdir(ROOT)
     with devstack.Services.ensure(redis_db=9) as services:
-        url = bench_database_url(services.database_url)
-        recreate_database(url)
+        url = bench_database_url(services.database_url, BENCH_DATABASE_SUFFIX)
+        recreate_database(url, BENCH_DATABASE_SUFFIX)
         setup_django(url)
         rows = manifest_rows(args.rows)
         print(f"{len(rows)} rows ({len({row['pnr'] for row in rows})} PNRs) into {url}; load {os.getloadavg()[0]:.2f}")

@@ -26,34 +26,13 @@ import os
 import statistics
 import sys
 import time
-import urllib.parse
 from pathlib import Path
+
+from bench.databases import bench_database_url, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE_SUFFIX = "_bench_pagination"
 AIRLINE = "IB"
-
-
-def bench_database_url(base_url: str) -> str:
-    parts = urllib.parse.urlsplit(base_url)
-    name = parts.path.lstrip("/") or "nexa"
-    if not name.endswith(BENCH_DATABASE_SUFFIX):
-        name += BENCH_DATABASE_SUFFIX
-    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    from nexa.devstack import postgres_params
-
-    name = postgres_params(url)["dbname"]
-    if not name.endswith(BENCH_DATABASE_SUFFIX):  # never drop anything but a bench database
-        raise SystemExit(f"refusing to drop {name!r}")
-    with psycopg.connect(**postgres_params(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def database_exists(url: str) -> bool:
@@ -138,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nexa")
-    url = bench_database_url(base_url)
+    url = bench_database_url(base_url, BENCH_DATABASE_SUFFIX)
     sys.path.insert(0, str(ROOT))
     fresh = not (args.reuse and database_exists(url))
     if fresh:
-        recreate_database(url)
+        recreate_database(url, BENCH_DATABASE_SUFFIX)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexa.settings")
     os.environ.setdefault("LOG_FORMAT", "console")
@@ -160,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     call_command("migrate", verbosity=0)
     if fresh or case_count() != args.rows:
         if not fresh:
-            recreate_database(url)
+            recreate_database(url, BENCH_DATABASE_SUFFIX)
             call_command("migrate", verbosity=0)
         seconds = load_cases(args.rows)
         print(f"loaded {args.rows} cases in {seconds:.1f} s ({args.rows / seconds:,.0f} rows/s) into {url}")

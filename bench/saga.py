@@ -34,17 +34,16 @@ from collections import Counter
 from pathlib import Path
 
 from bench.compensate import (
-    bench_database_url,
     bench_env,
     compensate_body,
     declare_subcases,
     operator_token,
     purge_queues,
-    recreate_database,
     setup_django,
     start_server,
     start_worker,
 )
+from bench.databases import bench_database_url, recreate_database
 from bench.load import _Connection, _payload, _run, auth_headers
 from nexa import devstack
 
