@@ -53,6 +53,7 @@ from bench.load import (
     _run,
     auth_headers,
     format_results,
+    level_result,
     measure_ping_baseline,
     percentile,
     ratio_line,
@@ -412,18 +413,8 @@ async def _closed(base_url, headers, targets, concurrency: int, duration: float,
             connection.close()
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    latencies.sort()
-    return LevelResult(
-        concurrency=concurrency,
-        duration_s=duration,
-        ok=len(latencies),
-        errors=errors,
-        rps=len(latencies) / duration,
-        p50_ms=percentile(latencies, 0.50) * 1000,
-        p90_ms=percentile(latencies, 0.90) * 1000,
-        p99_ms=percentile(latencies, 0.99) * 1000,
-        max_ms=(latencies[-1] * 1000) if latencies else math.nan,
-        statuses=dict(statuses),
+    return level_result(
+        concurrency=concurrency, duration=duration, latencies=latencies, errors=errors, statuses=statuses
     )
 
 

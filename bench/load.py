@@ -83,6 +83,25 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
+def level_result(
+    *, concurrency: int, duration: float, latencies: list[float], errors: int, statuses: dict[str, int]
+) -> LevelResult:
+    """Summarise one measured level: throughput and latency percentiles of the successful answers."""
+    latencies = sorted(latencies)
+    return LevelResult(
+        concurrency=concurrency,
+        duration_s=duration,
+        ok=len(latencies),
+        errors=errors,
+        rps=len(latencies) / duration,
+        p50_ms=percentile(latencies, 0.50) * 1000,
+        p90_ms=percentile(latencies, 0.90) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000,
+        max_ms=(latencies[-1] * 1000) if latencies else math.nan,
+        statuses=dict(statuses),
+    )
+
+
 class _Connection:
     def __init__(self, host: str, port: int):
         self.host, self.port = host, port
@@ -205,18 +224,8 @@ async def run_level(
             connection.close()
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    latencies.sort()
-    return LevelResult(
-        concurrency=concurrency,
-        duration_s=duration,
-        ok=len(latencies),
-        errors=errors,
-        rps=len(latencies) / duration,
-        p50_ms=percentile(latencies, 0.50) * 1000,
-        p90_ms=percentile(latencies, 0.90) * 1000,
-        p99_ms=percentile(latencies, 0.99) * 1000,
-        max_ms=(latencies[-1] * 1000) if latencies else math.nan,
-        statuses=dict(statuses),
+    return level_result(
+        concurrency=concurrency, duration=duration, latencies=latencies, errors=errors, statuses=statuses
     )
 
 
