@@ -161,12 +161,21 @@ def start_server(supervisor: devstack.Supervisor, env: dict, *, name: str, serve
     return base_url
 
 
-def start_worker(supervisor: devstack.Supervisor, env: dict, *, name: str, concurrency: int = 2) -> None:
-    """The Celery worker exactly as ``make run`` starts it (prefork, ``--concurrency 2``)."""
-    command = [devstack.PYTHON, "-m", "celery", "-A", "nexa", "worker", "-Q", devstack.CELERY_QUEUES]
-    command += ["--concurrency", str(concurrency), "-l", "WARNING", "-n", f"{name}@%h"]
-    log_file = (devstack.state_dir() / f"{name}.log").open("w")
-    supervisor.start(name, command, env, stdout=log_file, stderr=log_file)
+def start_worker(
+    supervisor: devstack.Supervisor,
+    env: dict,
+    *,
+    name: str,
+    processes: int = devstack.WORKER_PROCESSES,
+    concurrency: int = devstack.WORKER_CONCURRENCY,
+    pool: str = devstack.WORKER_POOL,
+) -> None:
+    """The Celery workers as ``make run`` starts them (``devstack.worker_command``), unless told otherwise."""
+    for number in range(1, processes + 1):
+        node = f"{name}-{number}"
+        command = devstack.worker_command(node=node, concurrency=concurrency, pool=pool, loglevel="WARNING")
+        log_file = (devstack.state_dir() / f"{node}.log").open("w")
+        supervisor.start(node, command, env, stdout=log_file, stderr=log_file)
 
 
 def purge_queues() -> None:

@@ -103,16 +103,24 @@ def level_result(
 
 
 class _Connection:
+    # Like httpx's keepalive_expiry: a connection idle this long is not reused, because the server closes
+    # idle keep-alive connections (uvicorn after 5 s) and a request sent into that close is lost.
+    KEEPALIVE_EXPIRY_SECONDS = 4.0
+
     def __init__(self, host: str, port: int):
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def request(self, payload: bytes) -> int:
+        if self.writer is not None and time.monotonic() - self.last_used > self.KEEPALIVE_EXPIRY_SECONDS:
+            self.close()
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         self.writer.write(payload)
         status, keep_alive = await _read_response(self.reader)
+        self.last_used = time.monotonic()
         if not keep_alive:
             self.close()
         return status

@@ -2,15 +2,17 @@
 < 30 s with the default worker count, simulators at realistic latency), and sagas/s.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/nexa_transport REDIS_URL=redis://127.0.0.1:6379/12 \\
-        .venv/bin/python -m bench.saga [--subcases 300] [--latency 50,300] [--worker-concurrency 2] [--timeout 240]
+        .venv/bin/python -m bench.saga [--subcases 300] [--latency 50,300] [--timeout 240] \\
+        [--worker-processes 2] [--worker-pool threads] [--worker-concurrency 16]
 
 Steps:
 
 1. A fresh database ``<DATABASE_URL's name>_bench_saga``, migrated; one IB case of ``--subcases``
    passengers (phone only: SMS simulator) declared through ``cases.services.case_declare``.
 2. The provider simulators with ``latencyMs = [50, 300]`` (uniform per call) on the PSP, transport and
-   SMS simulators; the ASGI server and the Celery worker exactly as ``make run`` starts them (uvicorn
-   ``--workers 2``; ``celery worker -Q saga,notifications,sla,default --concurrency 2``, prefork).
+   SMS simulators; the ASGI server and the Celery workers exactly as ``make run`` starts them (uvicorn
+   ``--workers 2``; two ``celery worker -Q saga,notifications,sla,default --pool threads --concurrency 16``
+   processes: ``nexa.devstack.worker_command``), unless the ``--worker-*`` options say otherwise.
 3. Every sub-case is compensated through the API (MEAL + CASH + TRANSPORT, then ``notify.passenger``:
    four provider calls per saga), 32 requests in flight, then the database is polled until every run
    has finished. The clock starts at the first request and stops at the last run's ``finished_at``.
@@ -103,7 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subcases", type=int, default=300)
     parser.add_argument("--latency", default="50,300", help="simulator latencyMs [min,max]")
-    parser.add_argument("--worker-concurrency", type=int, default=2, help="make run's default is 2")
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=devstack.WORKER_CONCURRENCY,
+        help=f"make run's default is {devstack.WORKER_CONCURRENCY}",
+    )
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=devstack.WORKER_PROCESSES,
+        help=f"make run's default is {devstack.WORKER_PROCESSES}",
+    )
+    parser.add_argument("--worker-pool", default=devstack.WORKER_POOL, help=f"make run's is {devstack.WORKER_POOL}")
     parser.add_argument("--timeout", type=float, default=240.0, help="give up waiting after this many seconds")
     parser.add_argument("--server", default=devstack.DEFAULT_SERVER)
     parser.add_argument("--workers", type=int, default=devstack.DEFAULT_WORKERS)
@@ -126,8 +140,15 @@ def main(argv: list[str] | None = None) -> int:
             token = operator_token()
             simulator_latency(env, latency)
             base_url = start_server(supervisor, env, name="bench-saga", server=args.server, workers=args.workers)
-            start_worker(supervisor, env, name="bench-saga-worker", concurrency=args.worker_concurrency)
-            time.sleep(3.0)  # let the prefork pool come up before the clock starts
+            start_worker(
+                supervisor,
+                env,
+                name="bench-saga-worker",
+                processes=args.worker_processes,
+                concurrency=args.worker_concurrency,
+                pool=args.worker_pool,
+            )
+            time.sleep(3.0)  # let the pool come up before the clock starts
             load_before = os.getloadavg()
             from django.utils import timezone
 
@@ -165,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     effects_ok = all(value == len(subcases) for value in exact.values())
     print(
         f"\n{len(subcases)} compensations (MEAL + CASH + TRANSPORT + notify), simulators latencyMs={latency}, "
-        f"worker concurrency {args.worker_concurrency}"
+        f"workers {args.worker_processes} x {args.worker_pool} pool of {args.worker_concurrency}"
     )
     print(f"  submitted in {submitted_s:.2f} s, statuses {dict(statuses)}")
     print(f"  runs by status: {dict(counts)}")
@@ -184,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                 "subcases": len(subcases),
                 "latency_ms": latency,
                 "worker_concurrency": args.worker_concurrency,
+                "worker_pool": args.worker_pool,
+                "worker_processes": args.worker_processes,
                 "submit_s": submitted_s,
                 "statuses": dict(statuses),
                 "runs_by_status": dict(counts),

@@ -57,6 +57,7 @@ from nexa.platform.providers import (
     ProviderUnavailable,
 )
 from nexa.platform.roles import Role
+from nexa.platform.urns import format_urn
 
 logger = structlog.get_logger(__name__)
 
@@ -155,7 +156,11 @@ def publish_requested(run: SagaRun) -> None:
     """Inside the transaction that created (or re-armed) the run: the outbox relays it to the worker."""
     publish(
         SAGA_REQUESTED,
-        {"sagaUrn": run.urn, "subCaseUrn": run.sub_case.urn, "caseUrn": run.case.urn},
+        {
+            "sagaUrn": run.urn,
+            "subCaseUrn": format_urn("subcase", run.sub_case_id),
+            "caseUrn": format_urn("case", run.case_id),
+        },
         [],
         airline=run.airline,
     )

@@ -7,7 +7,8 @@ immutable and outlive the passengers' data) and publishes its events through the
 Concurrency: every write locks the case row first (``SELECT … FOR UPDATE``), so writes to one
 case are serialised and the derived case status is always computed from committed sub-case
 states; sub-case writes are additionally guarded by their ``version`` (optimistic concurrency,
-``UPDATE … WHERE version = expected``).
+``UPDATE … WHERE version = expected``). The one exception is :func:`subcase_compensate`, which
+changes no status and locks only its sub-case (its docstring says why and why it cannot deadlock).
 """
 
 import base64
@@ -700,10 +701,19 @@ RETRYABLE_RUN_STATUSES = frozenset({"FAILED"})
 CANCELLABLE_RUN_STATUSES = frozenset({"PENDING", "RUNNING", "COMPLETED"})
 
 
+_COMPENSATE_LOCK_SQL = f"""
+SELECT s.case_id, s.status, s.version
+  FROM {SubCase._meta.db_table} s
+ WHERE s.id = %s AND s.airline = %s
+   AND EXISTS (SELECT 1 FROM {Case._meta.db_table} c WHERE c.id = s.case_id FOR KEY SHARE)
+   FOR NO KEY UPDATE OF s
+"""  # noqa: S608 (table names from the models)
+
+
 def subcase_compensate(
     *,
     principal: Principal,
-    sub_case: SubCase,
+    sub_case_urn: str,
     expected_version: int,
     items: Any,
     reason: Any,
@@ -711,11 +721,20 @@ def subcase_compensate(
 ):
     """Accept a compensation request: validate it, check the version (OCC) and the write guards (entity
     locks, fencing token), and in ONE transaction bump the sub-case's version, create the saga run and
-    its steps and write the outbox row (``saga:requested``) that makes a worker execute it.
+    its steps and write the outbox rows (``subcase:state-changed``, ``saga:requested``) that make a worker
+    execute it.
 
     Returns ``(run, created)``. The same request again (same body, same version: same payload hash)
     returns the existing run with ``created=False`` and changes nothing. Invalid items are a 400/422
-    problem (:mod:`cases.compensation`); a stale version a 409 with the current ``version``.
+    problem (:mod:`cases.compensation`); an unknown sub-case (or another airline's) a 404; a stale
+    version a 409 with the current ``version``.
+
+    Concurrency: this is the hot path of a disruption (every passenger of a flight at once), so unlike
+    the other commands it does not lock the case row ``FOR UPDATE`` — that would serialise a whole
+    flight's compensations. It locks only the sub-case row (``FOR NO KEY UPDATE``: its status does not
+    change, so the derived case status cannot either) after taking the case row ``FOR KEY SHARE``, the
+    lock the run's foreign key to the case needs anyway: taking it first keeps the lock order
+    case → sub-case of every other command, so the two cannot deadlock.
     """
     from django.utils import timezone
 
@@ -724,40 +743,40 @@ def subcase_compensate(
     from nexa.platform.context import current_correlation_urn
     from nexa.platform.urns import new_urn
 
+    sub_case_id = parse_urn(sub_case_urn, "subcase").id  # malformed: 400 (nexa.platform.problems)
     request = compensation.validate_request(airline=principal.airline, items=items, reason=reason, now=timezone.now())
     digest = compensation.payload_hash(version=expected_version, items=items, reason=reason)
     with transaction.atomic():
-        case = _lock_case(principal=principal, case_id=sub_case.case_id)
-        try:
-            current = SubCase.objects.get(pk=sub_case.pk, airline=principal.airline)
-        except SubCase.DoesNotExist:
-            raise not_found_problem() from None
-        existing = SagaRun.objects.filter(sub_case_id=current.pk, payload_hash=digest).first()
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(_COMPENSATE_LOCK_SQL, [sub_case_id, principal.airline])
+            row = cursor.fetchone()
+        if row is None:
+            raise not_found_problem()
+        case_id, status, version = row
+        current = SubCase(id=sub_case_id, case_id=case_id, airline=principal.airline, status=status, version=version)
+        existing = SagaRun.objects.filter(sub_case_id=sub_case_id, payload_hash=digest).first()
         if existing is not None:
-            existing.case, existing.sub_case = case, current
             return existing, False
         compensation.refuse_while_circuit_open(request)
-        if current.version != expected_version:
+        if version != expected_version:
             raise _version_conflict(
-                sub_case_urn=current.urn, current_version=current.version, expected_version=expected_version
+                sub_case_urn=current.urn, current_version=version, expected_version=expected_version
             )
-        if current.status in NOT_COMPENSABLE_STATUSES:
+        if status in NOT_COMPENSABLE_STATUSES:
             raise conflict_problem(
                 slug="subcase-not-compensable",
                 title="The sub-case cannot be compensated",
-                detail=f"{current.urn} is {current.status}; compensation needs an open sub-case.",
-                currentStatus=current.status,
-                version=current.version,
+                detail=f"{current.urn} is {status}; compensation needs an open sub-case.",
+                currentStatus=status,
+                version=version,
             )
         _guard_subcase_write(principal=principal, sub_case=current, fencing_token=fencing_token)
-        SubCase.objects.filter(pk=current.pk, version=expected_version).update(
-            version=F("version") + 1, updated_at=Now()
-        )
+        SubCase.objects.filter(pk=sub_case_id).update(version=F("version") + 1, updated_at=Now())
         current.version = expected_version + 1
         run = SagaRun.objects.create(
             airline=principal.airline,
-            case=case,
-            sub_case=current,
+            case_id=case_id,
+            sub_case_id=sub_case_id,
             payload=request.as_payload(),
             payload_hash=digest,
             correlation_urn=current_correlation_urn() or new_urn("correlation"),
@@ -765,11 +784,12 @@ def subcase_compensate(
             reason=request.reason,
         )
         steps = saga.create_steps(run, request.items)
+        case_urn = format_urn("case", case_id)
         audit.record(
             principal=principal,
             action="subcase.compensation_requested",
             entity_urn=current.urn,
-            case_urn=case.urn,
+            case_urn=case_urn,
             reason=request.reason,
             before={"version": expected_version},
             after={
@@ -784,9 +804,9 @@ def subcase_compensate(
         )
         events.publish_subcase_state_changed(
             sub_case_urn=current.urn,
-            case_urn=case.urn,
-            airline=case.airline,
-            status=current.status,
+            case_urn=case_urn,
+            airline=principal.airline,
+            status=status,
             version=current.version,
         )
         saga.publish_requested(run)

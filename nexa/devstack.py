@@ -47,6 +47,23 @@ DEMO_TOKEN_TTL_SECONDS = 12 * 3600
 DEFAULT_SERVER = "uvicorn-workers"
 SERVER_CHOICES = ("daphne", "gunicorn-uvicorn", "uvicorn", "uvicorn-workers")
 DEFAULT_WORKERS = 2
+# The Celery workers `make run`, docker/ and the benchmarks start: WORKER_PROCESSES processes, each a
+# thread pool of WORKER_CONCURRENCY. Saga steps and notifications spend their time waiting on providers
+# (50-300 ms a call), so many must be in flight at once (the run lease and step-row locks make concurrent
+# runs safe); one process per core gives the CPU-bound part of a saga (ORM, events, audit) both cores.
+# Measured by bench/saga.py (docs/benchmarks.md).
+WORKER_PROCESSES = 2
+WORKER_POOL = "threads"
+WORKER_CONCURRENCY = 16
+
+
+def worker_command(
+    *, node: str, concurrency: int = WORKER_CONCURRENCY, pool: str = WORKER_POOL, loglevel: str = "INFO"
+) -> list[str]:
+    """``celery -A nexa worker`` on every queue, as `make run` starts each of its worker processes."""
+    return [PYTHON, "-m", "celery", "-A", "nexa", "worker", "-Q", CELERY_QUEUES, "-n", f"{node}@%h",
+            "--pool", pool, "--concurrency", str(concurrency), "-l", loglevel]  # fmt: skip
+
 
 # The provider simulators `make run` starts (docs/providers.md): name, module, kind, preferred port and
 # the settings that point at it. A variable already set in the environment (a real provider, or a
@@ -557,11 +574,8 @@ def _run(args: argparse.Namespace, services: Services, supervisor: Supervisor, p
         manage(env, "seed_demo")
     supervisor.start(args.server, server_command(args.server, port=port, workers=args.workers), env)
     if not args.no_celery:
-        supervisor.start(
-            "celery worker",
-            [PYTHON, "-m", "celery", "-A", "nexa", "worker", "-Q", CELERY_QUEUES, "--concurrency", "2", "-l", "INFO"],
-            env,
-        )
+        for number in range(1, WORKER_PROCESSES + 1):
+            supervisor.start(f"celery worker {number}", worker_command(node=f"worker{number}"), env)
         supervisor.start(
             "celery beat",
             [

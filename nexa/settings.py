@@ -246,6 +246,11 @@ NEXA_PAGE_SIZE_MAX = 200
 NEXA_OUTBOX_SWEEP_AFTER_SECONDS = env.int("NEXA_OUTBOX_SWEEP_AFTER_SECONDS", default=2)
 # After this many failed deliveries a row is kept but skipped until requeued (a poison row).
 NEXA_OUTBOX_MAX_ATTEMPTS = env.int("NEXA_OUTBOX_MAX_ATTEMPTS", default=10)
+# "background": committed events are relayed by one thread per process, in batches, off the request path;
+# "inline": relayed in the committing thread right after commit, one transaction each (debugging).
+NEXA_OUTBOX_RELAY = env.str("NEXA_OUTBOX_RELAY", default="background")
+if NEXA_OUTBOX_RELAY not in ("background", "inline"):
+    raise ImproperlyConfigured(f"NEXA_OUTBOX_RELAY must be 'background' or 'inline', not {NEXA_OUTBOX_RELAY!r}")
 # GET /v1/cases/{urn}/events (Server-Sent Events): a ": heartbeat" comment after this many seconds of
 # silence, the outbox is polled for new delivered events this often, and Last-Event-ID replay reaches
 # back at most this far (older offsets resume from what is retained, with a replay-truncated notice).

@@ -63,8 +63,26 @@ class _Publisher:
     async def _send(self, groups: Sequence[str], message: dict[str, Any]) -> None:
         await asyncio.gather(*(self._layer.group_send(group, message) for group in groups))
 
+    @staticmethod
+    async def _send_once(groups: Sequence[str], message: dict[str, Any]) -> None:
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        try:
+            sends = asyncio.gather(*(layer.group_send(group, message) for group in groups))
+            await asyncio.wait_for(sends, SEND_TIMEOUT_SECONDS)
+        finally:
+            # Close its connections: the core layer has close_pools (its flush would delete everyone's
+            # messages); the pub/sub layer's flush only closes its connections.
+            close = getattr(layer, "close_pools", None) or layer.flush
+            await close()
+
     def send(self, groups: Sequence[str], message: dict[str, Any]) -> None:
-        loop = self._ensure_started()
+        try:
+            loop = self._ensure_started()
+        except RuntimeError:
+            # Interpreter shutdown (the last events of a short-lived command, relayed at exit): no new
+            # threads may start, so send from this thread on a loop and channel layer of its own.
+            asyncio.run(self._send_once(groups, message))
+            return
         future = asyncio.run_coroutine_threadsafe(self._send(groups, message), loop)
         try:
             future.result(timeout=SEND_TIMEOUT_SECONDS)

@@ -18,6 +18,7 @@ from cases.api.views import (
     SUPERVISOR,
 )
 from nexa.platform.problems import validation_problem
+from nexa.platform.urns import format_urn
 from nexa.platform.views import NexaAPIView
 
 SAGA_URN_PARAMETER = OpenApiParameter(
@@ -117,13 +118,12 @@ class SubCaseCompensateView(NexaAPIView):
         responses={202: CompensateAcceptedSerializer},
     )
     def post(self, request, sub_case_urn: str):
-        sub_case = selectors.subcase_get(principal=request.auth, sub_case_urn=sub_case_urn)
         body = CompensateRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         run, _created = services.subcase_compensate(
             principal=request.auth,
-            sub_case=sub_case,
+            sub_case_urn=sub_case_urn,
             expected_version=data["version"],
             items=data["items"],
             reason=data["reason"],
@@ -132,7 +132,7 @@ class SubCaseCompensateView(NexaAPIView):
         return Response(
             {"correlationUrn": run.correlation_urn, "sagaUrn": run.urn, "status": "ACCEPTED"},
             status=http_status.HTTP_202_ACCEPTED,
-            headers={"Location": f"/v1/orchestration/cases/{run.case.urn}/progress"},
+            headers={"Location": f"/v1/orchestration/cases/{format_urn('case', run.case_id)}/progress"},
         )
 
 

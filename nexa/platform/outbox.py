@@ -3,9 +3,16 @@
 How it fits together:
 
 * :func:`publish` is called by a service *inside its transaction*. It writes one
-  :class:`~nexa.platform.models.OutboxEvent` row and registers an ``on_commit`` hook that relays that
-  row as soon as the transaction commits. Outside an atomic block it raises
-  :class:`PublishOutsideTransaction`, so no code path can announce a change that may never commit.
+  :class:`~nexa.platform.models.OutboxEvent` row and registers an ``on_commit`` hook that hands the
+  row's id to this process's **background relay** as soon as the transaction commits. Outside an atomic
+  block it raises :class:`PublishOutsideTransaction`, so no code path can announce a change that may
+  never commit.
+* The background relay is one daemon thread per process. It relays whatever ids are pending in one
+  batch (one claim, one sequence draw, one update for all of them), so the request that committed
+  returns without waiting for the channel layer or the broker, and a busy process relays many events
+  per transaction instead of one. :func:`flush_pending` waits until it is idle (tests; process exit
+  runs it too). ``NEXA_OUTBOX_RELAY = "inline"`` relays in the committing thread instead, one
+  transaction per commit, as before (for debugging).
 * :func:`relay_undelivered` is the only code that delivers. In one transaction it claims undelivered
   rows with ``SELECT … FOR UPDATE SKIP LOCKED`` ordered by ``created_at`` (never an ``id > last``
   high-water mark: ids are not assigned in commit order), draws each row's stream ``sequence`` from
@@ -48,7 +55,9 @@ so register targets where every process does it: in the owning app's ``AppConfig
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +68,7 @@ from uuid import UUID
 
 import structlog
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models.functions import Now
 
 from nexa.celery import app as celery_app
@@ -74,6 +83,7 @@ __all__ = [
     "Delivery",
     "PublishOutsideTransaction",
     "event_urn",
+    "flush_pending",
     "publish",
     "register_consumer",
     "register_sink",
@@ -236,12 +246,84 @@ def publish(
 
 
 def _dispatch_after_commit(event_id: UUID, using: str) -> None:
-    """The on-commit dispatcher: relay the row just committed. Never raises (the change is committed;
-    whatever is not delivered here is delivered by the sweep)."""
+    """The on-commit hook: hand the committed row to the background relay (or relay it here when
+    ``NEXA_OUTBOX_RELAY`` is ``inline``). Never raises: the change is committed, and whatever is not
+    delivered now is delivered by the sweep."""
     try:
-        relay_undelivered(ids=[event_id], using=using)
+        if getattr(settings, "NEXA_OUTBOX_RELAY", "background") == "inline":
+            relay_undelivered(ids=[event_id], using=using)
+        else:
+            _background_relay.submit(event_id, using)
     except Exception:
         logger.exception("outbox.dispatch_after_commit_failed", event_id=event_urn(event_id))
+
+
+class _BackgroundRelay:
+    """One daemon thread per process relaying the rows this process committed, in batches.
+
+    A crash before the thread relays loses nothing: the rows are committed and the sweep delivers them.
+    The thread is started lazily and again in a forked child (Celery prefork), whose copy of the parent's
+    thread does not run.
+    """
+
+    _BATCH = 500  # ids per relay transaction
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._pending: dict[str, list[UUID]] = {}
+        self._busy = False
+        self._pid: int | None = None
+
+    def submit(self, event_id: UUID, using: str) -> None:
+        with self._condition:
+            if self._pid != os.getpid():
+                self._pending, self._busy, self._pid = {}, False, os.getpid()
+                threading.Thread(target=self._run, name="nexa-outbox-relay", daemon=True).start()
+            self._pending.setdefault(using, []).append(event_id)
+            self._condition.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until nothing is pending or being relayed; False when ``timeout`` ran out first."""
+        with self._condition:
+            if self._pid != os.getpid():
+                return True
+            return self._condition.wait_for(lambda: not self._pending and not self._busy, timeout=timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: bool(self._pending))
+                batch, self._pending, self._busy = self._pending, {}, True
+            failed = False
+            try:
+                for using, ids in batch.items():
+                    for start in range(0, len(ids), self._BATCH):
+                        chunk = ids[start : start + self._BATCH]
+                        _relay(limit=len(chunk), older_than_seconds=0, ids=chunk, using=using)
+            except Exception:  # the rows stay undelivered; the sweep retries them
+                failed = True
+                logger.exception("outbox.background_relay_failed", events=sum(len(ids) for ids in batch.values()))
+            finally:
+                with self._condition:
+                    self._busy = False
+                    idle = not self._pending
+                    self._condition.notify_all()
+                if idle or failed:
+                    # Give the pooled connection back while there is nothing to do (or it may be broken).
+                    for using in batch:
+                        connections[using].close()
+
+
+_background_relay = _BackgroundRelay()
+
+
+def flush_pending(timeout: float = 10.0) -> bool:
+    """Wait until this process's background relay has relayed everything committed so far (True), or
+    ``timeout`` seconds passed (False). Tests call it before asserting on delivery; process exit too."""
+    return _background_relay.flush(timeout)
+
+
+atexit.register(flush_pending, 5.0)
 
 
 # --- relaying -------------------------------------------------------------------------------------
@@ -303,15 +385,17 @@ def _relay(
 
         delivered_ids: list[UUID] = []
         delivered_seqs: list[int] = []
-        for row, sequence in zip(rows, sequences, strict=True):
-            try:
-                _deliver(row, sequence)
-            except Exception as exc:  # noqa: BLE001 (any target failure: count it, keep the row)
-                _record_failure(row, exc, max_attempts, using)
-                failed_ids.append(row.pk)
-            else:
-                delivered_ids.append(row.pk)
-                delivered_seqs.append(sequence)
+        # One broker producer (connection + channel) for the whole batch instead of one per message.
+        with celery_app.producer_or_acquire() as producer:
+            for row, sequence in zip(rows, sequences, strict=True):
+                try:
+                    _deliver(row, sequence, producer)
+                except Exception as exc:  # noqa: BLE001 (any target failure: count it, keep the row)
+                    _record_failure(row, exc, max_attempts, using)
+                    failed_ids.append(row.pk)
+                else:
+                    delivered_ids.append(row.pk)
+                    delivered_seqs.append(sequence)
 
         if delivered_ids:
             with transaction.get_connection(using).cursor() as cursor:
@@ -327,7 +411,7 @@ def _relay(
     return len(delivered_ids), failed_ids
 
 
-def _deliver(row: OutboxEvent, sequence: int) -> None:
+def _deliver(row: OutboxEvent, sequence: int, producer) -> None:
     delivery = Delivery(
         event_id=event_urn(row.pk),
         event=row.event,
@@ -348,6 +432,7 @@ def _deliver(row: OutboxEvent, sequence: int) -> None:
             queue=consumer.queue,
             retry=True,
             retry_policy=_SEND_RETRY_POLICY,
+            producer=producer,
         )
 
 

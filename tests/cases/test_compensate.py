@@ -49,7 +49,7 @@ def make_run(sub_case, *, status=SagaRunStatus.PENDING, items=None, version=None
     """A run created through the real service, then put in ``status`` (as the engine would)."""
     run, _ = services.subcase_compensate(
         principal=principal(sub_case.airline),
-        sub_case=sub_case,
+        sub_case_urn=sub_case.urn,
         expected_version=version or SubCase.objects.get(pk=sub_case.pk).version,
         items=items or [MEAL],
         reason="test",
@@ -454,3 +454,81 @@ def test_openapi_documents_the_orchestration_routes(client):
     assert "post" in paths["/v1/orchestration/runs/{saga_urn}/retry"]
     assert "post" in paths["/v1/orchestration/runs/{saga_urn}/cancel"]
     assert "get" in paths["/v1/subcases/{sub_case_urn}/wallet"]
+
+
+# --- concurrency (real threads, real PostgreSQL) ---------------------------------------------------------
+
+
+def _in_threads(calls):
+    """Run every call at once (one thread and database connection each); returns results or exceptions."""
+    import threading
+
+    from django.db import connection
+
+    start = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            start.wait(timeout=10)
+            results[index] = call()
+        except Exception as exc:  # noqa: BLE001 (the test inspects every outcome)
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def _problem_slug(outcome) -> str | None:
+    from nexa.platform.problems import Problem
+
+    return outcome.slug if isinstance(outcome, Problem) else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flight_is_compensated_in_parallel_with_case_transitions_and_nothing_deadlocks():
+    """Compensations lock only their sub-case (not the case row); transitions lock the case first. Racing
+    both on the same passengers: for each one exactly one write wins, the other gets a version conflict,
+    and nothing fails otherwise (a lock-order deadlock would surface as a database error here)."""
+    case = CaseFactory(airline="IB")
+    passengers = [SubCaseFactory(case=case, airline="IB") for _ in range(6)]
+    operator = principal(operator="urn:nexa:user:ib-racer")
+    calls = []
+    for passenger in passengers:
+        calls.append(lambda p=passenger: services.subcase_compensate(
+            principal=operator, sub_case_urn=p.urn, expected_version=1, items=[MEAL], reason="race"))  # fmt: skip
+        calls.append(lambda p=passenger: services.subcase_transition(
+            principal=operator, sub_case=p, transition="mark_grouped", expected_version=1))  # fmt: skip
+    outcomes = _in_threads(calls)
+
+    unexpected = [o for o in outcomes if isinstance(o, Exception) and _problem_slug(o) != "version-conflict"]
+    assert not unexpected, unexpected
+    for index, passenger in enumerate(passengers):
+        compensated, grouped = outcomes[2 * index], outcomes[2 * index + 1]
+        winners = [o for o in (compensated, grouped) if not isinstance(o, Exception)]
+        assert len(winners) == 1, (compensated, grouped)
+        passenger.refresh_from_db()
+        assert passenger.version == 2
+        assert SagaRun.objects.filter(sub_case=passenger).count() == (0 if isinstance(compensated, Exception) else 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_payload_sent_at_once_makes_one_saga():
+    passenger = SubCaseFactory(case=CaseFactory(airline="IB"), airline="IB")
+    operator = principal()
+    outcomes = _in_threads([
+        lambda: services.subcase_compensate(
+            principal=operator, sub_case_urn=passenger.urn, expected_version=1, items=[MEAL, CASH], reason="dup")
+        for _ in range(6)
+    ])  # fmt: skip
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert {run.pk for run, _created in outcomes} == {SagaRun.objects.get(sub_case=passenger).pk}
+    assert sorted(created for _run, created in outcomes) == [False] * 5 + [True]
+    passenger.refresh_from_db()
+    assert passenger.version == 2

@@ -21,7 +21,7 @@ from cases.api.event_stream import DB_THREADS
 from cases.events import case_room, case_rooms, publish_case_updated
 from nexa.platform.auth import Principal, revoke_token_id
 from nexa.platform.models import OutboxEvent
-from nexa.platform.outbox import publish
+from nexa.platform.outbox import flush_pending, publish
 from nexa.platform.roles import Role
 from tests.cases.factories import CaseFactory, SubCaseFactory
 
@@ -139,9 +139,10 @@ def open_stream(http, token_for):
 
 
 def publish_on(case, name: str = "case:updated", **payload) -> int:
-    """Commit one event in ``case``'s rooms and return its stream offset (assigned by the relay on commit)."""
+    """Commit one event in ``case``'s rooms and return its stream offset (assigned by the relay after commit)."""
     with transaction.atomic():
         row = publish(name, {"caseUrn": case.urn, **payload}, case_rooms(case_urn=case.urn, airline=case.airline))
+    assert flush_pending(), "the background relay is stuck"
     sequence = OutboxEvent.objects.get(pk=row.pk).sequence
     assert sequence is not None, "the relay delivers on commit"
     return sequence
@@ -176,6 +177,7 @@ def test_live_events_arrive_with_their_offsets(http, token_for, sse_server):
         services.subcase_transition(
             principal=PRINCIPAL, sub_case=sub_case, transition="mark_grouped", expected_version=1
         )
+        assert flush_pending()  # offsets are assigned by the relay, after commit
         expected = list(OutboxEvent.objects.filter(rooms__contains=[case_room(case.urn)]).order_by("sequence"))
         assert {row.event for row in expected} >= {"subcase:state-changed"}
 

@@ -51,7 +51,7 @@ def passenger():
 def accept(sub_case, items):
     run, created = services.subcase_compensate(
         principal=supervisor(),
-        sub_case=sub_case,
+        sub_case_urn=sub_case.urn,
         expected_version=SubCase.objects.get(pk=sub_case.pk).version,
         items=items,
         reason="storm",
@@ -333,7 +333,7 @@ def test_an_operators_lock_does_not_stop_the_failed_saga_from_reaching_review(si
     grant = operators.subcase_lock(principal=supervisor(), sub_case_urn=passenger.urn)
     simulator_control.psp.refuse({passenger.urn: "card_declined"})
     run, _ = services.subcase_compensate(
-        principal=supervisor(), sub_case=passenger, expected_version=1, items=[MEAL], reason="storm",
+        principal=supervisor(), sub_case_urn=passenger.urn, expected_version=1, items=[MEAL], reason="storm",
         fencing_token=grant.fencing_token,
     )  # fmt: skip
     run = drive(run)

@@ -37,7 +37,7 @@ LEASE_SECONDS = 3
 RUN_TIMEOUT = 60.0
 
 
-def start_worker(subprocess_env, log_dir: Path) -> CeleryWorkerProcess:
+def start_worker(subprocess_env, log_dir: Path, *, pool: str = "solo", concurrency: int = 1) -> CeleryWorkerProcess:
     celery_bin = Path(sys.executable).with_name("celery")
     if not celery_bin.exists():
         celery_bin = Path(shutil.which("celery") or "celery")
@@ -52,7 +52,7 @@ def start_worker(subprocess_env, log_dir: Path) -> CeleryWorkerProcess:
         "NEXA_SAGA_HEARTBEAT_SECONDS": "0.5",
     }
     command = [
-        str(celery_bin), "-A", "nexa", "worker", "-Q", WORKER_QUEUES, "--pool=solo", "--concurrency=1",
+        str(celery_bin), "-A", "nexa", "worker", "-Q", WORKER_QUEUES, f"--pool={pool}", f"--concurrency={concurrency}",
         "--loglevel=INFO", "-n", hostname, "--without-heartbeat", "--without-mingle", "--without-gossip",
     ]  # fmt: skip
     with log_path.open("wb") as log_file:
@@ -71,8 +71,8 @@ def workers(subprocess_env, tmp_path):
     celery_app.control.purge()
     started: list[CeleryWorkerProcess] = []
 
-    def start() -> CeleryWorkerProcess:
-        worker = start_worker(subprocess_env, tmp_path)
+    def start(**options) -> CeleryWorkerProcess:
+        worker = start_worker(subprocess_env, tmp_path, **options)
         started.append(worker)
         return worker
 
@@ -130,6 +130,29 @@ def test_happy_path_end_to_end_with_a_real_worker(client_for, workers, simulator
     assert wallet["balances"] == {"EUR": "250.00"}
     assert {c: Decimal(a) for c, a in psp["balances"].items()} == {"EUR": Decimal("250.00")}
     assert [(e["kind"], e["amount"]) for e in wallet["entries"]] == [("CREDIT", "250.00")]
+
+
+def test_many_sagas_at_once_on_make_runs_thread_pool_each_have_exactly_one_effect(
+    client_for, workers, simulator_control
+):
+    """`make run` runs sagas on a thread pool (nexa.devstack.WORKER_POOL): many runs in flight in one
+    process, each with its own database connection, must not step on each other."""
+    from nexa import devstack
+
+    worker = workers(pool=devstack.WORKER_POOL, concurrency=8)
+    case = CaseFactory(airline="IB")
+    passengers = [SubCaseFactory(case=case, airline="IB") for _ in range(16)]
+    simulator_control.psp.control(latencyMs=[20, 80])
+    client = client_for("IB")
+    sagas = [compensate(client, passenger, [MEAL, CASH, TRANSPORT])["sagaUrn"] for passenger in passengers]
+
+    wait_for(lambda: all(run_status(urn) == "COMPLETED" for urn in sagas), what="every saga", worker=worker)
+    urns = {passenger.urn for passenger in passengers}
+    for kind, ledger in (("card_issued", simulator_control.psp), ("payout", simulator_control.psp),
+                         ("ride_requested", simulator_control.transport)):  # fmt: skip
+        per_passenger = [entry.get("subCaseUrn") for entry in ledger.entries(kind)]
+        assert sorted(per_passenger) == sorted(urns), kind
+    assert SagaStep.objects.filter(run__sub_case__case=case, status="COMPLETED").count() == 16 * 4
 
 
 def test_worker_killed_mid_payout_resumes_with_exactly_one_effect(client_for, workers, simulator_control):

@@ -123,6 +123,7 @@ def test_committed_event_reaches_the_worker_once_with_its_sequence():
         # Nothing leaves before commit.
         assert recorded_for(consumers.RECORDED_EVENT, event_id) == []
 
+    assert outbox.flush_pending()  # the process's background relay has relayed it
     row.refresh_from_db()
     assert row.dispatched_at is not None
     assert row.sequence is not None
@@ -209,6 +210,37 @@ with transaction.atomic():
 """
 
 
+EXIT_RIGHT_AFTER_COMMIT = """
+import sys
+import django
+django.setup()
+from django.db import transaction
+from nexa.platform.outbox import publish
+
+with transaction.atomic():
+    row = publish("case:updated", {"caseUrn": sys.argv[1], "status": "OPEN", "version": 1},
+                  ["airline:IB"], airline="IB")
+print(row.pk, flush=True)
+"""  # the script ends here: the relay still has the row, and the interpreter is shutting down
+
+
+def test_a_command_exiting_right_after_commit_still_relays_its_events(subprocess_env):
+    """Regression: a short-lived command (seed_demo) ended before its background relay ran; at exit no
+    thread may start, and the Socket.IO sink's first send needs one. The exit flush delivers, once."""
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_RIGHT_AFTER_COMMIT, f"urn:nexa:case:{uuid.uuid4()}"],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    row = OutboxEvent.objects.get(pk=uuid.UUID(result.stdout.strip()))
+    assert "delivery_failed" not in result.stderr, result.stderr
+    assert (row.attempts, row.last_error) == (1, "")
+    assert row.dispatched_at is not None and row.sequence is not None
+
+
 def test_process_dying_between_commit_and_dispatch_loses_nothing(subprocess_env):
     marker = uuid.uuid4().hex
     result = subprocess.run(
@@ -252,6 +284,64 @@ def test_sweep_relays_only_rows_older_than_the_threshold(settings):
     assert outbox.sweep_undelivered() == 3
     assert outbox.sweep_undelivered() == 0
     wait_delivered(consumers.RECORDED_EVENT, [outbox.event_urn(row.pk) for row in rows])
+
+
+def test_commit_returns_before_delivery_and_the_background_relay_batches(add_sink):
+    """The committing thread only hands ids over: a slow sink does not slow the commit, and commits made
+    while the relay is busy are delivered together, once each, in commit order per thread."""
+    release = threading.Event()
+    seen: list[str] = []
+
+    def slow_sink(delivery):
+        release.wait(timeout=DEADLINE)
+        seen.append(delivery.event_id)
+
+    add_sink(slow_sink)
+    with transaction.atomic():
+        first = outbox.publish(consumers.RECORDED_EVENT, {"n": 0}, [])
+    # The relay is now stuck in the sink on `first`; commits go on regardless.
+    began = time.monotonic()
+    rows: dict[int, list[OutboxEvent]] = {}
+    errors: list[BaseException] = []
+
+    def commit_several(worker: int) -> None:
+        try:
+            rows[worker] = []
+            for n in range(5):
+                with transaction.atomic():
+                    rows[worker].append(outbox.publish(consumers.RECORDED_EVENT, {"worker": worker, "n": n}, []))
+        except Exception as exc:  # noqa: BLE001 (reported by the assertion below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=commit_several, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=DEADLINE)
+    assert not errors
+    assert time.monotonic() - began < DEADLINE / 2  # nobody waited for the stuck sink
+    assert not OutboxEvent.objects.filter(pk__in=[row.pk for batch in rows.values() for row in batch],
+                                          dispatched_at__isnull=False).exists()  # fmt: skip
+
+    release.set()
+    assert outbox.flush_pending()
+    stored = dict(OutboxEvent.objects.filter(dispatched_at__isnull=False).values_list("pk", "sequence"))
+    assert first.pk in stored
+    for batch in rows.values():
+        sequences = [stored[row.pk] for row in batch]
+        assert sequences == sorted(sequences) and len(set(sequences)) == 5
+    assert len(seen) == len(set(seen)) == 21
+    wait_delivered(consumers.RECORDED_EVENT, [outbox.event_urn(row.pk) for batch in rows.values() for row in batch])
+
+
+def test_inline_relay_delivers_before_the_commit_returns(settings):
+    settings.NEXA_OUTBOX_RELAY = "inline"
+    with transaction.atomic():
+        row = outbox.publish(consumers.RECORDED_EVENT, {"n": 1}, [])
+    row.refresh_from_db()  # no flush: the committing thread relayed it
+    assert row.dispatched_at is not None and row.sequence is not None
 
 
 def test_concurrent_relays_never_deliver_a_row_twice(add_sink):
@@ -327,6 +417,7 @@ def test_failing_sink_counts_the_attempt_and_the_sweep_retries(add_sink, setting
     add_sink(broken)
     with transaction.atomic():
         row = outbox.publish(consumers.RECORDED_EVENT, {"n": 1}, ["airline:IB"])
+    assert outbox.flush_pending()
     row.refresh_from_db()
     assert row.dispatched_at is None
     assert row.sequence is None
@@ -355,6 +446,7 @@ def test_poison_row_is_kept_as_failed_and_does_not_block_the_stream(add_sink, se
     add_sink(poison_only)
     with transaction.atomic():
         poison = outbox.publish(consumers.RECORDED_EVENT, {"poison": True}, [])
+    assert outbox.flush_pending()  # first attempt (after commit) failed
     assert outbox.sweep_undelivered() == 0  # second failed attempt: now failed-but-kept
     poison.refresh_from_db()
     assert (poison.attempts, poison.dispatched_at) == (2, None)
