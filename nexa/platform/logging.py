@@ -36,6 +36,9 @@ def configure_logging(*, level: str = "INFO", fmt: str = "json") -> None:
                 "django.request": {"level": "ERROR"},
                 "django.server": {"level": "WARNING"},
                 "uvicorn.access": {"level": "WARNING"},
+                # One line per provider call comes from nexa.platform.providers instead.
+                "httpx": {"level": "WARNING"},
+                "httpcore": {"level": "WARNING"},
             },
         }
     )

@@ -22,9 +22,14 @@ import time
 from typing import Any
 
 import httpx
+import structlog
 from django.conf import settings
 
 from nexa.platform.problems import Problem, downstream_unavailable_problem
+
+# One structured line per provider call (httpx's own per-request INFO line is silenced in
+# nexa.platform.logging): provider, operation, status and duration, never the body (it may carry PII).
+logger = structlog.get_logger("nexa.providers")
 
 
 class ProviderError(Exception):
@@ -160,11 +165,13 @@ class ProviderHttpClient:
             response = self.http.request(method, path, json=json, headers=headers, timeout=self.timeout)
         except httpx.TimeoutException as exc:
             detail["durationMs"] = round((time.monotonic() - started) * 1000)
+            _log_call(detail, outcome="timeout")
             raise ProviderTransientError(
                 provider=self.provider, code="timeout", message=f"{type(exc).__name__}: {exc}", attempt_detail=detail
             ) from exc
         except httpx.TransportError as exc:
             detail["durationMs"] = round((time.monotonic() - started) * 1000)
+            _log_call(detail, outcome="connection_error")
             raise ProviderTransientError(
                 provider=self.provider,
                 code="connection_error",
@@ -175,11 +182,27 @@ class ProviderHttpClient:
         detail["httpStatus"] = response.status_code
         body = _json_or_none(response)
         if response.is_success:
+            _log_call(detail, outcome="ok")
             return body if isinstance(body, dict) else {}
         code, message = _error_code_and_message(body, response)
+        _log_call(detail, outcome=code)
         if response.status_code >= 500 or response.status_code in TRANSIENT_STATUSES:
             raise ProviderTransientError(provider=self.provider, code=code, message=message, attempt_detail=detail)
         raise ProviderPermanentError(provider=self.provider, code=code, message=message, attempt_detail=detail)
+
+
+def _log_call(detail: dict[str, Any], *, outcome: str) -> None:
+    log = logger.info if outcome == "ok" else logger.warning
+    log(
+        "provider.call",
+        provider=detail["provider"],
+        operation=detail["operation"],
+        method=detail["method"],
+        path=detail["path"],
+        http_status=detail["httpStatus"],
+        duration_ms=detail["durationMs"],
+        outcome=outcome,
+    )
 
 
 def _json_or_none(response: httpx.Response) -> Any:

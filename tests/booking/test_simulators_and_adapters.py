@@ -476,3 +476,24 @@ def test_each_transport_provider_has_its_own_breaker(simulator_control, fast_bre
     )
     assert ride["status"] == "REQUESTED"
     assert simulator_control.transport.request_count() == 4
+
+
+def test_each_provider_call_is_one_structured_log_line_and_httpx_stays_quiet(simulator_control, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    psp_client().issue_virtual_card(
+        idempotency_key=step(), sub_case_urn=urn(), amount=Decimal("10"), currency="EUR", expires_at=in_hours(1)
+    )
+    simulator_control.psp.refuse({"*": "card_declined"})
+    with pytest.raises(ProviderPermanentError):
+        psp_client().issue_virtual_card(
+            idempotency_key=step(), sub_case_urn=urn(), amount=Decimal("10"), currency="EUR", expires_at=in_hours(1)
+        )
+    calls = [record.msg for record in caplog.records if record.name == "nexa.providers"]
+    assert [(c["event"], c["provider"], c["operation"], c["outcome"]) for c in calls] == [
+        ("provider.call", "psp", "issue_virtual_card", "ok"),
+        ("provider.call", "psp", "issue_virtual_card", "card_declined"),
+    ]
+    assert [c["http_status"] for c in calls] == [201, 402] and all(c["duration_ms"] >= 0 for c in calls)
+    assert not [record for record in caplog.records if record.name.startswith(("httpx", "httpcore"))]
