@@ -224,34 +224,27 @@ print(row.pk, flush=True)
 """  # the script ends here: the relay still has the row, and the interpreter is shutting down
 
 
+def publish_in_a_process(script: str, *args: str, env: dict) -> tuple[OutboxEvent, str]:
+    """Run ``script`` (it prints the id of the row it published) in a Python process of its own; returns
+    the row and the process's stderr."""
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return OutboxEvent.objects.get(pk=uuid.UUID(result.stdout.strip())), result.stderr
+
+
 def test_a_command_exiting_right_after_commit_still_relays_its_events(subprocess_env):
     """Regression: a short-lived command (seed_demo) ended before its background relay ran; at exit no
     thread may start, and the Socket.IO sink's first send needs one. The exit flush delivers, once."""
-    result = subprocess.run(
-        [sys.executable, "-c", EXIT_RIGHT_AFTER_COMMIT, f"urn:nexa:case:{uuid.uuid4()}"],
-        env=subprocess_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    row = OutboxEvent.objects.get(pk=uuid.UUID(result.stdout.strip()))
-    assert "delivery_failed" not in result.stderr, result.stderr
+    row, stderr = publish_in_a_process(EXIT_RIGHT_AFTER_COMMIT, f"urn:nexa:case:{uuid.uuid4()}", env=subprocess_env)
+    assert "delivery_failed" not in stderr, stderr
     assert (row.attempts, row.last_error) == (1, "")
     assert row.dispatched_at is not None and row.sequence is not None
 
 
 def test_process_dying_between_commit_and_dispatch_loses_nothing(subprocess_env):
     marker = uuid.uuid4().hex
-    result = subprocess.run(
-        [sys.executable, "-c", DIE_AFTER_COMMIT, consumers.RECORDED_EVENT, marker],
-        env=subprocess_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    row = OutboxEvent.objects.get(pk=uuid.UUID(result.stdout.strip()))
+    row, _stderr = publish_in_a_process(DIE_AFTER_COMMIT, consumers.RECORDED_EVENT, marker, env=subprocess_env)
     assert row.payload == {"marker": marker}
     assert row.dispatched_at is None
     assert row.sequence is None
