@@ -258,9 +258,9 @@ class _Heartbeat:
         from django.db import connections
 
         interval = heartbeat_seconds()
-        try:
-            while not self.stop.wait(interval):
-                elapsed = round(time.monotonic() - self.started)
+        while not self.stop.wait(interval):
+            elapsed = round(time.monotonic() - self.started)
+            try:
                 with transaction.atomic():
                     _renew(self.run.pk)
                     _publish(
@@ -273,10 +273,12 @@ class _Heartbeat:
                             "message": f"waiting for {self.provider}: {elapsed} s",
                         },
                     )
-        except Exception:
-            logger.warning("saga.heartbeat_failed", step_urn=self.step.urn, exc_info=True)
-        finally:
-            connections.close_all()
+            except Exception:  # e.g. no pooled connection free right now: beat again next interval
+                logger.warning("saga.heartbeat_failed", step_urn=self.step.urn, exc_info=True)
+            finally:
+                # Between beats the connection goes back to the pool: a thread-pool worker has many
+                # provider calls in flight, each with its own heartbeat.
+                connections.close_all()
 
 
 def _provider_name(step: SagaStep) -> str:

@@ -311,7 +311,10 @@ class _BackgroundRelay:
                 if idle or failed:
                     # Give the pooled connection back while there is nothing to do (or it may be broken).
                     for using in batch:
-                        connections[using].close()
+                        try:
+                            connections[using].close()
+                        except Exception:  # a broken connection must not end the relay thread
+                            logger.warning("outbox.background_relay_close_failed", using=using, exc_info=True)
 
 
 _background_relay = _BackgroundRelay()
