@@ -41,3 +41,11 @@ def operators_list(*, principal: Principal) -> QuerySet[Operator]:
         seen_at=Greatest(Subquery(latest_session, output_field=DateTimeField()), "last_seen_at"),
         locks_held=ArraySubquery(locks),
     )
+
+
+def operators_online(*, principal: Principal) -> list[str]:
+    """URNs of the airline's operators with a live Socket.IO session (heard from within
+    ``NEXA_SESSION_STALE_SECONDS``), sorted. Includes operators known only from their tokens."""
+    stale_after = timedelta(seconds=int(settings.NEXA_SESSION_STALE_SECONDS))
+    live = for_principal(OperatorSession.objects.filter(last_seen_at__gte=Now() - stale_after), principal)
+    return sorted(set(live.values_list("operator_urn", flat=True)))

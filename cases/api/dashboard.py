@@ -22,9 +22,8 @@ from cases.selectors import case_counts_by_status_and_airport, oldest_open_cases
 from nexa.platform.auth import Principal
 from nexa.platform.composition import compose
 from nexa.platform.roles import MinRole, Role
-from nexa.platform.tenancy import for_principal
 from nexa.platform.views import NexaAPIView
-from operators.models import Operator
+from operators.selectors import operators_list, operators_online
 
 OLDEST_OPEN_CASES = 10
 LATEST_AUDIT_ACTIONS = 20
@@ -38,16 +37,15 @@ def cases_section(principal: Principal) -> dict[str, Any]:
 
 
 def operators_section(principal: Principal) -> dict[str, Any]:
-    operators = for_principal(Operator.objects.filter(active=True), principal).order_by("display_name", "id")
+    operators = operators_list(principal=principal).filter(active=True).order_by("display_name", "id")
     return {
         "operators": [
             {"operatorUrn": operator.operator_urn, "displayName": operator.display_name, "role": operator.role}
-            for operator in operators.only("operator_urn", "display_name", "role")
+            for operator in operators
         ],
-        # Presence (who has a live Socket.IO session) is not tracked yet; until it is, nobody is
-        # reported online rather than everybody being guessed.
-        "presenceTracked": False,
-        "online": [],
+        # Who has a live Socket.IO session now (the presence channel, docs/presence-channel.md).
+        "presenceTracked": True,
+        "online": operators_online(principal=principal),
     }
 
 
@@ -93,8 +91,8 @@ class CaseDashboardSerializer(serializers.Serializer):
     operators = serializers.JSONField(
         allow_null=True,
         help_text=(
-            "{operators: [{operatorUrn, displayName, role}], presenceTracked, online}: presence is not tracked "
-            "yet, so presenceTracked is false and online is empty."
+            "{operators: [{operatorUrn, displayName, role}], presenceTracked: true, online: [operatorUrn]}: "
+            "online lists the operators with a live Socket.IO session on the presence channel."
         ),
     )
     audit = serializers.JSONField(

@@ -10,13 +10,15 @@ import threading
 import time
 
 import pytest
+from django.db.models.functions import Now
 
 from cases.api.dashboard import DASHBOARD_SECTIONS, LATEST_AUDIT_ACTIONS
 from cases.services import case_declare
 from nexa.platform.auth import Principal
 from nexa.platform.problems import downstream_unavailable_problem
 from nexa.platform.roles import Role
-from operators.models import Operator
+from operators.models import Operator, OperatorSession
+from operators.services import operator_session_open
 from tests.audit.db_plugin import _audit_rows_purged_before_flush  # noqa: F401 - autouse fixture
 from tests.audit.factories import AuditEntryFactory
 
@@ -104,6 +106,13 @@ def test_sections_show_only_the_callers_airline(client_for):
         operator_urn="urn:nexa:user:gone", airline="IB", role="AIRPORT_OPERATOR", display_name="Gone", active=False
     )
     Operator.objects.create(operator_urn="urn:nexa:user:lh", airline="LH", role="ADMIN", display_name="Lena")
+    # Live sockets: Ana (IB) and Lena (LH); Bo's only session went stale.
+    sockets = (("IB", "ana", Role.AIRPORT_OPERATOR), ("LH", "lh", Role.ADMIN), ("IB", "bo", Role.OPS_SUPERVISOR))
+    for airline, operator, role in sockets:
+        urn = f"urn:nexa:user:{operator}"
+        principal = Principal(airline=airline, role=role, operator_urn=urn, subject=urn)
+        operator_session_open(principal=principal, session_id=f"s-{operator}", server_instance="test")
+    OperatorSession.objects.filter(session_id="s-bo").update(last_seen_at=Now() - dt.timedelta(hours=1))
 
     response = client_for("IB", Role.AIRPORT_OPERATOR).get(URL)
     assert response.status_code == 200
@@ -122,8 +131,8 @@ def test_sections_show_only_the_callers_airline(client_for):
             {"operatorUrn": "urn:nexa:user:ana", "displayName": "Ana", "role": "AIRPORT_OPERATOR"},
             {"operatorUrn": "urn:nexa:user:bo", "displayName": "Bo", "role": "OPS_SUPERVISOR"},
         ],
-        "presenceTracked": False,
-        "online": [],
+        "presenceTracked": True,
+        "online": ["urn:nexa:user:ana"],
     }
 
     latest = body["audit"]["latest"]
