@@ -15,7 +15,9 @@ Steps:
    (uvicorn, 2 workers; ``NEXA_BENCH=1``, ``DEBUG=0``, no access log, the throttle never refusing) on
    loopback. A Celery worker only with ``--with-worker``: the 202 does not wait for it (the saga messages
    queued meanwhile are purged from this Redis database at the end).
-3. In the same run: the ping baseline (bench/load.py) at the closed-loop concurrencies, then (in this order)
+3. In the same run: the ping baseline (bench/load.py) and the write floor (``POST /v1/_bench/write``: the ping
+   plus one transaction with one outbox row — what any write costs here) at the closed-loop concurrencies,
+   then (in this order)
    * ``closed``: max throughput, ``--levels`` closed-loop clients (bench/load.py), ratio to the ping at
      the same concurrency;
    * ``fixed``: open loop at ``--rate`` req/s for ``--duration`` s (a request is sent at its scheduled
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -54,6 +57,7 @@ from bench.load import (
     auth_headers,
     format_results,
     level_result,
+    measure,
     measure_ping_baseline,
     percentile,
     ratio_line,
@@ -66,6 +70,7 @@ PASSENGERS_PER_CASE = 300
 BUDGET_P99_MS = 50.0
 BUDGET_RATE = 200.0
 BUDGET_RATIO = 0.5
+WRITE_FLOOR_PATH = "/v1/_bench/write"
 MAX_CONNECTIONS = 256
 ITEMS = [
     {"type": "MEAL", "amount": "25.00", "currency": "EUR"},
@@ -272,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=("both", "fixed", "closed"), default="both")
     parser.add_argument("--rate", type=float, default=BUDGET_RATE, help="fixed mode: requests per second")
+    parser.add_argument(
+        "--fixed-target",
+        choices=("compensate", "write-floor"),
+        default="compensate",
+        help="fixed mode: what the open loop sends (write-floor: POST /v1/_bench/write, for comparison)",
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="fixed mode: seconds")
     parser.add_argument("--levels", default="8,32", help="closed mode: concurrency levels")
     parser.add_argument("--level-duration", type=float, default=5.0, help="closed mode and ping: seconds per level")
@@ -309,6 +320,15 @@ def main(argv: list[str] | None = None) -> int:
             headers = auth_headers(token)
             load_before = os.getloadavg()
             ping = measure_ping_baseline(base_url, token, levels=levels or [8], duration=args.level_duration)
+            # The floor of any write on this server: the ping plus one transaction with one outbox row.
+            write_floor = measure(
+                base_url + WRITE_FLOOR_PATH,
+                levels=levels,
+                duration=args.level_duration,
+                method="POST",
+                headers={**headers, "Content-Type": "application/json"},
+                body=b"{}",
+            )
             # Closed loop first: an overloaded fixed-rate run leaves requests the server is still working on
             # after the client gave up, which would slow whatever is measured next.
             closed: list[LevelResult] = []
@@ -317,11 +337,12 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.3)
             fixed = None
             if args.mode in ("both", "fixed"):
-                fixed = _run(fixed_rate(base_url, headers, targets, rate=args.rate, duration=args.duration))
+                fixed_targets = itertools.repeat(WRITE_FLOOR_PATH) if args.fixed_target == "write-floor" else targets
+                fixed = _run(fixed_rate(base_url, headers, fixed_targets, rate=args.rate, duration=args.duration))
             load_after = os.getloadavg()
         finally:
             supervisor.stop_all()
-        accepted = (fixed.ok if fixed else 0) + sum(
+        accepted = (fixed.ok if fixed and args.fixed_target == "compensate" else 0) + sum(
             level.statuses.get("202", 0) + level.statuses.get("202-warmup", 0) for level in closed
         )
         check = database_check(subcases, accepted)
@@ -341,12 +362,14 @@ def main(argv: list[str] | None = None) -> int:
     if fixed is not None:
         p50, p90, p99 = (fixed.quantile(q) for q in (0.5, 0.9, 0.99))
         print(
-            f"\nfixed rate {fixed.rate:.0f} req/s for {fixed.duration_s:.0f} s: sent {fixed.sent}, "
+            f"\nfixed rate {fixed.rate:.0f} req/s for {fixed.duration_s:.0f} s ({args.fixed_target}): "
+            f"sent {fixed.sent}, "
             f"202 {fixed.ok} ({fixed.achieved_rps:.0f}/s achieved), p50 {p50:.2f} ms p90 {p90:.2f} ms "
             f"p99 {p99:.2f} ms max {max(fixed.latencies_ms, default=math.nan):.1f} ms, "
             f"statuses {dict(fixed.statuses)}, connections {fixed.connections}"
         )
         report["fixed"] = {
+            "target": args.fixed_target,
             "rate": fixed.rate,
             "duration_s": fixed.duration_s,
             "sent": fixed.sent,
@@ -361,13 +384,19 @@ def main(argv: list[str] | None = None) -> int:
         failed |= any(status not in ("202", "error") for status in fixed.statuses)
     if closed:
         print(format_results("\ncompensate, closed loop (max throughput)", closed))
+        print(format_results("\nwrite floor (POST /v1/_bench/write: one transaction, one outbox row)", write_floor))
+        print(ratio_line("write-floor", write_floor, ping))
         print(ratio_line("compensate", closed, ping))
+        report["write_floor"] = [level.as_dict() for level in write_floor]
+        report["write_floor_ratios"] = {str(level.concurrency): ping.ratio(level) for level in write_floor}
         report["closed"] = [level.as_dict() for level in closed]
         report["ratios"] = {str(level.concurrency): ping.ratio(level) for level in closed}
         failed |= any(not status.startswith(("202", "error")) for level in closed for status in level.statuses)
     print(f"\ndatabase: {check}   load average before {load_before}   after {load_after}")
     report["database"] = check
-    if fixed is not None:
+    if fixed is not None and args.fixed_target == "write-floor":
+        print(f"write floor (reference, no budget): p99 {fixed.quantile(0.99):.2f} ms at {fixed.rate:.0f} req/s")
+    elif fixed is not None:
         verdict = "PASS" if fixed.quantile(0.99) < BUDGET_P99_MS and fixed.ok == fixed.sent else "FAIL"
         print(f"{verdict} p99 {fixed.quantile(0.99):.2f} ms at {fixed.rate:.0f} req/s vs budget {BUDGET_P99_MS:.0f} ms")
     if closed:

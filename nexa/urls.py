@@ -18,6 +18,7 @@ api_v1 = [
 ]
 if settings.NEXA_BENCH:
     api_v1.append(path("_bench/ping", ops.BenchPingView.as_view(), name="bench-ping"))
+    api_v1.append(path("_bench/write", ops.BenchWriteView.as_view(), name="bench-write"))
 
 urlpatterns = [
     path("v1/", include(api_v1)),

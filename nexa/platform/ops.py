@@ -3,7 +3,7 @@
 import os
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from drf_spectacular.utils import extend_schema
@@ -88,3 +88,17 @@ class BenchPingView(NexaAPIView):
     @extend_schema(exclude=True)
     def get(self, request):
         return Response({"pong": True})
+
+
+class BenchWriteView(NexaAPIView):
+    """The floor of a write (NEXA_BENCH=1 only): the ping plus one transaction holding one outbox row,
+    relayed after commit. bench/compensate.py measures it beside the ping, so the compensate figures can
+    be read against what any write costs on the same server."""
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        from nexa.platform.outbox import publish  # outbox imports Celery; only bench servers need it here
+
+        with transaction.atomic():
+            publish("bench:written", {"bench": True}, [], airline=request.auth.airline)
+        return Response({"written": True}, status=202)
