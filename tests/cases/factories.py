@@ -8,6 +8,16 @@ from cases.models import Case, Cause, PassengerGroup, SubCase, Tier
 
 FLIGHT_DATE = dt.date(2026, 11, 22)
 
+# Compensation items (POST /v1/subcases/{urn}/compensate), shared by the saga and compensate tests.
+MEAL = {"type": "MEAL", "amount": "25.00", "currency": "EUR"}
+CASH = {"type": "CASH", "amount": "250.00", "currency": "EUR", "regulation": "EU261"}
+TRANSPORT = {
+    "type": "TRANSPORT",
+    "provider": "UBER",
+    "pickup": {"lat": 40.4719, "lng": -3.5626, "address": "MAD T4"},
+    "dropoff": {"lat": 40.4168, "lng": -3.7038, "address": "Hotel Centro"},
+}
+
 
 class CaseFactory(factory.django.DjangoModelFactory):
     """A case at MAD; each gets its own flight number so the one-open-case rule never bites."""

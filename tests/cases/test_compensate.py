@@ -14,20 +14,11 @@ from nexa.platform.models import OutboxEvent
 from nexa.platform.roles import Role
 from operators import services as operators
 from tests.api_base import APIContractTests, RouteContract, assert_problem
-from tests.cases.factories import CaseFactory, SubCaseFactory
+from tests.cases.factories import CASH, MEAL, TRANSPORT, CaseFactory, SubCaseFactory
 
 pytestmark = pytest.mark.django_db
 
 OPERATOR, SUPERVISOR = Role.AIRPORT_OPERATOR, Role.OPS_SUPERVISOR
-
-MEAL = {"type": "MEAL", "amount": "25.00", "currency": "EUR"}
-CASH = {"type": "CASH", "amount": "250.00", "currency": "EUR", "regulation": "EU261"}
-TRANSPORT = {
-    "type": "TRANSPORT",
-    "provider": "UBER",
-    "pickup": {"lat": 40.4719, "lng": -3.5626, "address": "MAD T4"},
-    "dropoff": {"lat": 40.4168, "lng": -3.7038, "address": "Hotel Centro"},
-}
 
 
 def body(version=1, items=None, reason="Flight cancelled overnight"):

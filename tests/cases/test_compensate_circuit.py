@@ -12,11 +12,10 @@ from cases.models import SagaRun
 from nexa.platform.breakers import breaker_for
 from nexa.platform.providers import ProviderError
 from nexa.platform.roles import Role
-from tests.cases.factories import CaseFactory, SubCaseFactory
+from tests.cases.factories import MEAL, CaseFactory, SubCaseFactory
 
 pytestmark = pytest.mark.django_db
 
-MEAL = {"type": "MEAL", "amount": "25.00", "currency": "EUR"}
 TRANSPORT = {
     "type": "TRANSPORT",
     "provider": "CABIFY",

@@ -17,21 +17,15 @@ from nexa.platform.auth import Principal
 from nexa.platform.breakers import breaker_states
 from nexa.platform.models import OutboxEvent
 from nexa.platform.roles import Role
-from tests.cases.factories import CaseFactory, SubCaseFactory
+from tests.cases.factories import CASH, MEAL, CaseFactory, SubCaseFactory
+from tests.cases.factories import TRANSPORT as UBER_TRANSPORT
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.usefixtures("simulator_control"),
 ]
 
-MEAL = {"type": "MEAL", "amount": "25.00", "currency": "EUR"}
-CASH = {"type": "CASH", "amount": "250.00", "currency": "EUR", "regulation": "EU261"}
-TRANSPORT = {
-    "type": "TRANSPORT",
-    "provider": "CABIFY",
-    "pickup": {"lat": 40.4719, "lng": -3.5626, "address": "MAD T4"},
-    "dropoff": {"lat": 40.4168, "lng": -3.7038, "address": "Hotel Centro"},
-}
+TRANSPORT = {**UBER_TRANSPORT, "provider": "CABIFY"}
 FAST = {
     "NEXA_SAGA_BACKOFF_BASE_SECONDS": 0.01,
     "NEXA_SAGA_BACKOFF_MAX_SECONDS": 0.05,

@@ -20,19 +20,11 @@ import pytest
 from cases.models import SagaRun, SagaStep
 from nexa.celery import app as celery_app
 from nexa.platform.models import OutboxEvent
-from tests.cases.factories import CaseFactory, SubCaseFactory
+from tests.cases.factories import CASH, MEAL, TRANSPORT, CaseFactory, SubCaseFactory
 from tests.fixtures import BASE_DIR, WORKER_QUEUES, CeleryWorkerProcess
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("simulator_control")]
 
-MEAL = {"type": "MEAL", "amount": "25.00", "currency": "EUR"}
-CASH = {"type": "CASH", "amount": "250.00", "currency": "EUR", "regulation": "EU261"}
-TRANSPORT = {
-    "type": "TRANSPORT",
-    "provider": "UBER",
-    "pickup": {"lat": 40.4719, "lng": -3.5626, "address": "MAD T4"},
-    "dropoff": {"lat": 40.4168, "lng": -3.7038, "address": "Hotel Centro"},
-}
 LEASE_SECONDS = 3
 RUN_TIMEOUT = 60.0
 
