@@ -20,37 +20,23 @@ import time
 from pathlib import Path
 
 from bench.load import DEFAULT_LEVELS, LevelResult, format_results, measure_ping_baseline, summary_line
+from bench.stack import bench_environ, start_server
 from nexa import devstack
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def bench_environ(services: devstack.Services) -> dict[str, str]:
-    return services.environ(
-        NEXA_BENCH="1",
-        DEBUG="0",
-        # The throttle still runs on every request; it just never refuses during the run.
-        NEXA_RATE_LIMIT="1000000000/min",
-    )
-
-
 def run_server(kind: str, env: dict, token: str, args: argparse.Namespace) -> dict:
-    port = devstack.free_port()
-    base_url = f"http://127.0.0.1:{port}"
     supervisor = devstack.Supervisor()
-    log_path = devstack.state_dir() / f"bench-{kind}.log"
-    command = devstack.server_command(kind, port=port, workers=args.workers, access_log=False)
-    server_env = {**env, "PROMETHEUS_MULTIPROC_DIR": devstack.fresh_prometheus_dir(f"prometheus-bench-{kind}")}
-    with log_path.open("w") as server_log:
-        try:
-            supervisor.start(kind, command, server_env, stdout=server_log, stderr=server_log)
-            devstack.wait_http(f"{base_url}/healthz", supervisor, timeout=60)
-            load = os.getloadavg()[0]
-            baseline = measure_ping_baseline(
-                base_url, token, levels=args.levels, duration=args.duration, warmup=args.warmup
-            )
-        finally:
-            supervisor.stop_all()
+    try:
+        server = start_server(supervisor, env, name=f"bench-{kind}", server=kind, workers=args.workers)
+        command = server.command
+        load = os.getloadavg()[0]
+        baseline = measure_ping_baseline(
+            server.base_url, token, levels=args.levels, duration=args.duration, warmup=args.warmup
+        )
+    finally:
+        supervisor.stop_all()
     print(format_results(f"\n{kind}  ({' '.join(command[1:])})  load before: {load:.2f}", baseline.levels))
     return {
         "server": kind,

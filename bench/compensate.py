@@ -62,6 +62,7 @@ from bench.load import (
     percentile,
     ratio_line,
 )
+from bench.stack import bench_environ, setup_django, start_server
 from nexa import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,23 +86,6 @@ ITEMS = [
 
 
 # --- shared with bench/saga.py ------------------------------------------------------------------------
-
-
-def setup_django(env: dict[str, str]) -> None:
-    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "NEXA_STATE_DIR"):
-        os.environ[name] = env[name]
-    for name, value in env.items():
-        if name.startswith("NEXA_") and name.endswith("_URL"):
-            os.environ[name] = value
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexa.settings")
-    os.environ.setdefault("LOG_FORMAT", "console")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def declare_subcases(count: int, *, flight_base: int = 4000) -> list[str]:
@@ -142,28 +126,12 @@ def operator_token(role: str = "AIRPORT_OPERATOR") -> str:
 
 
 def bench_env(services: devstack.Services, database_url: str) -> dict[str, str]:
-    env = services.environ(
-        DATABASE_URL=database_url,
-        NEXA_BENCH="1",
-        DEBUG="0",
-        LOG_LEVEL="WARNING",
-        NEXA_RATE_LIMIT="1000000000/min",
-    )
+    """The server's environment (``bench.stack.bench_environ``) with this run's own provider simulators."""
+    env = bench_environ(services, DATABASE_URL=database_url, LOG_LEVEL="WARNING")
     for _name, _module, _kind, _port, variables in devstack.SIMULATORS:
         for variable in variables:
             env.pop(variable, None)  # always this run's own simulators
     return env
-
-
-def start_server(supervisor: devstack.Supervisor, env: dict, *, name: str, server: str, workers: int) -> str:
-    port = devstack.free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    command = devstack.server_command(server, port=port, workers=workers, access_log=False)
-    server_env = {**env, "PROMETHEUS_MULTIPROC_DIR": devstack.fresh_prometheus_dir(f"prometheus-{name}")}
-    log_file = (devstack.state_dir() / f"{name}.log").open("w")
-    supervisor.start(server, command, server_env, stdout=log_file, stderr=log_file)
-    devstack.wait_http(f"{base_url}/healthz", supervisor, timeout=60)
-    return base_url
 
 
 def start_worker(
@@ -313,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             subcases = declare_subcases(count)
             print(f"{len(subcases)} sub-cases declared in {time.perf_counter() - began:.1f} s; database {url}")
             token = operator_token()
-            base_url = start_server(supervisor, env, name="bench-compensate", server=args.server, workers=args.workers)
+            server = start_server(supervisor, env, name="bench-compensate", server=args.server, workers=args.workers)
+            base_url = server.base_url
             if args.with_worker:
                 start_worker(supervisor, env, name="bench-compensate-worker")
             targets = iter([f"/v1/subcases/{urn}/compensate" for urn in subcases])

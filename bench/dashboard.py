@@ -35,6 +35,7 @@ from pathlib import Path
 
 from bench.databases import bench_database_url, recreate_database
 from bench.load import auth_headers, format_results, measure, measure_ping_baseline, percentile
+from bench.stack import bench_environ, setup_django, start_server
 from nexa import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,19 +43,6 @@ BENCH_DATABASE_SUFFIX = "_bench_dashboard"
 AIRLINE, OTHER_AIRLINE = "IB", "LH"
 CASES, PASSENGERS_PER_CASE, OPERATORS = 40, 250, 30
 BUDGET_MS_OVER_SLOWEST = 20.0
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexa.settings")
-    os.environ.setdefault("LOG_FORMAT", "console")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def principal(airline: str, role: str = "OPS_SUPERVISOR"):
@@ -174,11 +162,12 @@ def main(argv: list[str] | None = None) -> int:
             recreate_database(url, BENCH_DATABASE_SUFFIX)
         else:
             devstack.ensure_database(url)
-        setup_django(url)
+        env = bench_environ(services, DATABASE_URL=url, LOG_LEVEL="WARNING")
+        setup_django(env)
         if open_subcases(AIRLINE) != CASES * PASSENGERS_PER_CASE:
             if args.reuse:
                 recreate_database(url, BENCH_DATABASE_SUFFIX)
-                setup_django(url)
+                setup_django(env)
             seconds = sum(load(airline) for airline in (AIRLINE, OTHER_AIRLINE))
             print(f"loaded {2 * CASES} cases, {2 * CASES * PASSENGERS_PER_CASE} sub-cases in {seconds:.1f} s")
         print(f"{open_subcases(AIRLINE)} open sub-cases for {AIRLINE} in {url}")
@@ -190,30 +179,22 @@ def main(argv: list[str] | None = None) -> int:
         slowest_name = max(sections, key=lambda name: sections[name]["p50_ms"])
         slowest = sections[slowest_name]
 
-        env = services.environ(
-            DATABASE_URL=url, NEXA_BENCH="1", DEBUG="0", LOG_LEVEL="WARNING", NEXA_RATE_LIMIT="1000000000/min"
-        )
         token = devstack.demo_tokens(env, airline=AIRLINE, ttl=3600)["AIRPORT_OPERATOR"]
-        port = devstack.free_port()
-        base_url = f"http://127.0.0.1:{port}"
         supervisor = devstack.Supervisor()
-        command = devstack.server_command(args.server, port=port, workers=args.workers, access_log=False)
-        log_path = devstack.state_dir() / "bench-dashboard.log"
-        server_env = {**env, "PROMETHEUS_MULTIPROC_DIR": devstack.fresh_prometheus_dir("prometheus-bench-dashboard")}
-        with log_path.open("w") as server_log:
-            try:
-                supervisor.start(args.server, command, server_env, stdout=server_log, stderr=server_log)
-                devstack.wait_http(f"{base_url}/healthz", supervisor, timeout=60)
-                ping = measure_ping_baseline(base_url, token, levels=levels, duration=args.duration, warmup=args.warmup)
-                dashboard = measure(
-                    f"{base_url}/v1/cases/dashboard",
-                    levels=levels,
-                    duration=args.duration,
-                    warmup=args.warmup,
-                    headers=auth_headers(token),
-                )
-            finally:
-                supervisor.stop_all()
+        try:
+            base_url = start_server(
+                supervisor, env, name="bench-dashboard", server=args.server, workers=args.workers
+            ).base_url
+            ping = measure_ping_baseline(base_url, token, levels=levels, duration=args.duration, warmup=args.warmup)
+            dashboard = measure(
+                f"{base_url}/v1/cases/dashboard",
+                levels=levels,
+                duration=args.duration,
+                warmup=args.warmup,
+                headers=auth_headers(token),
+            )
+        finally:
+            supervisor.stop_all()
 
         hung = time_with_a_hung_section(args.hung_runs)
 

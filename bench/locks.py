@@ -42,26 +42,13 @@ from pathlib import Path
 
 from bench.databases import bench_database_url, recreate_database
 from bench.load import _payload, format_results, measure_ping_baseline, percentile
+from bench.stack import bench_environ, setup_django, start_server
 from nexa import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE_SUFFIX = "_bench_locks"
 AIRLINE = "IB"
 BUDGET_P99_MS = 100.0
-
-
-def setup_django(env: dict[str, str]) -> None:
-    for name in ("DATABASE_URL", "REDIS_URL", "NEXA_STATE_DIR"):
-        os.environ[name] = env[name]
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexa.settings")
-    os.environ.setdefault("LOG_FORMAT", "console")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def load_subcases(count: int) -> list[str]:
@@ -323,35 +310,28 @@ def main(argv: list[str] | None = None) -> int:
     with devstack.Services.ensure(redis_db=10) as services:
         url = bench_database_url(services.database_url, BENCH_DATABASE_SUFFIX)
         recreate_database(url, BENCH_DATABASE_SUFFIX)
-        env = services.environ(
-            DATABASE_URL=url, NEXA_BENCH="1", DEBUG="0", LOG_LEVEL="WARNING", NEXA_RATE_LIMIT="1000000000/min"
-        )
+        env = bench_environ(services, DATABASE_URL=url, LOG_LEVEL="WARNING")
         setup_django(env)
         loaded = load_subcases(args.subcases + args.bursts)
         subcases, burst_subcases = loaded[: args.subcases], loaded[args.subcases :]
         tokens = operator_tokens(args.operators)
         print(f"{len(subcases)} sub-cases, {len(tokens)} operators, database {url}")
 
-        port = devstack.free_port()
-        base_url = f"http://127.0.0.1:{port}"
         supervisor = devstack.Supervisor()
-        command = devstack.server_command(args.server, port=port, workers=args.workers, access_log=False)
-        log_path = devstack.state_dir() / "bench-locks.log"
-        server_env = {**env, "PROMETHEUS_MULTIPROC_DIR": devstack.fresh_prometheus_dir("prometheus-bench-locks")}
-        with log_path.open("w") as server_log:
-            try:
-                supervisor.start(args.server, command, server_env, stdout=server_log, stderr=server_log)
-                devstack.wait_http(f"{base_url}/healthz", supervisor, timeout=60)
-                load = os.getloadavg()[0]
-                ping = measure_ping_baseline(
-                    base_url, next(iter(tokens.values())), levels=[args.operators], duration=args.ping_duration
-                )
-                result = asyncio.run(storm(base_url, tokens, subcases))
-                burst_load = os.getloadavg()[0]
-                burst_locks, burst_pings = asyncio.run(bursts(base_url, tokens, burst_subcases, args.burst_gap))
-                burst_load_after = os.getloadavg()[0]
-            finally:
-                supervisor.stop_all()
+        try:
+            base_url = start_server(
+                supervisor, env, name="bench-locks", server=args.server, workers=args.workers
+            ).base_url
+            load = os.getloadavg()[0]
+            ping = measure_ping_baseline(
+                base_url, next(iter(tokens.values())), levels=[args.operators], duration=args.ping_duration
+            )
+            result = asyncio.run(storm(base_url, tokens, subcases))
+            burst_load = os.getloadavg()[0]
+            burst_locks, burst_pings = asyncio.run(bursts(base_url, tokens, burst_subcases, args.burst_gap))
+            burst_load_after = os.getloadavg()[0]
+        finally:
+            supervisor.stop_all()
         check = database_check(subcases)
         burst_check = database_check(burst_subcases)
 

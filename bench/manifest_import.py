@@ -43,25 +43,13 @@ from io import StringIO
 from pathlib import Path
 
 from bench.databases import bench_database_url, recreate_database
+from bench.stack import bench_environ, setup_django, start_server
 from nexa import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE_SUFFIX = "_bench_manifest"
 AIRLINE = "IB"
 AIRPORT = "MAD"
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexa.settings")
-    os.environ.setdefault("LOG_FORMAT", "console")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 @dataclass
@@ -221,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     with devstack.Services.ensure(redis_db=9) as services:
         url = bench_database_url(services.database_url, BENCH_DATABASE_SUFFIX)
         recreate_database(url, BENCH_DATABASE_SUFFIX)
-        setup_django(url)
+        env = bench_environ(services, DATABASE_URL=url, LOG_LEVEL="WARNING")
+        setup_django(env)
         rows = manifest_rows(args.rows)
         print(f"{len(rows)} rows ({len({row['pnr'] for row in rows})} PNRs) into {url}; load {os.getloadavg()[0]:.2f}")
 
@@ -231,24 +220,16 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.no_http:
             return 0
-        env = services.environ(
-            DATABASE_URL=url, NEXA_BENCH="1", DEBUG="0", LOG_LEVEL="WARNING", NEXA_RATE_LIMIT="1000000000/min"
-        )
         token = devstack.demo_tokens(env, airline=AIRLINE, ttl=3600)["OPS_SUPERVISOR"]
-        port = devstack.free_port()
-        base_url = f"http://127.0.0.1:{port}"
         supervisor = devstack.Supervisor()
-        command = devstack.server_command(args.server, port=port, workers=args.workers, access_log=False)
-        log_path = devstack.state_dir() / "bench-manifest-import.log"
-        server_env = {**env, "PROMETHEUS_MULTIPROC_DIR": devstack.fresh_prometheus_dir("prometheus-bench-manifest")}
-        with log_path.open("w") as server_log:
-            try:
-                supervisor.start(args.server, command, server_env, stdout=server_log, stderr=server_log)
-                devstack.wait_http(f"{base_url}/healthz", supervisor, timeout=60)
-                print(f"server: {' '.join(['python', *command[1:]])}", flush=True)
-                bench_http(base_url, token, rows, batch_sizes, args.runs)
-            finally:
-                supervisor.stop_all()
+        try:
+            server = start_server(
+                supervisor, env, name="bench-manifest-import", server=args.server, workers=args.workers
+            )
+            print(f"server: {' '.join(['python', *server.command[1:]])}", flush=True)
+            bench_http(server.base_url, token, rows, batch_sizes, args.runs)
+        finally:
+            supervisor.stop_all()
     return 0
 
 

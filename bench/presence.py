@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 from bench.load import percentile
+from bench.stack import bench_environ, start_server
 from nexa import devstack
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -369,27 +370,29 @@ def run_layer(args: argparse.Namespace) -> dict:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     fx = _fixtures(args.sockets)
-    port = devstack.free_port()
-    base_url, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
-    command = devstack.server_command(args.server, port=port, workers=args.workers, access_log=False)
     supervisor = devstack.Supervisor()
-    log_path = devstack.state_dir() / f"bench-presence-{args.run_layer}.log"
-    with log_path.open("w") as server_log:
-        try:
-            supervisor.start("uvicorn", command, dict(os.environ), stdout=server_log, stderr=server_log)
-            devstack.wait_http(f"{base_url}/healthz", supervisor, timeout=60)
-            load = os.getloadavg()[0]
-            release = asyncio.run(measure_release(base_url, ws_url, fx, args.trials)) if args.trials else []
-            missing = 0
-            if args.client_procs:
-                fanout, connect_seconds, missing = measure_fanout_multiproc(
-                    ws_url, fx, args.sockets, args.events, args.client_procs, args.event_interval
-                )
-            else:
-                fanout, connect_seconds = asyncio.run(measure_fanout(ws_url, fx, args.sockets, args.events))
-            load_after = os.getloadavg()[0]
-        finally:
-            supervisor.stop_all()
+    try:
+        server = start_server(
+            supervisor,
+            dict(os.environ),
+            name=f"bench-presence-{args.run_layer}",
+            server=args.server,
+            workers=args.workers,
+        )
+        command, base_url = server.command, server.base_url
+        ws_url = base_url.replace("http://", "ws://", 1)
+        load = os.getloadavg()[0]
+        release = asyncio.run(measure_release(base_url, ws_url, fx, args.trials)) if args.trials else []
+        missing = 0
+        if args.client_procs:
+            fanout, connect_seconds, missing = measure_fanout_multiproc(
+                ws_url, fx, args.sockets, args.events, args.client_procs, args.event_interval
+            )
+        else:
+            fanout, connect_seconds = asyncio.run(measure_fanout(ws_url, fx, args.sockets, args.events))
+        load_after = os.getloadavg()[0]
+    finally:
+        supervisor.stop_all()
     return {
         "layer": args.run_layer,
         "backend": settings.CHANNEL_LAYERS["default"]["BACKEND"],
@@ -440,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     layers = args.layers.split(",")
     results = []
     with devstack.Services.ensure(redis_db=3) as services:
-        env = services.environ(NEXA_BENCH="1", DEBUG="0", NEXA_RATE_LIMIT="1000000000/min")
+        env = bench_environ(services)
         devstack.manage(env, "migrate", "--noinput", "-v", "0")
         for layer in layers:
             child_output = RESULTS_DIR / f"presence-{layer}.json"

@@ -41,12 +41,11 @@ from bench.compensate import (
     declare_subcases,
     operator_token,
     purge_queues,
-    setup_django,
-    start_server,
     start_worker,
 )
 from bench.databases import bench_database_url, recreate_database
 from bench.load import _Connection, _payload, _run, auth_headers
+from bench.stack import setup_django, start_server
 from nexa import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             subcases = declare_subcases(args.subcases, flight_base=6000)
             token = operator_token()
             simulator_latency(env, latency)
-            base_url = start_server(supervisor, env, name="bench-saga", server=args.server, workers=args.workers)
+            base_url = start_server(
+                supervisor, env, name="bench-saga", server=args.server, workers=args.workers
+            ).base_url
             start_worker(
                 supervisor,
                 env,
