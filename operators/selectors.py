@@ -18,6 +18,11 @@ def operator_is_active(*, airline: str, operator_urn: str) -> bool:
     return not Operator.objects.filter(airline=airline, operator_urn=operator_urn, active=False).exists()
 
 
+def operators_active(*, principal: Principal) -> QuerySet[Operator]:
+    """The airline's active operator profiles, plain (no presence or lock annotations: cheap for lists)."""
+    return for_principal(Operator.objects.filter(active=True), principal)
+
+
 def operators_list(*, principal: Principal) -> QuerySet[Operator]:
     """The airline's operator profiles, each annotated with:
 

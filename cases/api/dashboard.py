@@ -23,7 +23,7 @@ from nexa.platform.auth import Principal
 from nexa.platform.composition import compose
 from nexa.platform.roles import MinRole, Role
 from nexa.platform.views import NexaAPIView
-from operators.selectors import operators_list, operators_online
+from operators.selectors import operators_active, operators_online
 
 OLDEST_OPEN_CASES = 10
 LATEST_AUDIT_ACTIONS = 20
@@ -37,11 +37,11 @@ def cases_section(principal: Principal) -> dict[str, Any]:
 
 
 def operators_section(principal: Principal) -> dict[str, Any]:
-    operators = operators_list(principal=principal).filter(active=True).order_by("display_name", "id")
+    operators = operators_active(principal=principal).order_by("display_name", "id")
     return {
         "operators": [
             {"operatorUrn": operator.operator_urn, "displayName": operator.display_name, "role": operator.role}
-            for operator in operators
+            for operator in operators.only("operator_urn", "display_name", "role")
         ],
         # Who has a live Socket.IO session now (the presence channel, docs/presence-channel.md).
         "presenceTracked": True,
