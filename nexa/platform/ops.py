@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from rest_framework.response import Response
 
 from nexa.platform.auth import dev_issuer_enabled, dev_jwks
+from nexa.platform.outbox import publish
 from nexa.platform.problems import problem_response
 from nexa.platform.redis import get_redis
 from nexa.platform.views import NexaAPIView
@@ -97,8 +98,6 @@ class BenchWriteView(NexaAPIView):
 
     @extend_schema(exclude=True)
     def post(self, request):
-        from nexa.platform.outbox import publish  # outbox imports Celery; only bench servers need it here
-
         with transaction.atomic():
             publish("bench:written", {"bench": True}, [], airline=request.auth.airline)
         return Response({"written": True}, status=202)
