@@ -55,14 +55,13 @@ class AdminActor:
 # Given a user id, the user's active operator (None: no operator, or deactivated).
 AdminActorResolver = Callable[[int], AdminActor | None]
 
-_resolvers: list[AdminActorResolver] = []
+_resolver: AdminActorResolver | None = None
 
 
 def admin_actor_resolver_register(resolver: AdminActorResolver) -> AdminActorResolver:
-    """Register the resolver (one; registering the same one again is harmless)."""
-    if resolver not in _resolvers:
-        _resolvers.clear()
-        _resolvers.append(resolver)
+    """Register the resolver (the operators app does, in ``ready()``); a later one replaces it."""
+    global _resolver  # one process-wide hook, like the sub-case write guards
+    _resolver = resolver
     return resolver
 
 
@@ -76,8 +75,8 @@ def admin_actor(request: HttpRequest) -> AdminActor | None:
         return cached
     user = getattr(request, "user", None)
     actor = None
-    if user is not None and getattr(user, "is_authenticated", False) and _resolvers:
-        actor = _resolvers[0](user.pk)
+    if _resolver is not None and user is not None and getattr(user, "is_authenticated", False):
+        actor = _resolver(user.pk)
     request._nexa_admin_actor = actor
     return actor
 

@@ -163,3 +163,31 @@ def test_a_superuser_still_sees_every_airline(admin_client, ib_rows):
     CaseFactory(airline="LH", flight_number="LH4242")
     listing = admin_client.get(reverse("admin:cases_case_changelist"))
     assert "IB9911" in listing.text and "LH4242" in listing.text
+
+
+def _settings_form(client, airline: str) -> dict:
+    page = client.get(reverse("admin:platform_tenantsettings_change", args=[airline]))
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    return {name: "" if form[name].value() is None else form[name].value() for name in form.fields}
+
+
+def test_tenant_settings_are_changed_by_the_airlines_admin_only(client):
+    TenantSettings.objects.create(airline="IB")
+    TenantSettings.objects.create(airline="LH")
+    change = reverse("admin:platform_tenantsettings_change", args=["IB"])
+
+    supervisor, _ = staff_operator("IB", Role.OPS_SUPERVISOR, name="ib-sup")
+    client.force_login(supervisor)
+    assert client.get(change).status_code == 200  # view only
+    assert client.post(change, {"idempotency_key_required": "on"}).status_code == 403
+
+    boss, _ = staff_operator("IB", Role.ADMIN, name="ib-boss")
+    client.force_login(boss)
+    listing = client.get(reverse("admin:platform_tenantsettings_changelist"))
+    assert [row.airline for row in listing.context["cl"].result_list] == ["IB"]
+    data = {**_settings_form(client, "IB"), "idempotency_key_required": True, "airline": "LH"}
+    assert client.post(change, data).status_code == 302
+    assert TenantSettings.objects.get(airline="IB").idempotency_key_required is True
+    assert TenantSettings.objects.get(airline="LH").idempotency_key_required is False
+    assert client.get(reverse("admin:platform_tenantsettings_add")).status_code == 403
