@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from cases import services
 from cases.models import SUBCASE_TRANSITIONS, Case, PassengerGroup, SubCase
-from nexa.platform.admin import NexaModelAdmin, admin_principal
+from nexa.platform.admin import NexaModelAdmin, TenantScopedAdminMixin, admin_principal
 from nexa.platform.problems import Problem
 
 
@@ -47,16 +47,13 @@ def _transition_action(transition: str):
     return action
 
 
-class SubCaseInline(admin.TabularInline):
+class SubCaseInline(TenantScopedAdminMixin, admin.TabularInline):
     model = SubCase
     fields = ("last_name", "first_name", "pnr", "tier", "status", "version", "group")
     readonly_fields = fields
     extra = 0
     show_change_link = True
     can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Case)

@@ -113,6 +113,9 @@ def test_a_supervisor_lists_filters_and_acts_on_their_airlines_cases_only(client
     assert "Iberia" in listing.text and "Lufthansa" not in listing.text
     assert "FRA" not in listing.text  # not even among the filter's choices
     assert "transition_cancel" in listing.text
+    case_page = client.get(reverse("admin:cases_case_change", args=[mine.case.pk]))
+    assert case_page.status_code == 200 and "Iberia" in case_page.text  # its passengers, inline
+    assert 'name="_save"' not in case_page.text
 
     client.post(
         reverse("admin:cases_subcase_changelist"),
