@@ -20,6 +20,7 @@ from nexa.platform.problems import Problem
 from nexa.platform.roles import Role
 from operators import services
 from operators.models import EntityLock, Operator, OperatorSession
+from operators.permissions import user_role_groups_sync
 
 
 def _report(modeladmin, request, done: int, what: str, failed: list[str]) -> None:
@@ -59,25 +60,30 @@ class OperatorAdmin(NexaModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        if not change or "role" not in form.changed_data:
-            super().save_model(request, obj, form, change)
-            return
+        role_changed = change and "role" in form.changed_data
         new_role = obj.role
         with transaction.atomic():
-            obj.role = form.initial["role"]
+            if role_changed:
+                obj.role = form.initial["role"]  # the role changes through the service only
             super().save_model(request, obj, form, change)
-            try:
-                services.operator_role_change(
-                    principal=admin_principal(request, airline=obj.airline),
-                    operator_urn=obj.operator_urn,
-                    role=new_role,
-                    reason=f"Role changed in Django admin by {request.user.get_username()}",
-                )
-            except Problem as problem:
-                request._nexa_role_change_refused = True
-                self.message_user(request, f"Role not changed: {problem.detail_text}", messages.ERROR)
-            else:
-                obj.role = new_role
+            if role_changed:
+                try:
+                    services.operator_role_change(
+                        principal=admin_principal(request, airline=obj.airline),
+                        operator_urn=obj.operator_urn,
+                        role=new_role,
+                        reason=f"Role changed in Django admin by {request.user.get_username()}",
+                    )
+                except Problem as problem:
+                    request._nexa_role_change_refused = True
+                    self.message_user(request, f"Role not changed: {problem.detail_text}", messages.ERROR)
+                else:
+                    obj.role = new_role
+            if not change or "user" in form.changed_data:
+                # A superuser linked a user to the operator: that user (and the one unlinked) joins the
+                # right role group now, not at the next sync_role_permissions.
+                previous = form.initial.get("user") if change else None
+                user_role_groups_sync(user_ids=[pk for pk in (previous, obj.user_id) if pk is not None])
 
     def response_change(self, request, obj):
         if getattr(request, "_nexa_role_change_refused", False):

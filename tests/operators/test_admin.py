@@ -146,3 +146,25 @@ def test_demoting_the_airlines_last_admin_in_admin_is_refused(admin_client):
     assert "last active ADMIN" in page.text and "changed successfully" not in page.text
     last_admin.refresh_from_db()
     assert last_admin.role == "ADMIN"
+
+
+def test_a_superuser_linking_a_user_to_an_operator_puts_them_in_the_roles_group(admin_client, django_user_model):
+    staff_operator("IB", Role.ADMIN, name="ib-boss")  # the groups exist
+    newcomer = django_user_model.objects.create_user("ib-newcomer", is_staff=True)
+
+    response = admin_client.post(
+        reverse("admin:operators_operator_add"),
+        {
+            "operator_urn": "urn:nexa:user:ib-newcomer",
+            "airline": "IB",
+            "role": "OPS_SUPERVISOR",
+            "display_name": "Newcomer",
+            "user": newcomer.pk,
+        },
+    )
+
+    assert response.status_code == 302
+    assert list(newcomer.groups.values_list("name", flat=True)) == ["OPS_SUPERVISOR"]
+    operator = Operator.objects.get(operator_urn="urn:nexa:user:ib-newcomer")
+    _change(admin_client, operator, user="")
+    assert not newcomer.groups.exists()
