@@ -1,12 +1,14 @@
-"""Read-only audit log for supervisors: browse, filter and search; never add, change or delete."""
+"""Read-only audit log for supervisors and finance auditors: browse, filter and search; never add,
+change or delete. Rows of the signed-in operator's airline only (:class:`NexaModelAdmin`)."""
 
 from django.contrib import admin
 
 from audit.models import AuditEntry
+from nexa.platform.admin import NexaModelAdmin
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(NexaModelAdmin):
     list_display = ("created_at", "airline", "action", "actor", "entity_urn", "case_urn", "reason")
     list_filter = ("airline", "action")
     search_fields = ("entity_urn", "case_urn", "actor")
@@ -42,11 +44,5 @@ class AuditEntryAdmin(admin.ModelAdmin):
             return matches, False
         return super().get_search_results(request, queryset, search_term)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
     def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
         return False

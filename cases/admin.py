@@ -2,74 +2,22 @@
 call the same services as the API (so every change is audited and published).
 
 Records are read-only here: editing a field directly would bypass the services, the audit log
-and the events. An admin user linked to an ``operators.Operator`` acts as that operator (and sees
-only that airline); a superuser without one acts as a system principal of the object's airline.
+and the events. The tenant wall is :class:`nexa.platform.admin.NexaModelAdmin`'s: a staff user sees and
+acts on their active operator's airline only, as that operator; a superuser acts as a system principal
+of the object's airline (docs/admin.md).
 """
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
 
 from cases import services
 from cases.models import SUBCASE_TRANSITIONS, Case, PassengerGroup, SubCase
-from nexa.platform.auth import Principal
+from nexa.platform.admin import NexaModelAdmin, TenantScopedAdminMixin, admin_principal
 from nexa.platform.problems import Problem
-from nexa.platform.roles import Role
-from operators.models import Operator
 
 
-def _linked_operator(request: HttpRequest) -> dict | None:
-    user = request.user
-    if not getattr(user, "is_authenticated", False):
-        return None
-    return Operator.objects.filter(user_id=user.pk, active=True).values("operator_urn", "airline", "role").first()
-
-
-def admin_principal(request: HttpRequest, *, airline: str) -> Principal:
-    """Who an admin action runs as, for an object of ``airline``."""
-    operator = _linked_operator(request)
-    username = request.user.get_username()
-    if operator is not None:
-        try:
-            role = Role(operator["role"])
-        except ValueError:
-            role = Role.AIRPORT_OPERATOR
-        return Principal(
-            airline=operator["airline"],
-            role=role,
-            operator_urn=operator["operator_urn"],
-            subject=f"django-admin:{username}",
-        )
-    return Principal(
-        airline=airline,
-        role=Role.ADMIN,
-        operator_urn=f"urn:nexa:system:django-admin:{request.user.pk}",
-        subject=f"django-admin:{username}",
-    )
-
-
-class _TenantScopedAdmin(admin.ModelAdmin):
-    """Read-only; an operator-linked admin user sees only their airline."""
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        operator = _linked_operator(request)
-        if operator is not None and not request.user.is_superuser:
-            queryset = queryset.filter(airline=operator["airline"])
-        return queryset
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Actions need change permission on the changelist; the forms themselves stay read-only.
-        return obj is None and super().has_change_permission(request)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+class _ReadOnlyAdmin(NexaModelAdmin):
+    read_only = True
 
 
 def _transition_action(transition: str):
@@ -99,7 +47,7 @@ def _transition_action(transition: str):
     return action
 
 
-class SubCaseInline(admin.TabularInline):
+class SubCaseInline(TenantScopedAdminMixin, admin.TabularInline):
     model = SubCase
     fields = ("last_name", "first_name", "pnr", "tier", "status", "version", "group")
     readonly_fields = fields
@@ -107,12 +55,9 @@ class SubCaseInline(admin.TabularInline):
     show_change_link = True
     can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(Case)
-class CaseAdmin(_TenantScopedAdmin):
+class CaseAdmin(_ReadOnlyAdmin):
     list_display = ("flight_number", "flight_date", "airport", "airline", "cause", "status", "version", "created_at")
     list_filter = ("status", "airport", "airline", "cause", "flight_date")
     search_fields = ("flight_number", "subcases__pnr", "subcases__last_name")
@@ -135,7 +80,7 @@ class CaseAdmin(_TenantScopedAdmin):
 
 
 @admin.register(SubCase)
-class SubCaseAdmin(_TenantScopedAdmin):
+class SubCaseAdmin(_ReadOnlyAdmin):
     list_display = ("last_name", "first_name", "pnr", "tier", "status", "version", "case", "airline")
     list_filter = ("status", "tier", "airline", "case__airport", "case__flight_date")
     search_fields = ("pnr", "last_name", "first_name", "case__flight_number")
@@ -145,7 +90,7 @@ class SubCaseAdmin(_TenantScopedAdmin):
 
 
 @admin.register(PassengerGroup)
-class PassengerGroupAdmin(_TenantScopedAdmin):
+class PassengerGroupAdmin(_ReadOnlyAdmin):
     list_display = ("label", "case", "mixed_tier", "airline", "created_at")
     list_filter = ("mixed_tier", "airline")
     search_fields = ("label", "case__flight_number")

@@ -1,70 +1,26 @@
 """Django admin for supervisors: operators, their live sessions and entity locks.
 
-Locks and sessions are read-only here (they change through the services only, so every change is
-audited and published); the actions call the same services as the API, acting as the operator linked
-to the admin user (a superuser without one acts as a system principal of the object's airline).
+Every admin here is a :class:`nexa.platform.admin.NexaModelAdmin`: rows of the signed-in operator's
+airline only, within what their role may do (docs/admin.md). Locks and sessions are read-only (they
+change through the services only, so every change is audited and published); the actions call the same
+services as the API, as :func:`nexa.platform.admin.admin_principal`.
+
+Operators: nobody but a superuser edits an operator's ``operator_urn``, ``airline`` or ``user``; only an
+ADMIN of the airline changes a role, never their own, and the change goes through
+:func:`operators.services.operator_role_change` (audited; the user's admin group follows).
 """
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpResponseRedirect
 
-from nexa.platform.auth import Principal
+from nexa.platform.admin import NexaModelAdmin, admin_actor, admin_principal
 from nexa.platform.problems import Problem
 from nexa.platform.roles import Role
 from operators import services
 from operators.models import EntityLock, Operator, OperatorSession
-
-
-def _linked_operator(request: HttpRequest) -> Operator | None:
-    user = request.user
-    if not getattr(user, "is_authenticated", False):
-        return None
-    return Operator.objects.filter(user_id=user.pk, active=True).first()
-
-
-def admin_principal(request: HttpRequest, *, airline: str) -> Principal:
-    """Who an admin action runs as, for an object of ``airline``."""
-    operator = _linked_operator(request)
-    username = request.user.get_username()
-    if operator is not None:
-        try:
-            role = Role(operator.role)
-        except ValueError:
-            role = Role.AIRPORT_OPERATOR
-        return Principal(
-            airline=operator.airline,
-            role=role,
-            operator_urn=operator.operator_urn,
-            subject=f"django-admin:{username}",
-        )
-    return Principal(
-        airline=airline,
-        role=Role.ADMIN,
-        operator_urn=f"urn:nexa:system:django-admin:{request.user.pk}",
-        subject=f"django-admin:{username}",
-    )
-
-
-class _TenantScoped:
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        operator = _linked_operator(request)
-        if operator is not None and not request.user.is_superuser:
-            queryset = queryset.filter(airline=operator.airline)
-        return queryset
-
-
-class _ReadOnly(_TenantScoped):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Actions need change permission on the changelist; the forms themselves stay read-only.
-        return obj is None and super().has_change_permission(request)
+from operators.permissions import user_role_groups_sync
 
 
 def _report(modeladmin, request, done: int, what: str, failed: list[str]) -> None:
@@ -75,13 +31,64 @@ def _report(modeladmin, request, done: int, what: str, failed: list[str]) -> Non
 
 
 @admin.register(Operator)
-class OperatorAdmin(_TenantScoped, admin.ModelAdmin):
+class OperatorAdmin(NexaModelAdmin):
     list_display = ["operator_urn", "display_name", "airline", "role", "active", "last_seen_at", "created_at"]
     list_filter = ["airline", "role", "active"]
     search_fields = ["operator_urn", "display_name", "user__username"]
     raw_id_fields = ["user"]
-    readonly_fields = ["created_at", "last_seen_at", "active"]
     actions = ["deactivate"]
+    superuser_add = True
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["created_at", "last_seen_at", "active"]
+        if request.user.is_superuser:
+            return readonly
+        readonly += ["operator_urn", "airline", "user"]
+        if not self._may_change_role(request, obj):
+            readonly.append("role")
+        return readonly
+
+    @staticmethod
+    def _may_change_role(request, obj) -> bool:
+        actor = admin_actor(request)
+        return (
+            obj is not None
+            and actor is not None
+            and actor.role is Role.ADMIN
+            and actor.airline == obj.airline
+            and actor.operator_urn != obj.operator_urn
+        )
+
+    def save_model(self, request, obj, form, change):
+        role_changed = change and "role" in form.changed_data
+        new_role = obj.role
+        with transaction.atomic():
+            if role_changed:
+                obj.role = form.initial["role"]  # the role changes through the service only
+            super().save_model(request, obj, form, change)
+            if role_changed:
+                try:
+                    services.operator_role_change(
+                        principal=admin_principal(request, airline=obj.airline),
+                        operator_urn=obj.operator_urn,
+                        role=new_role,
+                        reason=f"Role changed in Django admin by {request.user.get_username()}",
+                    )
+                except Problem as problem:
+                    request._nexa_role_change_refused = True
+                    self.message_user(request, f"Role not changed: {problem.detail_text}", messages.ERROR)
+                else:
+                    obj.role = new_role
+            if not change or "user" in form.changed_data:
+                # A superuser linked a user to the operator: that user (and the one unlinked) joins the
+                # right role group now, not at the next sync_role_permissions.
+                previous = form.initial.get("user") if change else None
+                user_role_groups_sync(user_ids=[pk for pk in (previous, obj.user_id) if pk is not None])
+
+    def response_change(self, request, obj):
+        if getattr(request, "_nexa_role_change_refused", False):
+            return HttpResponseRedirect(request.path)  # back to the form, without "changed successfully"
+        return super().response_change(request, obj)
 
     @admin.action(description="Deactivate (close sockets, release locks)", permissions=["change"])
     def deactivate(self, request, queryset: QuerySet[Operator]):
@@ -100,15 +107,13 @@ class OperatorAdmin(_TenantScoped, admin.ModelAdmin):
 
 
 @admin.register(EntityLock)
-class EntityLockAdmin(_ReadOnly, admin.ModelAdmin):
+class EntityLockAdmin(NexaModelAdmin):
     list_display = ["entity_urn", "holder", "fencing_token", "expires_at", "granted_at", "airline"]
     list_filter = ["airline"]
     search_fields = ["entity_urn", "case_urn", "holder"]
     ordering = ["-granted_at"]
     actions = ["force_unlock"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+    read_only = True
 
     @admin.action(description="Force-unlock", permissions=["change"])
     def force_unlock(self, request, queryset: QuerySet[EntityLock]):
@@ -127,11 +132,9 @@ class EntityLockAdmin(_ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(OperatorSession)
-class OperatorSessionAdmin(_ReadOnly, admin.ModelAdmin):
+class OperatorSessionAdmin(NexaModelAdmin):
     list_display = ["session_id", "operator_urn", "airline", "role", "server_instance", "connected_at", "last_seen_at"]
     list_filter = ["airline", "server_instance"]
     search_fields = ["operator_urn", "session_id"]
     ordering = ["-last_seen_at"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+    read_only = True

@@ -44,6 +44,7 @@ from nexa.platform.roles import Role, role_satisfies
 from nexa.platform.urns import InvalidUrn, parse_urn
 from operators import events, selectors
 from operators.models import EntityLock, Operator, OperatorSession
+from operators.permissions import user_role_groups_sync
 
 logger = structlog.get_logger(__name__)
 
@@ -650,3 +651,65 @@ def operator_deactivate(*, principal: Principal, operator_urn: str, reason: str)
         )
         events.publish_operator_deactivated(operator_urn=operator_urn, airline=principal.airline)
     return OperatorDeactivation(operator_urn=operator_urn, active=False, released_locks=released)
+
+
+def _last_active_admin_problem(operator_urn: str) -> Problem:
+    return conflict_problem(
+        slug="last-active-admin",
+        title="The airline's last active ADMIN",
+        detail=f"{operator_urn} is the airline's last active ADMIN; make another operator ADMIN first.",
+    )
+
+
+def operator_role_change(*, principal: Principal, operator_urn: str, role: Role | str, reason: str) -> Operator:
+    """Change the role of an operator of the caller's airline (ADMIN; ``reason`` required; audited as
+    ``operator.role_changed`` with the roles before and after). The operator's Django user moves to the
+    new role's admin group (operators/permissions.py).
+
+    403 for a caller below ADMIN and for an ADMIN changing their own role; 404 for an operator of another
+    airline or none; 400 for an unknown role or a missing reason; 409 for demoting the airline's last active ADMIN (no
+    lock-out). Setting the role it already has changes nothing and writes no audit row.
+
+    The role is the operator's profile (what Django admin goes by); the API goes by the token's role
+    claim, issued by the identity provider.
+    """
+    if not role_satisfies(principal.role, Role.ADMIN):
+        raise Problem(status=403, slug="forbidden", title="Forbidden", detail="Changing roles needs ADMIN.")
+    if operator_urn == principal.operator_urn:
+        raise Problem(status=403, slug="forbidden", title="Forbidden", detail="Nobody changes their own role.")
+    try:
+        new_role = Role(role)
+    except ValueError:
+        raise validation_problem(
+            [{"field": "role", "message": f"must be one of {', '.join(r.value for r in Role)}"}]
+        ) from None
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        # The airline's operators are locked in one order, so two ADMINs demoting each other at once
+        # cannot both pass the last-ADMIN check.
+        airline_operators = Operator.objects.select_for_update().filter(airline=principal.airline).order_by("pk")
+        operator = next((o for o in airline_operators if o.operator_urn == operator_urn), None)
+        if operator is None:
+            raise not_found_problem()
+        old_role = operator.role
+        if old_role == new_role.value:
+            return operator
+        if old_role == Role.ADMIN.value and operator.active:
+            other_admins = [
+                o for o in airline_operators if o.pk != operator.pk and o.active and o.role == Role.ADMIN.value
+            ]
+            if not other_admins:
+                raise _last_active_admin_problem(operator_urn)
+        Operator.objects.filter(pk=operator.pk).update(role=new_role.value)
+        operator.role = new_role.value
+        audit.record(
+            principal=principal,
+            action="operator.role_changed",
+            entity_urn=operator_urn,
+            reason=reason,
+            before={"role": old_role},
+            after={"role": new_role.value},
+        )
+        if operator.user_id is not None:
+            user_role_groups_sync(user_ids=[operator.user_id])
+    return operator

@@ -169,3 +169,34 @@ def test_demo_manifests_are_deterministic_valid_and_realistic():
 
     bigger = demo_manifest(DEMO_DISRUPTIONS[0], passengers=2000)
     assert len(bigger) == 2000 and validate_rows(bigger).valid
+
+
+def test_seed_demo_makes_no_superuser_and_puts_everyone_in_their_roles_group():
+    # An older seed_demo made each airline's ADMIN a superuser: a re-run takes that back.
+    get_user_model().objects.create_user("ib-admin", is_staff=True, is_superuser=True)
+
+    output = seed()
+
+    users = get_user_model().objects.filter(operator__airline__in=["IB", "LH"])
+    assert users.count() == 16
+    assert not get_user_model().objects.filter(is_superuser=True).exists()
+    for user in users:
+        role = user.operator.role
+        assert user.is_staff == (role in ("ADMIN", "OPS_SUPERVISOR")), user.username
+        assert list(user.groups.values_list("name", flat=True)) == [role], user.username
+    assert "Role permissions:" in output
+    assert "nothing to change" in seed().splitlines()[1]
+
+
+def test_the_seeded_supervisor_works_their_airlines_cases_in_admin(client):
+    seed()
+    client.force_login(get_user_model().objects.get(username="ib-ops-supervisor"))
+
+    cases = client.get("/admin/cases/case/")
+    assert cases.status_code == 200
+    assert [case.flight_number for case in cases.context["cl"].result_list] == ["IB3190"]
+    sub_cases = client.get("/admin/cases/subcase/", {"status": "GROUPED"})
+    assert sub_cases.context["cl"].result_count == 180 and "transition_mark_allocated" in sub_cases.text
+    assert client.get("/admin/audit/auditentry/").status_code == 200
+    lh_case = demo_case("LH")
+    assert client.get(f"/admin/cases/case/{lh_case.pk}/change/").status_code == 302

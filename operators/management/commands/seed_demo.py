@@ -2,7 +2,9 @@
 
 Two airlines (IB, LH), their tenant settings, and two operators per role per airline, each
 with a Django user for the console login (password ``nexa-demo``; supervisors and admins are
-staff so Django admin works). Then two realistic open disruptions, declared by each airline's
+staff so Django admin works, within their airline and role: nobody is a superuser — a superuser is
+made only by ``createsuperuser`` — and every user joins their role's admin group through
+``sync_role_permissions``). Then two realistic open disruptions, declared by each airline's
 seeded supervisor through the cases services (``cases.services.demo_disruptions_seed``; data in
 ``cases/demo.py``): IB3190 cancelled at MAD with 180 passengers and LH1190 delayed overnight at
 FRA with 300, their passengers grouped. A re-run — on any day — reuses the open demo cases and
@@ -10,6 +12,7 @@ adds nothing twice.
 """
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -61,7 +64,8 @@ class Command(BaseCommand):
                             "first_name": airline_name,
                             "last_name": label + (f" {number}" if number > 1 else ""),
                             "is_staff": role in STAFF_ROLES,
-                            "is_superuser": role is Role.ADMIN,
+                            # A superuser crosses every airline: only ``createsuperuser`` makes one.
+                            "is_superuser": False,
                             "is_active": True,
                         },
                     )
@@ -81,5 +85,6 @@ class Command(BaseCommand):
                     created += was_created
         total = Operator.objects.filter(airline__in=AIRLINES).count()
         self.stdout.write(f"Demo data ready: airlines {', '.join(AIRLINES)}; {total} operators ({created} new).")
+        call_command("sync_role_permissions", stdout=self.stdout)
         for result in cases_services.demo_disruptions_seed(principal_for=demo_supervisor):
             self.stdout.write(f"  {result.summary()}")
