@@ -839,7 +839,9 @@ def saga_run_retry(*, principal: Principal, run, reason: str = ""):
     """Retry a FAILED run from its failed step: every step that is not COMPLETED runs again — the
     failed one and those compensated when it failed — each under a fresh idempotency key (its URN
     plus ``/retry-<n>``), so the provider makes a new effect instead of replaying the refusal or the
-    voided card. 409 unless the run is FAILED, or when a compensation failed (a human must resolve it)."""
+    voided card. A step whose outcome is unknown (``outcome_unknown``: timeout, 5xx, crash) keeps its
+    original key: the worker resolves it with the provider first (cases.saga). 409 unless the run is
+    FAILED, or when a compensation failed (a human must resolve it)."""
     from cases import saga
     from cases.models import SagaRunStatus, SagaStepStatus
 
@@ -856,7 +858,9 @@ def saga_run_retry(*, principal: Principal, run, reason: str = ""):
             )
         before = {"status": run.status, "category": run.failure_category, "retries": run.retries}
         for step in run.steps.exclude(status=SagaStepStatus.COMPLETED):
-            if step.status != SagaStepStatus.SKIPPED or step.attempts:
+            # A step in doubt keeps its key: the worker first asks the provider what became of it, and
+            # only a step the provider confirms it never executed gets a new key (cases.saga).
+            if not step.outcome_unknown and (step.status != SagaStepStatus.SKIPPED or step.attempts):
                 step.generation += 1
             step.status = SagaStepStatus.PENDING
             step.attempts = 0

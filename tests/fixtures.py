@@ -106,6 +106,11 @@ class SimulatorHandle:
         """``{"<sub-case URN, recipient or *>": "insufficient_funds" | "card_declined" | "fraud_hold" | …}``."""
         return self.control(refuse=refusals)
 
+    def fault_after_processing(self, faults: dict[str, int | str]) -> dict:
+        """``{"<path or *>": 503 | "drop"}``: the request is processed (effect made, stored under its key),
+        then the answer is lost (a 5xx, or the connection closed like a timeout). ``{}`` switches it off."""
+        return self.control(faultAfterProcessing=faults)
+
     def approve_templates(self, names: list[str]) -> dict:
         return self.control(approvedTemplates=names)
 
