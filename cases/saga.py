@@ -147,11 +147,16 @@ def plan(items: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
     return steps
 
 
-def create_steps(run: SagaRun, items: list[dict[str, Any]]) -> list[SagaStep]:
+def create_steps(run: SagaRun, items: list[dict[str, Any]], settled: list | None = None) -> list[SagaStep]:
+    """One step per item (``settled[i]``: the item's amount in the settlement currency), then notify."""
+    settled = list(settled or []) + [None] * (len(items) + 1)
     return SagaStep.objects.bulk_create(
-        SagaStep(run=run, airline=run.airline, position=position, name=name, kind=kind, item=item)
+        SagaStep(
+            run=run, airline=run.airline, position=position, name=name, kind=kind, item=item,
+            settled_amount=settled[position],
+        )
         for position, (name, kind, item) in enumerate(plan(items))
-    )
+    )  # fmt: skip
 
 
 def publish_requested(run: SagaRun) -> None:
