@@ -439,3 +439,25 @@ def test_cancel_undoes_a_payout_in_doubt_exactly_once(simulator_control, passeng
     # Driving it again changes nothing.
     assert saga.execute(run.pk) is None
     assert len(simulator_control.psp.entries()) == 2
+
+
+@override_settings(**FAST, NEXA_BREAKER_FAIL_MAX=50)
+def test_a_card_and_a_ride_in_doubt_are_resolved_by_key_and_undone_once(simulator_control, passenger):
+    # A card, then (another passenger) a ride, are made and their answers lost on every attempt: each run
+    # fails on its step in doubt; the compensation looks it up by key and undoes it exactly once.
+    simulator_control.psp.fault_after_processing({"/v1/virtual-cards": 503})
+    simulator_control.transport.fault_after_processing({"/api/v4/journey": "drop"})
+    meal_run = drive(accept(passenger, [MEAL]))
+    other = SubCaseFactory(case=passenger.case, airline="IB")
+    ride_run = drive(accept(other, [TRANSPORT]))
+    assert meal_run.status == ride_run.status == "FAILED"
+    meal, ride = steps_of(meal_run)["MEAL"], steps_of(ride_run)["TRANSPORT"]
+    assert (meal.status, meal.outcome_unknown, ride.status, ride.outcome_unknown) == (
+        "COMPENSATED", False, "COMPENSATED", False,
+    )  # fmt: skip
+    [card] = simulator_control.psp.entries("card_issued")
+    assert meal.result["cardId"] == card["cardId"]
+    assert [e["type"] for e in simulator_control.psp.entries()] == ["card_issued", "card_voided"]
+    [requested] = simulator_control.transport.entries("ride_requested")
+    assert ride.result["rideId"] == requested["rideId"]
+    assert [e["type"] for e in simulator_control.transport.entries()] == ["ride_requested", "ride_cancelled"]
