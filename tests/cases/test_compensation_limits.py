@@ -112,6 +112,12 @@ def test_an_allowed_currency_is_converted_with_the_rate_recorded_on_the_run(clie
     assert run.fx == {"settlementCurrency": "EUR", "rates": {"USD": "0.90"}}
     step = SagaStep.objects.get(run=run, kind="CASH")
     assert step.settled_amount == Decimal("450.00") and step.item["currency"] == "USD"
+    progress = client_for("IB").get(f"/v1/orchestration/cases/{passenger.case.urn}/progress").json()
+    [shown] = progress["runs"]
+    assert shown["fx"] == {"settlementCurrency": "EUR", "rates": {"USD": "0.90"}}
+    assert [(s["type"], s["settledAmount"], s["outcomeUnknown"]) for s in shown["steps"]] == [
+        ("CASH", "450.00", False), ("NOTIFY", None, False),
+    ]  # fmt: skip
     # A later rate change does not re-price what was granted: 450 + 200 > 600.
     TenantSettings.objects.filter(airline="IB").update(currency_rates={"USD": "0.10"})
     problem = assert_problem(compensate(client_for("IB"), passenger, [cash("200.00")]), 422, "unprocessable")
