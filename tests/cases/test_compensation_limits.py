@@ -248,3 +248,22 @@ def test_limits_are_edited_in_django_admin_by_a_superuser_only(admin_client, cli
     staff = django_user_model.objects.create_user("ib-staff", password="x", is_staff=True)
     client.force_login(staff)
     assert client.get(url).status_code == 403
+
+
+def test_the_limit_check_costs_one_settings_read_and_one_sum_under_the_lock(passenger):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    services.subcase_compensate(
+        principal=supervisor(), sub_case_urn=passenger.urn, expected_version=1, items=[cash("100.00")], reason="a"
+    )
+    with CaptureQueriesContext(connection) as queries:
+        services.subcase_compensate(
+            principal=supervisor(), sub_case_urn=passenger.urn, expected_version=2, items=[cash("100.00")], reason="b"
+        )
+    sql = [q["sql"] for q in queries.captured_queries]
+    settings_reads = [i for i, s in enumerate(sql) if "platform_tenantsettings" in s]
+    sums = [i for i, s in enumerate(sql) if "SUM(st.settled_amount)" in s]
+    lock = next(i for i, s in enumerate(sql) if "FOR NO KEY UPDATE" in s)
+    assert len(settings_reads) == 1 and len(sums) == 1
+    assert settings_reads[0] < lock < sums[0]  # the settings before the lock, the sum under it
