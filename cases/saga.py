@@ -472,10 +472,17 @@ def _run_step(run: SagaRun, step: SagaStep) -> float | None:
 
 def _lookup(step: SagaStep) -> dict[str, Any] | None:
     """Ask the step's provider what became of the step's ORIGINAL key: the effect, or ``None`` when the
-    provider confirms it never executed it. Provider errors propagate (still unknown)."""
-    return booking.effect_lookup(
-        kind=step.kind, idempotency_key=step.idempotency_key, provider=step.item.get("provider")
-    )
+    provider confirms it never executed it. Provider errors propagate (still unknown); a lookup the
+    provider refuses (any 4xx but "no such key") is not an answer either, so it is raised as transient:
+    the step stays in doubt rather than being taken as never executed."""
+    try:
+        return booking.effect_lookup(
+            kind=step.kind, idempotency_key=step.idempotency_key, provider=step.item.get("provider")
+        )
+    except ProviderPermanentError as error:
+        raise ProviderTransientError(
+            provider=error.provider, code=error.code, message=error.message, attempt_detail=error.attempt_detail
+        ) from error
 
 
 def _resolve_or_perform(run: SagaRun, step: SagaStep) -> dict[str, Any]:
@@ -705,9 +712,6 @@ def _compensate(run: SagaRun) -> float | None:
                 wait = _compensation_retry(run, step, error, give_up=_unresolved)
                 if wait is not None:
                     return wait
-                continue
-            except ProviderPermanentError as error:
-                _compensation_failed(run, step, error)
                 continue
             step = _resolved(run, step, found)
         if step.status != SagaStepStatus.COMPLETED or step.kind == "NOTIFY":
