@@ -32,6 +32,14 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _card(card: dict) -> dict:
+    return {key: card[key] for key in ("cardId", "last4", "amount", "currency", "expiresAt", "status")}
+
+
+def _payout(payout: dict) -> dict:
+    return {key: payout[key] for key in ("payoutId", "amount", "currency", "status")}
+
+
 class PspClient:
     def __init__(self, base_url: str | None = None):
         self.http = ProviderHttpClient(provider=PROVIDER, breaker=BREAKER, base_url=base_url or settings.NEXA_PSP_URL)
@@ -53,7 +61,7 @@ class PspClient:
                 "expiresAt": _iso(expires_at),
             },
         )
-        return {key: card[key] for key in ("cardId", "last4", "amount", "currency", "expiresAt", "status")}
+        return _card(card)
 
     def void_card(self, *, idempotency_key: str, card_id: str) -> dict:
         """Void an unused card (compensation) → ``{cardId, status: "VOIDED", …}``; voiding twice is a no-op."""
@@ -81,7 +89,7 @@ class PspClient:
                 "regulation": regulation,
             },
         )
-        return {key: payout[key] for key in ("payoutId", "amount", "currency", "status")}
+        return _payout(payout)
 
     def reverse_payout(self, *, idempotency_key: str, payout_id: str) -> dict:
         """Reverse a payout (compensation) → ``{payoutId, status: "REVERSED", …}``; twice is a no-op."""
@@ -92,6 +100,18 @@ class PspClient:
             idempotency_key=idempotency_key,
             json={},
         )
+
+    def card_lookup(self, *, idempotency_key: str) -> dict | None:
+        """The card issued under ``idempotency_key`` (same shape as :meth:`issue_virtual_card`), or
+        ``None`` when the PSP confirms it never executed that request."""
+        found = self.http.lookup_idempotency_key(idempotency_key)
+        return None if found is None else _card(found)
+
+    def payout_lookup(self, *, idempotency_key: str) -> dict | None:
+        """The payout made under ``idempotency_key`` (same shape as :meth:`payout`), or ``None`` when
+        the PSP confirms it never executed that request."""
+        found = self.http.lookup_idempotency_key(idempotency_key)
+        return None if found is None else _payout(found)
 
     def wallet_balance(self, *, sub_case_urn: str) -> dict:
         """The PSP's own view of the wallet → ``{subCaseUrn, balances: {"EUR": "250.00"}}``."""

@@ -99,6 +99,23 @@ def transport_ride_cancel(*, idempotency_key: str, provider: str, ride_id: str) 
     return transport_client(provider).cancel_ride(idempotency_key=idempotency_key, ride_id=ride_id)
 
 
+def effect_lookup(*, kind: str, idempotency_key: str, provider: str | None = None) -> dict[str, Any] | None:
+    """Resolve a step whose outcome is unknown with its provider, under its ORIGINAL key: the effect
+    made (the same shape the effect call returns) or ``None`` when the provider confirms it never
+    executed a request with that key. Provider errors propagate (the outcome stays unknown)."""
+    if kind in ("MEAL", "CASH"):
+        from booking.payments import psp_client
+
+        client = psp_client()
+        found = (client.card_lookup if kind == "MEAL" else client.payout_lookup)(idempotency_key=idempotency_key)
+        return None if found is None else {"provider": "psp", **found}
+    if kind == "TRANSPORT":
+        from booking.transport import transport_client
+
+        return transport_client(provider or "").ride_lookup(idempotency_key=idempotency_key)
+    raise ValueError(f"no provider lookup for {kind}")
+
+
 def psp_wallet_balance(*, sub_case_urn: str) -> dict[str, Any]:
     """The PSP's view of the wallet: {subCaseUrn, balances: {"EUR": "250.00"}}."""
     from booking.payments import psp_client

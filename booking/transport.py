@@ -64,6 +64,16 @@ class TransportClient(ABC):
     def cancel_ride(self, *, idempotency_key: str, ride_id: str) -> dict:
         """Cancel a ride (compensation) → ``{rideId, provider, status: "CANCELLED", etaMinutes: None}``."""
 
+    @abstractmethod
+    def _ride(self, answer: dict) -> dict:
+        """The provider's answer to a ride request → ``{rideId, provider, status, etaMinutes}``."""
+
+    def ride_lookup(self, *, idempotency_key: str) -> dict | None:
+        """The ride requested under ``idempotency_key`` (same shape as :meth:`request_ride`), or ``None``
+        when the provider confirms it never executed that request."""
+        found = self.http.lookup_idempotency_key(idempotency_key)
+        return None if found is None else self._ride(found)
+
 
 class UberClient(TransportClient):
     provider = "UBER"
@@ -86,6 +96,9 @@ class UberClient(TransportClient):
         answer = self.http.request(
             "POST", "/v1.2/requests", operation="request_ride", idempotency_key=idempotency_key, json=body
         )
+        return self._ride(answer)
+
+    def _ride(self, answer: dict) -> dict:
         return {
             "rideId": answer["request_id"],
             "provider": self.provider,
@@ -117,6 +130,9 @@ class CabifyClient(TransportClient):
         answer = self.http.request(
             "POST", "/api/v4/journey", operation="request_ride", idempotency_key=idempotency_key, json=body
         )
+        return self._ride(answer)
+
+    def _ride(self, answer: dict) -> dict:
         pickup_seconds = (answer.get("eta") or {}).get("pickup_seconds")
         return {
             "rideId": answer["id"],

@@ -2,20 +2,24 @@
 
 Rules: known item types only (MEAL, CASH, TRANSPORT; HOTEL arrives with the booking issue and is
 refused with a 422 saying so); positive amounts with at most two decimals; ISO 4217 currencies;
-the required fields of each type; and a per-airline ceiling per type (the sum of that type's items in
-one request), from ``settings.NEXA_COMPENSATION_CEILINGS``::
+the required fields of each type (:func:`validate_request`, before any lock).
 
-    {"MEAL": "50.00", "CASH": "600.00", "TRANSPORT": "150.00", "airlines": {"IB": {"CASH": "400.00"}}}
+Limits (:func:`check_limits`, under the sub-case's row lock; docs/compensation.md "Limits"): per
+passenger (sub-case) per disruption, per item type, **summed over every saga run of the sub-case**, in
+the airline's settlement currency, from its :class:`~nexa.platform.models.TenantSettings` (defaults
+from the environment). A currency other than the settlement currency is accepted only when the airline
+has a rate for it; the amount is converted with that rate (rounded up to the cent) and the rate is
+recorded on the run (``SagaRun.fx``), the converted amount on the step (``SagaStep.settled_amount``).
 
 Every violation is named in ``errors`` (``items[1].amount`` …). Shape errors are a 400; a
-well-formed request the domain refuses (HOTEL, a ceiling) is a 422.
+well-formed request the domain refuses (HOTEL, a currency the airline does not allow, a limit) is a 422.
 """
 
 import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +31,6 @@ ITEM_TYPES = ("MEAL", "CASH", "TRANSPORT")
 HOTEL = "HOTEL"
 TRANSPORT_PROVIDERS = ("UBER", "CABIFY")
 REGULATIONS = ("EU261", "UK261", "APPR", "DOT", "AIRLINE_GOODWILL")
-DEFAULT_CEILINGS = {"MEAL": "50.00", "CASH": "600.00", "TRANSPORT": "150.00"}
 MAX_ITEMS = 20
 REASON_MAX_LENGTH = 2000
 MEAL_CARD_DEFAULT_VALIDITY = dt.timedelta(hours=24)
@@ -63,11 +66,139 @@ class CompensationRequest:
         return {"items": self.items, "reason": self.reason}
 
 
-def ceilings_for(airline: str) -> dict[str, Decimal]:
-    configured = getattr(settings, "NEXA_COMPENSATION_CEILINGS", None) or DEFAULT_CEILINGS
-    merged = {**DEFAULT_CEILINGS, **{k: v for k, v in configured.items() if k in ITEM_TYPES}}
-    merged.update((configured.get("airlines") or {}).get(airline, {}))
-    return {kind: Decimal(str(value)) for kind, value in merged.items() if kind in ITEM_TYPES}
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """An airline's compensation limits: per item type, per passenger per disruption, in ``currency``."""
+
+    currency: str
+    per_type: dict[str, Decimal]
+    rates: dict[str, Decimal]  # other allowed currencies → value of one unit in ``currency``
+
+
+def limits_for(airline: str) -> Limits:
+    """The airline's TenantSettings (one primary-key read), each empty field from the environment."""
+    from nexa.platform.models import TenantSettings
+
+    row = TenantSettings.objects.filter(airline=airline).first()
+    defaults = {
+        "MEAL": settings.NEXA_COMPENSATION_LIMIT_MEAL,
+        "CASH": settings.NEXA_COMPENSATION_LIMIT_CASH,
+        "TRANSPORT": settings.NEXA_COMPENSATION_LIMIT_TRANSPORT,
+    }
+    own = {"MEAL": row.meal_limit, "CASH": row.cash_limit, "TRANSPORT": row.transport_limit} if row else {}
+    per_type = {kind: Decimal(str(own.get(kind) if own.get(kind) is not None else value))
+                for kind, value in defaults.items()}  # fmt: skip
+    currency = (row.settlement_currency if row else "") or settings.NEXA_SETTLEMENT_CURRENCY
+    rates = (row.currency_rates if row else None) or settings.NEXA_COMPENSATION_CURRENCY_RATES or {}
+    return Limits(
+        currency=currency,
+        per_type=per_type,
+        rates={code: Decimal(str(rate)) for code, rate in rates.items() if code != currency},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A request in the settlement currency: ``amounts[i]`` for ``items[i]`` (``None`` without an
+    amount), the totals per type, and the conversion used (recorded on the run)."""
+
+    amounts: list[Decimal | None]
+    totals: dict[str, Decimal]
+    fx: dict[str, Any]
+
+
+def settle(request: CompensationRequest, limits: Limits) -> Settlement:
+    """Convert each item to the settlement currency; a currency the airline does not allow is a 422."""
+    refused: list[dict[str, str]] = []
+    amounts: list[Decimal | None] = []
+    totals: dict[str, Decimal] = {}
+    used: dict[str, str] = {}
+    for index, item in enumerate(request.items):
+        if "amount" not in item:
+            amounts.append(None)
+            continue
+        amount, currency = Decimal(item["amount"]), item["currency"]
+        if currency == limits.currency:
+            settled = amount
+        elif currency in limits.rates:
+            rate = limits.rates[currency]
+            settled = (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_UP)
+            used[currency] = str(rate)
+        else:
+            allowed = ", ".join(sorted([limits.currency, *limits.rates]))
+            refused.append(
+                {
+                    "field": f"items[{index}].currency",
+                    "message": f"{currency} is not accepted by the airline (it settles in {limits.currency}; "
+                    f"accepted: {allowed})",
+                }
+            )
+            amounts.append(None)
+            continue
+        amounts.append(settled)
+        totals[item["type"]] = totals.get(item["type"], Decimal("0")) + settled
+    if refused:
+        raise validation_problem(refused, status=422)
+    return Settlement(amounts=amounts, totals=totals, fx={"settlementCurrency": limits.currency, "rates": used})
+
+
+def granted_for(sub_case_id) -> dict[str, Decimal]:
+    """What the passenger has been granted per type over EVERY run of the sub-case (one statement, by
+    the saga run's sub-case index and the step's run index). Counted: every step not truly undone —
+    pending, running, completed, in doubt, or whose compensation failed. Not counted: a step
+    compensated (the provider undid it), skipped (never ran), or FAILED with a known outcome (the
+    provider refused it: nothing was paid)."""
+    from django.db import connection
+
+    from cases.models import SagaRun, SagaStep
+
+    sql = f"""
+    SELECT st.kind, SUM(st.settled_amount)
+      FROM {SagaStep._meta.db_table} st
+      JOIN {SagaRun._meta.db_table} r ON r.id = st.run_id
+     WHERE r.sub_case_id = %s AND st.settled_amount IS NOT NULL
+       AND st.status NOT IN ('COMPENSATED', 'SKIPPED')
+       AND NOT (st.status = 'FAILED' AND NOT st.outcome_unknown)
+     GROUP BY st.kind
+    """  # noqa: S608 (table names from the models)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [sub_case_id])
+        return {kind: total for kind, total in cursor.fetchall()}
+
+
+def check_limits(*, limits: Limits, granted: dict[str, Decimal], adding: dict[str, Decimal]) -> None:
+    """422 naming each limit ``adding`` would exceed, with what is already granted."""
+    exceeded = []
+    for kind in ITEM_TYPES:
+        extra = adding.get(kind, Decimal("0"))
+        if not extra:
+            continue
+        already, limit = granted.get(kind, Decimal("0")), limits.per_type[kind]
+        if already + extra > limit:
+            exceeded.append((kind, limit, already, extra))
+    if not exceeded:
+        return
+    money = lambda value: {"amount": str(value.quantize(Decimal("0.01"))), "currency": limits.currency}  # noqa: E731
+    errors = [
+        {
+            "field": "items",
+            "message": f"{kind} {extra:.2f} {limits.currency} would exceed the airline's limit of {limit:.2f} "
+            f"{limits.currency} per passenger per disruption ({already:.2f} {limits.currency} already granted)",
+        }
+        for kind, limit, already, extra in exceeded
+    ]
+    problem = validation_problem(errors, status=422)
+    kind, limit, already, extra = exceeded[0]
+    problem.extensions.update(
+        limit={"type": kind, **money(limit)},
+        alreadyGranted={"type": kind, **money(already)},
+        requested={"type": kind, **money(extra)},
+        limits=[
+            {"type": k, "limit": money(lim), "alreadyGranted": money(alr), "requested": money(ext)}
+            for k, lim, alr, ext in exceeded
+        ],
+    )
+    raise problem
 
 
 def payload_hash(*, version: Any, items: Any, reason: Any) -> str:
@@ -175,7 +306,6 @@ def validate_request(*, airline: str, items: Any, reason: Any, now: dt.datetime)
         shape.append({"field": "items", "message": f"at most {MAX_ITEMS} items"})
 
     normalised: list[dict[str, Any]] = []
-    totals: dict[tuple[str, str], Decimal] = {}
     for index, item in enumerate(items[:MAX_ITEMS]):
         where = f"items[{index}]"
         if not isinstance(item, dict):
@@ -231,20 +361,9 @@ def validate_request(*, airline: str, items: Any, reason: Any, now: dt.datetime)
             )
         if amount is not None and currency is not None:
             out["amount"], out["currency"] = str(amount), currency
-            totals[(kind, currency)] = totals.get((kind, currency), Decimal("0")) + amount
         if len(shape) == before:
             normalised.append(out)
 
-    ceilings = ceilings_for(airline)
-    for (kind, currency), total in sorted(totals.items()):
-        ceiling = ceilings.get(kind)
-        if ceiling is not None and total > ceiling:
-            refused.append(
-                {
-                    "field": "items",
-                    "message": f"{kind} total {total} {currency} exceeds the airline's ceiling of {ceiling}",
-                }
-            )
     if shape:
         raise validation_problem(shape + refused)
     if refused:

@@ -332,6 +332,14 @@ class SagaRun(models.Model):
     failure = models.JSONField(null=True, blank=True, help_text="{step, provider, code, message, at} of the failure")
     retries = models.PositiveIntegerField(default=0, help_text="operator retries of this run")
     lease_expires_at = models.DateTimeField(null=True, blank=True, help_text="a worker holds the run until then")
+    fx = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="{settlementCurrency, rates: {USD: '0.92'}}: the conversion the run's limits were checked with",
+    )
+    lease_owner = models.UUIDField(
+        null=True, blank=True, help_text="the token of the worker holding the lease; every write checks it"
+    )
     created_at = models.DateTimeField(db_default=Now())
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -369,6 +377,18 @@ class SagaStep(models.Model):
     status = models.CharField(max_length=20, choices=SagaStepStatus.choices, default=SagaStepStatus.PENDING)
     generation = models.PositiveIntegerField(default=0, help_text="bumped when a retry re-runs an undone step")
     attempts = models.PositiveIntegerField(default=0)
+    settled_amount = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="the item's amount in the airline's settlement currency (counts against the passenger's limit)",
+    )
+    outcome_unknown = models.BooleanField(
+        default=False,
+        help_text="in doubt: the last attempt ended in a timeout, 5xx or crash; resolved with the provider "
+        "under the original key before the step is compensated or retried",
+    )
     attempt_log = models.JSONField(default=list, help_text="[{at, outcome, provider, code, message}]")
     result = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)

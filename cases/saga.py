@@ -30,11 +30,13 @@ Failures:
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import os
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -145,11 +147,16 @@ def plan(items: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
     return steps
 
 
-def create_steps(run: SagaRun, items: list[dict[str, Any]]) -> list[SagaStep]:
+def create_steps(run: SagaRun, items: list[dict[str, Any]], settled: list | None = None) -> list[SagaStep]:
+    """One step per item (``settled[i]``: the item's amount in the settlement currency), then notify."""
+    settled = list(settled or []) + [None] * (len(items) + 1)
     return SagaStep.objects.bulk_create(
-        SagaStep(run=run, airline=run.airline, position=position, name=name, kind=kind, item=item)
+        SagaStep(
+            run=run, airline=run.airline, position=position, name=name, kind=kind, item=item,
+            settled_amount=settled[position],
+        )
         for position, (name, kind, item) in enumerate(plan(items))
-    )
+    )  # fmt: skip
 
 
 def publish_requested(run: SagaRun) -> None:
@@ -185,9 +192,18 @@ def _audit(run: SagaRun, action: str, *, entity_urn: str | None = None, reason: 
 
 # --- the lease ----------------------------------------------------------------------------------------
 
+
+class LeaseLost(Exception):
+    """This worker's lease on the run expired (another worker may hold it now): stop, write nothing."""
+
+
+# The owner token of the lease this thread holds (set by :func:`execute`; one run per thread at a time).
+_LEASE: contextvars.ContextVar[uuid.UUID | None] = contextvars.ContextVar("saga_lease", default=None)
+
 _CLAIM_SQL = f"""
 UPDATE {SagaRun._meta.db_table}
    SET lease_expires_at = statement_timestamp() + make_interval(secs => %s),
+       lease_owner = %s,
        status = CASE WHEN status = %s THEN %s ELSE status END,
        started_at = COALESCE(started_at, statement_timestamp()),
        updated_at = statement_timestamp()
@@ -204,22 +220,60 @@ _ACTIVE = [
 ]
 
 
-def _claim(run_id) -> bool:
+def _claim(run_id) -> uuid.UUID | None:
+    """Take the run's lease if nobody holds it → the owner token, else ``None``."""
+    token = uuid.uuid4()
     with connection.cursor() as cursor:
         cursor.execute(
-            _CLAIM_SQL, [lease_seconds(), SagaRunStatus.PENDING, SagaRunStatus.RUNNING, run_id, list(_ACTIVE)]
+            _CLAIM_SQL,
+            [lease_seconds(), token, SagaRunStatus.PENDING, SagaRunStatus.RUNNING, run_id, list(_ACTIVE)],
         )
-        return cursor.fetchone() is not None
+        return token if cursor.fetchone() is not None else None
 
 
-def _renew(run_id) -> None:
-    SagaRun.objects.filter(pk=run_id).update(
-        lease_expires_at=Now() + dt.timedelta(seconds=lease_seconds()), updated_at=Now()
+def _token(token: uuid.UUID | None = None) -> uuid.UUID:
+    token = token or _LEASE.get()
+    if token is None:
+        raise LeaseLost("no saga lease held by this thread")
+    return token
+
+
+def _renew(run_id, token: uuid.UUID | None = None) -> bool:
+    """Extend the lease — only the owner's, and only while it has not expired. ``False``: lost."""
+    return bool(
+        SagaRun.objects.filter(pk=run_id, lease_owner=_token(token), lease_expires_at__gt=Now()).update(
+            lease_expires_at=Now() + dt.timedelta(seconds=lease_seconds()), updated_at=Now()
+        )
     )
 
 
-def _release(run_id) -> None:
-    SagaRun.objects.filter(pk=run_id).update(lease_expires_at=None)
+def _release(run_id, token: uuid.UUID | None = None) -> bool:
+    """Give the lease up — only the owner's: a worker whose lease expired cannot free its successor's."""
+    return bool(
+        SagaRun.objects.filter(pk=run_id, lease_owner=_token(token)).update(lease_expires_at=None, lease_owner=None)
+    )
+
+
+_HOLD_SQL = f"""
+SELECT 1 FROM {SagaRun._meta.db_table}
+ WHERE id = %s AND lease_owner = %s AND lease_expires_at > statement_timestamp()
+   FOR SHARE
+"""  # noqa: S608 (table name from the model)
+
+
+def _hold(run_id, token: uuid.UUID | None = None) -> None:
+    """Inside the transaction of a step or run write: the lease is still ours (unexpired), and stays
+    ours until the commit (``FOR SHARE`` makes a claimer wait). Raises :class:`LeaseLost` otherwise."""
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLD_SQL, [run_id, _token(token)])
+        if cursor.fetchone() is None:
+            raise LeaseLost(f"the lease on saga run {run_id} is no longer ours")
+
+
+def _keep(run_id) -> None:
+    """Before a provider call: renew the lease, or stop (:class:`LeaseLost`) when it is gone."""
+    if not _renew(run_id):
+        raise LeaseLost(f"the lease on saga run {run_id} is no longer ours")
 
 
 def _lease_remaining(run_id) -> float | None:
@@ -242,6 +296,7 @@ class _Heartbeat:
 
     def __init__(self, run: SagaRun, step: SagaStep, provider: str):
         self.run, self.step, self.provider = run, step, provider
+        self.token = _token()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat, name=f"saga-heartbeat-{step.pk}", daemon=True)
         self.started = time.monotonic()
@@ -262,7 +317,9 @@ class _Heartbeat:
             elapsed = round(time.monotonic() - self.started)
             try:
                 with transaction.atomic():
-                    _renew(self.run.pk)
+                    if not _renew(self.run.pk, self.token):
+                        logger.warning("saga.lease_lost", saga_urn=self.run.urn, step_urn=self.step.urn)
+                        return
                     _publish(
                         STEP_PROGRESS,
                         self.run,
@@ -293,8 +350,10 @@ def _provider_name(step: SagaStep) -> str:
 def execute(run_id) -> float | None:
     """Drive the run as far as possible. Returns seconds to wait before calling again, or ``None``
     when the run needs nothing more from this call (finished, or not active)."""
-    if not _claim(run_id):
+    token = _claim(run_id)
+    if token is None:
         return _lease_remaining(run_id)  # another worker holds it (or held it and died): look again later
+    lease = _LEASE.set(token)
     try:
         while True:
             run = SagaRun.objects.select_related("case", "sub_case").get(pk=run_id)
@@ -306,12 +365,18 @@ def execute(run_id) -> float | None:
             if step is None:
                 _complete(run)
                 return None
-            _renew(run.pk)
+            _keep(run.pk)
             wait = _run_step(run, step)
             if wait is not None:
                 return wait
+    except LeaseLost:
+        # Paused past the lease (GC, SIGSTOP, a slow call): another worker may drive the run now; what
+        # this one learnt from its last call is dropped, the successor resolves it under the same key.
+        logger.warning("saga.lease_lost", saga_urn=SagaRun(pk=run_id).urn)
+        return None
     finally:
-        _release(run_id)
+        _release(run_id, token)
+        _LEASE.reset(lease)
 
 
 def _waiting(step: SagaStep) -> float | None:
@@ -340,6 +405,7 @@ def _run_step(run: SagaRun, step: SagaStep) -> float | None:
     if wait is not None:
         return wait  # re-delivered before its backoff elapsed
     with transaction.atomic():
+        _hold(run.pk)
         step = SagaStep.objects.select_for_update().get(pk=step.pk)
         if step.status not in (SagaStepStatus.PENDING, SagaStepStatus.RUNNING):
             return None
@@ -358,7 +424,9 @@ def _run_step(run: SagaRun, step: SagaStep) -> float | None:
 
     try:
         with _Heartbeat(run, step, _provider_name(step)):
-            result = _perform(run, step)
+            result = _resolve_or_perform(run, step)
+    except LeaseLost:
+        raise
     except ProviderUnavailable as error:
         return _retry_or_fail(run, step, error, limit=unavailable_max_attempts(), delay=unavailable_wait_seconds())
     except ProviderTransientError as error:
@@ -370,6 +438,7 @@ def _run_step(run: SagaRun, step: SagaStep) -> float | None:
         return _retry_or_fail(run, step, error, limit=max_attempts(), delay=backoff_seconds(step.attempts))
 
     with transaction.atomic():
+        _hold(run.pk)
         step = SagaStep.objects.select_for_update().get(pk=step.pk)
         if step.status == SagaStepStatus.COMPLETED:
             return None
@@ -386,9 +455,12 @@ def _run_step(run: SagaRun, step: SagaStep) -> float | None:
         step.status = SagaStepStatus.COMPLETED
         step.result = result
         step.error = None
+        step.outcome_unknown = False
         step.completed_at = _now()
         step.attempt_log = [*step.attempt_log, _attempt_entry(step, "COMPLETED")]
-        step.save(update_fields=["status", "result", "error", "completed_at", "attempt_log", "updated_at"])
+        step.save(
+            update_fields=["status", "result", "error", "outcome_unknown", "completed_at", "attempt_log", "updated_at"]
+        )
         _publish(
             STEP_COMPLETED,
             run,
@@ -396,6 +468,41 @@ def _run_step(run: SagaRun, step: SagaStep) -> float | None:
         )
         _audit(run, "saga.step_completed", entity_urn=step.urn, after={"name": step.name, "result": result})
     return None
+
+
+def _lookup(step: SagaStep) -> dict[str, Any] | None:
+    """Ask the step's provider what became of the step's ORIGINAL key: the effect, or ``None`` when the
+    provider confirms it never executed it. Provider errors propagate (still unknown); a lookup the
+    provider refuses (any 4xx but "no such key") is not an answer either, so it is raised as transient:
+    the step stays in doubt rather than being taken as never executed."""
+    try:
+        return booking.effect_lookup(
+            kind=step.kind, idempotency_key=step.idempotency_key, provider=step.item.get("provider")
+        )
+    except ProviderPermanentError as error:
+        raise ProviderTransientError(
+            provider=error.provider, code=error.code, message=error.message, attempt_detail=error.attempt_detail
+        ) from error
+
+
+def _resolve_or_perform(run: SagaRun, step: SagaStep) -> dict[str, Any]:
+    """A step whose outcome is unknown (an operator retry re-armed it) is first resolved under its
+    original key: an effect the provider made is the step's result (no second call); only a step the
+    provider confirms it never executed gets a new key (``…/retry-<n>``) and is performed."""
+    if not step.outcome_unknown or step.kind == "NOTIFY":
+        return _perform(run, step)
+    found = _lookup(step)
+    if found is not None:
+        return found
+    with transaction.atomic():
+        _hold(run.pk)
+        locked = SagaStep.objects.select_for_update().get(pk=step.pk)
+        locked.generation += 1
+        locked.outcome_unknown = False
+        locked.attempt_log = [*locked.attempt_log, _attempt_entry(locked, "NOT_EXECUTED")]
+        locked.save(update_fields=["generation", "outcome_unknown", "attempt_log", "updated_at"])
+    step.generation, step.outcome_unknown, step.attempt_log = locked.generation, False, locked.attempt_log
+    return _perform(run, step)
 
 
 def _perform(run: SagaRun, step: SagaStep) -> dict[str, Any]:
@@ -455,6 +562,7 @@ def _retry_or_fail(run: SagaRun, step: SagaStep, error: Exception, *, limit: int
     if step.attempts >= limit:
         return _step_failed(run, step, error)
     with transaction.atomic():
+        _hold(run.pk)
         step = SagaStep.objects.select_for_update().get(pk=step.pk)
         step.next_attempt_at = _now() + dt.timedelta(seconds=delay)
         entry = _attempt_entry(step, "RETRY", error)
@@ -477,14 +585,30 @@ def _retry_or_fail(run: SagaRun, step: SagaStep, error: Exception, *, limit: int
 def _step_failed(run: SagaRun, step: SagaStep, error: Exception) -> float | None:
     """A step failed for good. ``notify`` only records it; any other step fails the run and compensates."""
     with transaction.atomic():
+        _hold(run.pk)
         step = SagaStep.objects.select_for_update().get(pk=step.pk)
         entry = _attempt_entry(step, "FAILED", error)
         step.status = SagaStepStatus.FAILED
+        # A refusal is an answer: nothing was done. A timeout, 5xx, open circuit or crash is not: the
+        # provider may have made the effect. The step is in doubt until resolved under its key.
+        step.outcome_unknown = step.kind != "NOTIFY" and not isinstance(error, ProviderPermanentError)
+        if step.outcome_unknown:
+            entry["outcomeUnknown"] = True
         step.error = entry
         step.attempt_log = [*step.attempt_log, entry]
         step.completed_at = _now()
         step.next_attempt_at = None
-        step.save(update_fields=["status", "error", "attempt_log", "completed_at", "next_attempt_at", "updated_at"])
+        step.save(
+            update_fields=[
+                "status",
+                "error",
+                "outcome_unknown",
+                "attempt_log",
+                "completed_at",
+                "next_attempt_at",
+                "updated_at",
+            ]
+        )
         _audit(run, "saga.step_failed", entity_urn=step.urn, after={"name": step.name, "error": entry})
         if step.kind == "NOTIFY":
             return None
@@ -517,60 +641,96 @@ def _undo(run: SagaRun, step: SagaStep) -> dict[str, Any]:
 
 
 def _in_doubt(step: SagaStep) -> bool:
-    """A step that may have had an effect we never recorded (crash or transient error mid-call)."""
-    return (
-        step.kind != "NOTIFY" and step.status in (SagaStepStatus.RUNNING, SagaStepStatus.PENDING) and step.attempts > 0
+    """A step that may have had an effect we never recorded: its last attempt ended in a timeout, 5xx,
+    open circuit or crash (``outcome_unknown``), or a worker died mid-call (RUNNING)."""
+    if step.kind == "NOTIFY":
+        return False
+    return step.outcome_unknown or (
+        step.status in (SagaStepStatus.RUNNING, SagaStepStatus.PENDING) and step.attempts > 0
     )
 
 
+def _resolved(run: SagaRun, step: SagaStep, found: dict[str, Any] | None) -> SagaStep:
+    """Record what the provider said about a step in doubt: the effect it made (the step COMPLETED, a
+    payout credited to the wallet ledger, so compensation undoes it) or that it never executed it."""
+    with transaction.atomic():
+        _hold(run.pk)
+        locked = SagaStep.objects.select_for_update().get(pk=step.pk)
+        if found is None:
+            locked.status = SagaStepStatus.FAILED
+            locked.attempt_log = [*locked.attempt_log, _attempt_entry(locked, "NOT_EXECUTED")]
+        else:
+            if locked.kind == "CASH":
+                booking.wallet_credit_record(
+                    sub_case=run.sub_case,
+                    amount=locked.item["amount"],
+                    currency=locked.item["currency"],
+                    reference=locked.idempotency_key,
+                    payout_id=str(found.get("payoutId", "")),
+                    actor=SYSTEM_SAGA_ACTOR,
+                    case_urn=run.case.urn,
+                )
+            locked.status = SagaStepStatus.COMPLETED
+            locked.result = found
+            locked.completed_at = _now()
+            locked.attempt_log = [*locked.attempt_log, _attempt_entry(locked, "RESOLVED_EXECUTED")]
+        locked.outcome_unknown = False
+        locked.next_attempt_at = None
+        locked.save()
+        _audit(
+            run,
+            "saga.step_resolved",
+            entity_urn=locked.urn,
+            after={"name": locked.name, "executed": found is not None, "idempotencyKey": locked.idempotency_key},
+        )
+    return locked
+
+
+def _unresolved(run: SagaRun, step: SagaStep) -> None:
+    """The provider could not say (still failing after every attempt): the step stays in doubt. A failed
+    run keeps it FAILED with ``outcome_unknown`` (an operator retry resolves it first); a cancel cannot
+    finish with money possibly out, so there it is a COMPENSATION_FAILED for a human."""
+    with transaction.atomic():
+        _hold(run.pk)
+        status = SagaStepStatus.COMPENSATION_FAILED if run.status == SagaRunStatus.CANCELLING else SagaStepStatus.FAILED
+        SagaStep.objects.filter(pk=step.pk).update(
+            status=status, outcome_unknown=True, next_attempt_at=None, updated_at=Now()
+        )
+        _audit(run, "saga.step_unresolved", entity_urn=step.urn, after={"name": step.name, "status": status})
+
+
 def _compensate(run: SagaRun) -> float | None:
-    """Undo completed steps in reverse order, then finish the run (FAILED or CANCELLED)."""
+    """Undo completed steps in reverse order, then finish the run (FAILED or CANCELLED). A step in doubt
+    is first resolved with its provider under its original key (a status lookup, never a new call)."""
     steps = list(run.steps.order_by("-position"))
     for step in steps:
-        if _in_doubt(step):
-            # Resolve it first: the same key returns the effect if there was one (or makes it, to undo it).
+        if _in_doubt(step) and step.status != SagaStepStatus.COMPENSATION_FAILED:
             try:
-                _renew(run.pk)
-                result = _perform(run, step)
+                _keep(run.pk)
+                found = _lookup(step)
             except (ProviderTransientError, ProviderUnavailable) as error:
-                wait = _compensation_retry(run, step, error)
+                wait = _compensation_retry(run, step, error, give_up=_unresolved)
                 if wait is not None:
                     return wait
                 continue
-            except ProviderPermanentError:
-                SagaStep.objects.filter(pk=step.pk).update(
-                    status=SagaStepStatus.FAILED, next_attempt_at=None, updated_at=Now()
-                )
-                continue
-            with transaction.atomic():
-                if step.kind == "CASH":
-                    booking.wallet_credit_record(
-                        sub_case=run.sub_case,
-                        amount=step.item["amount"],
-                        currency=step.item["currency"],
-                        reference=step.idempotency_key,
-                        payout_id=str(result.get("payoutId", "")),
-                        actor=SYSTEM_SAGA_ACTOR,
-                        case_urn=run.case.urn,
-                    )
-                SagaStep.objects.filter(pk=step.pk).update(
-                    status=SagaStepStatus.COMPLETED, result=result, completed_at=Now(), updated_at=Now()
-                )
-            step.refresh_from_db()
+            step = _resolved(run, step, found)
         if step.status != SagaStepStatus.COMPLETED or step.kind == "NOTIFY":
             continue
         try:
-            _renew(run.pk)
+            _keep(run.pk)
             undone = _undo(run, step)
         except (ProviderTransientError, ProviderUnavailable) as error:
             wait = _compensation_retry(run, step, error)
             if wait is not None:
                 return wait
             continue
+        except LeaseLost:
+            raise
         except Exception as error:  # noqa: BLE001 (refused, or our own bug: a human must look)
             _compensation_failed(run, step, error)
             continue
         with transaction.atomic():
+            _hold(run.pk)
             if step.kind == "CASH":
                 booking.wallet_reversal_record(
                     sub_case=run.sub_case,
@@ -598,18 +758,30 @@ def _compensate(run: SagaRun) -> float | None:
     return None
 
 
-def _compensation_retry(run: SagaRun, step: SagaStep, error: ProviderError) -> float | None:
+def _compensation_retry(
+    run: SagaRun, step: SagaStep, error: ProviderError, give_up: Callable[[SagaRun, SagaStep], None] | None = None
+) -> float | None:
     state = dict(step.compensation or {})
     attempts = int(state.get("attempts", 0)) + 1
     log = [*state.get("attemptLog", []), {"at": _iso(_now()), "provider": error.provider, "code": error.code,
                                           "message": error.message}]  # fmt: skip
     limit = unavailable_max_attempts() if isinstance(error, ProviderUnavailable) else max_attempts()
     if attempts >= limit:
+        if give_up is not None:
+            with transaction.atomic():
+                _hold(run.pk)
+                SagaStep.objects.filter(pk=step.pk).update(
+                    compensation={**state, "attempts": attempts, "attemptLog": log}, updated_at=Now()
+                )
+            give_up(run, step)
+            return None
         _compensation_failed(run, step, error, state={**state, "attempts": attempts, "attemptLog": log})
         return None
-    SagaStep.objects.filter(pk=step.pk).update(
-        compensation={**state, "attempts": attempts, "attemptLog": log}, updated_at=Now()
-    )
+    with transaction.atomic():
+        _hold(run.pk)
+        SagaStep.objects.filter(pk=step.pk).update(
+            compensation={**state, "attempts": attempts, "attemptLog": log}, updated_at=Now()
+        )
     return unavailable_wait_seconds() if isinstance(error, ProviderUnavailable) else backoff_seconds(attempts)
 
 
@@ -618,6 +790,7 @@ def _compensation_failed(run: SagaRun, step: SagaStep, error: Exception, state: 
     code = error.code if isinstance(error, ProviderError) else "internal_error"
     message = error.message if isinstance(error, ProviderError) else str(error)
     with transaction.atomic():
+        _hold(run.pk)
         SagaStep.objects.filter(pk=step.pk).update(
             status=SagaStepStatus.COMPENSATION_FAILED,
             compensation={**state, "error": {"code": code, "message": message, "at": _iso(_now())}},
@@ -649,15 +822,17 @@ def _finish_compensation(run: SagaRun) -> None:
     from cases import services  # services imports this module
 
     with transaction.atomic():
+        _hold(run.pk)
         run = SagaRun.objects.select_for_update().select_related("case", "sub_case").get(pk=run.pk)
         cancelled = run.status == SagaRunStatus.CANCELLING
         final = SagaRunStatus.CANCELLED if cancelled else SagaRunStatus.FAILED
         SagaRun.objects.filter(pk=run.pk).update(status=final, finished_at=Now(), updated_at=Now())
-        run.steps.filter(status=SagaStepStatus.PENDING, attempts=0).update(
+        run.steps.filter(status=SagaStepStatus.PENDING, attempts=0, outcome_unknown=False).update(
             status=SagaStepStatus.SKIPPED, updated_at=Now()
         )
         steps = {s.status for s in run.steps.all()}
         unresolved = SagaStepStatus.COMPENSATION_FAILED in steps
+        in_doubt = [s.urn for s in run.steps.filter(outcome_unknown=True)]
         if cancelled:
             _audit(run, "saga.cancelled", before={"status": "CANCELLING"}, after={"status": final})
             _publish(SAGA_CANCELLED, run, {"caseUrn": run.case.urn, "subCaseUrn": run.sub_case.urn, "sagaUrn": run.urn})
@@ -684,6 +859,7 @@ def _finish_compensation(run: SagaRun) -> None:
                 "category": run.failure_category,
                 "failedStep": (run.failure or {}).get("step"),
                 "compensationFailed": unresolved,
+                "outcomeUnknown": in_doubt,
                 "attempts": attempts,
             },
         )
@@ -691,6 +867,7 @@ def _finish_compensation(run: SagaRun) -> None:
 
 def _complete(run: SagaRun) -> None:
     with transaction.atomic():
+        _hold(run.pk)
         updated = SagaRun.objects.filter(pk=run.pk, status=SagaRunStatus.RUNNING).update(
             status=SagaRunStatus.COMPLETED, finished_at=Now(), updated_at=Now()
         )

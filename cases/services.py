@@ -746,6 +746,7 @@ def subcase_compensate(
     sub_case_id = parse_urn(sub_case_urn, "subcase").id  # malformed: 400 (nexa.platform.problems)
     request = compensation.validate_request(airline=principal.airline, items=items, reason=reason, now=timezone.now())
     digest = compensation.payload_hash(version=expected_version, items=items, reason=reason)
+    limits = compensation.limits_for(principal.airline)
     with transaction.atomic():
         with transaction.get_connection().cursor() as cursor:
             cursor.execute(_COMPENSATE_LOCK_SQL, [sub_case_id, principal.airline])
@@ -771,6 +772,12 @@ def subcase_compensate(
                 version=version,
             )
         _guard_subcase_write(principal=principal, sub_case=current, fencing_token=fencing_token)
+        # Limits per passenger per disruption over every run, summed under this row lock: a concurrent
+        # compensation (or retry) of the same passenger waits for it and then sees this run's steps.
+        settlement = compensation.settle(request, limits)
+        compensation.check_limits(
+            limits=limits, granted=compensation.granted_for(sub_case_id), adding=settlement.totals
+        )
         SubCase.objects.filter(pk=sub_case_id).update(version=F("version") + 1, updated_at=Now())
         current.version = expected_version + 1
         run = SagaRun.objects.create(
@@ -782,8 +789,9 @@ def subcase_compensate(
             correlation_urn=current_correlation_urn() or new_urn("correlation"),
             requested_by=principal.operator_urn,
             reason=request.reason,
+            fx=settlement.fx,
         )
-        steps = saga.create_steps(run, request.items)
+        steps = saga.create_steps(run, request.items, settled=settlement.amounts)
         case_urn = format_urn("case", case_id)
         audit.record(
             principal=principal,
@@ -827,7 +835,7 @@ def _lock_run(*, principal: Principal, run):
 
     try:
         return (
-            SagaRun.objects.select_for_update()
+            SagaRun.objects.select_for_update(of=("self",))  # only the run: the sub-case is locked after it
             .select_related("case", "sub_case")
             .get(pk=run.pk, airline=principal.airline)
         )
@@ -839,10 +847,15 @@ def saga_run_retry(*, principal: Principal, run, reason: str = ""):
     """Retry a FAILED run from its failed step: every step that is not COMPLETED runs again — the
     failed one and those compensated when it failed — each under a fresh idempotency key (its URN
     plus ``/retry-<n>``), so the provider makes a new effect instead of replaying the refusal or the
-    voided card. 409 unless the run is FAILED, or when a compensation failed (a human must resolve it)."""
-    from cases import saga
+    voided card. A step whose outcome is unknown (``outcome_unknown``: timeout, 5xx, crash) keeps its
+    original key: the worker resolves it with the provider first (cases.saga). 409 unless the run is
+    FAILED, or when a compensation failed (a human must resolve it)."""
+    from decimal import Decimal
+
+    from cases import compensation, saga
     from cases.models import SagaRunStatus, SagaStepStatus
 
+    limits = compensation.limits_for(principal.airline)
     with transaction.atomic():
         run = _lock_run(principal=principal, run=run)
         if run.status not in RETRYABLE_RUN_STATUSES:
@@ -855,8 +868,22 @@ def saga_run_retry(*, principal: Principal, run, reason: str = ""):
                 currentStatus=run.status,
             )
         before = {"status": run.status, "category": run.failure_category, "retries": run.retries}
-        for step in run.steps.exclude(status=SagaStepStatus.COMPLETED):
-            if step.status != SagaStepStatus.SKIPPED or step.attempts:
+        # A retry grants again what the failure undid: it counts against the passenger's limits, checked
+        # under the sub-case's row lock like a new compensation (lock order: run, then sub-case).
+        SubCase.objects.select_for_update(no_key=True).filter(pk=run.sub_case_id).values_list("pk").first()
+        steps = list(run.steps.exclude(status=SagaStepStatus.COMPLETED))
+        regranted: dict[str, Decimal] = {}
+        for step in steps:
+            released = step.status in (SagaStepStatus.COMPENSATED, SagaStepStatus.SKIPPED) or (
+                step.status == SagaStepStatus.FAILED and not step.outcome_unknown
+            )
+            if released and step.settled_amount is not None:
+                regranted[step.kind] = regranted.get(step.kind, Decimal("0")) + step.settled_amount
+        compensation.check_limits(limits=limits, granted=compensation.granted_for(run.sub_case_id), adding=regranted)
+        for step in steps:
+            # A step in doubt keeps its key: the worker first asks the provider what became of it, and
+            # only a step the provider confirms it never executed gets a new key (cases.saga).
+            if not step.outcome_unknown and (step.status != SagaStepStatus.SKIPPED or step.attempts):
                 step.generation += 1
             step.status = SagaStepStatus.PENDING
             step.attempts = 0

@@ -285,6 +285,18 @@ NEXA_PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float("NEXA_PROVIDER_CONNECT_TIMEOUT
 NEXA_BREAKER_FAIL_MAX = env.int("NEXA_BREAKER_FAIL_MAX", default=5)
 NEXA_BREAKER_RESET_SECONDS = env.float("NEXA_BREAKER_RESET_SECONDS", default=30.0)
 
+# --- Compensation limits (docs/compensation.md "Limits"; issue 9 §2) ------------------------
+# Defaults of every airline's TenantSettings (each field there, when set in Django admin, wins):
+# the currency an airline settles in, and per passenger per disruption, summed over every saga run of
+# the sub-case, how much of each item type may be granted, in that currency.
+NEXA_SETTLEMENT_CURRENCY = env.str("NEXA_SETTLEMENT_CURRENCY", default="EUR")
+NEXA_COMPENSATION_LIMIT_MEAL = env.str("NEXA_COMPENSATION_LIMIT_MEAL", default="50.00")
+NEXA_COMPENSATION_LIMIT_CASH = env.str("NEXA_COMPENSATION_LIMIT_CASH", default="600.00")
+NEXA_COMPENSATION_LIMIT_TRANSPORT = env.str("NEXA_COMPENSATION_LIMIT_TRANSPORT", default="150.00")
+# Other currencies are refused unless they have a rate here (or in the airline's own table):
+# JSON {"USD": "0.92"} = one USD is worth 0.92 of the settlement currency. Empty: settlement only.
+NEXA_COMPENSATION_CURRENCY_RATES = env.json("NEXA_COMPENSATION_CURRENCY_RATES", default={})
+
 # --- Notifications (email through Django's SMTP backend; SMS/WhatsApp through their adapters) ---
 # Django 6.1 configures email through MAILERS (the EMAIL_* settings are deprecated); the environment
 # keeps the classic variable names.

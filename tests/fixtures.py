@@ -29,6 +29,10 @@ def database_url(settings_dict: dict) -> str:
     password = quote(settings_dict.get("PASSWORD") or "", safe="")
     credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     host = settings_dict.get("HOST") or "127.0.0.1"
+    if host.startswith("/"):
+        # A socket directory as the host would parse as the database name, and django-environ does not
+        # decode a percent-encoded host: carry it as ?host= (it becomes OPTIONS["host"]).
+        return f"postgres://{credentials}/{quote(settings_dict['NAME'], safe='')}?host={quote(host)}"
     port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
     return f"postgres://{credentials}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
 
@@ -105,6 +109,11 @@ class SimulatorHandle:
     def refuse(self, refusals: dict[str, str]) -> dict:
         """``{"<sub-case URN, recipient or *>": "insufficient_funds" | "card_declined" | "fraud_hold" | …}``."""
         return self.control(refuse=refusals)
+
+    def fault_after_processing(self, faults: dict[str, int | str]) -> dict:
+        """``{"<path or *>": 503 | "drop"}``: the request is processed (effect made, stored under its key),
+        then the answer is lost (a 5xx, or the connection closed like a timeout). ``{}`` switches it off."""
+        return self.control(faultAfterProcessing=faults)
 
     def approve_templates(self, names: list[str]) -> dict:
         return self.control(approvedTemplates=names)

@@ -226,7 +226,14 @@ def _is_all_values_field(model, path: str) -> bool:
 class TenantSettingsAdmin(NexaModelAdmin):
     """An airline's settings: ADMINs of the airline change them; a new airline is a superuser's job."""
 
-    list_display = ["airline", "updated_at"]
+    list_display = ["airline", "settlement_currency", "meal_limit", "cash_limit", "transport_limit", "updated_at"]
+    fieldsets = (
+        (None, {"fields": ("airline", "idempotency_key_required", "updated_at")}),
+        (
+            "Compensation limits (per passenger per disruption, every run summed; empty = environment default)",
+            {"fields": ("settlement_currency", "meal_limit", "cash_limit", "transport_limit", "currency_rates")},
+        ),
+    )
     superuser_add = True
 
     def get_readonly_fields(self, request, obj=None):

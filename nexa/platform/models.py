@@ -13,6 +13,43 @@ class TenantSettings(models.Model):
     idempotency_key_required = models.BooleanField(
         default=False, help_text="Refuse POSTs without an Idempotency-Key header (400)."
     )
+    # Compensation limits (docs/compensation.md "Limits"): empty fields take the environment's default.
+    settlement_currency = models.CharField(
+        max_length=3,
+        blank=True,
+        default="",
+        help_text="ISO 4217 code the airline settles in; empty: NEXA_SETTLEMENT_CURRENCY.",
+    )
+    meal_limit = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="MEAL granted per passenger per disruption (every run summed), settlement currency; "
+        "empty: NEXA_COMPENSATION_LIMIT_MEAL.",
+    )
+    cash_limit = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="CASH granted per passenger per disruption (every run summed), settlement currency; "
+        "empty: NEXA_COMPENSATION_LIMIT_CASH.",
+    )
+    transport_limit = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="TRANSPORT fare caps per passenger per disruption (every run summed), settlement currency; "
+        "empty: NEXA_COMPENSATION_LIMIT_TRANSPORT.",
+    )
+    currency_rates = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Other currencies the airline allows and their rate, e.g. {"USD": "0.92"} (one USD is worth '
+        "0.92 of the settlement currency); empty: NEXA_COMPENSATION_CURRENCY_RATES.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -20,6 +57,31 @@ class TenantSettings(models.Model):
 
     def __str__(self) -> str:
         return f"settings of {self.airline}"
+
+    def clean(self) -> None:
+        """Admin validation: ISO-shaped codes, a rate table of positive decimals."""
+        from decimal import Decimal, InvalidOperation
+
+        from django.core.exceptions import ValidationError
+
+        errors = {}
+        code = self.settlement_currency
+        if code and not (len(code) == 3 and code.isalpha() and code.isupper()):
+            errors["settlement_currency"] = "an ISO 4217 code such as EUR"
+        rates = self.currency_rates
+        if not isinstance(rates, dict):
+            errors["currency_rates"] = 'a JSON object such as {"USD": "0.92"}'
+        else:
+            for currency, rate in rates.items():
+                try:
+                    valid = len(currency) == 3 and currency.isupper() and Decimal(str(rate)) > 0
+                except (InvalidOperation, TypeError):
+                    valid = False
+                if not valid:
+                    errors["currency_rates"] = f"{currency}: {rate!r} is not a positive rate for an ISO 4217 code"
+                    break
+        if errors:
+            raise ValidationError(errors)
 
 
 class IdempotencyRecord(models.Model):

@@ -148,6 +148,28 @@ class ProviderHttpClient:
                 },
             ) from error
 
+    def lookup_idempotency_key(self, idempotency_key: str) -> dict | None:
+        """The provider's status lookup by idempotency key (``GET /v1/idempotency-keys/{key}``): the
+        answer it gave the request made with that key, or ``None`` when the provider confirms no request
+        with that key was ever executed. A request with that key still in flight is transient (ask again
+        later); so is any 5xx or timeout — the outcome stays unknown."""
+        from urllib.parse import quote
+
+        try:
+            found = self.request(
+                "GET", f"/v1/idempotency-keys/{quote(idempotency_key, safe='')}", operation="lookup_idempotency_key"
+            )
+        except ProviderPermanentError as error:
+            if error.code == "idempotency_key_not_found":
+                return None
+            if error.code == "idempotency_key_in_flight":
+                raise ProviderTransientError(
+                    provider=error.provider, code=error.code, message=error.message, attempt_detail=error.attempt_detail
+                ) from error
+            raise
+        response = found.get("response")
+        return response if isinstance(response, dict) else {}
+
     def _send(self, method: str, path: str, *, operation: str, idempotency_key: str | None, json: Any) -> dict:
         headers = {"Accept": "application/json"}
         if idempotency_key:

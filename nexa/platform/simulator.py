@@ -10,7 +10,15 @@ it starts in a fraction of a second. Every simulator answers:
   ``latencyAfterMs`` (after the effect, before the answer), ``errorRate`` (0..1: transient errors),
   ``errorStatus`` (503 default, or 429/500/502/504), ``outage`` (``true``: every request 503;
   ``"drop"``: the connection is closed without an answer), ``refuse`` (``{"<subject or *>": code}``),
-  ``approvedTemplates`` (WhatsApp) — switchable at runtime; ``POST /_reset`` → initial state.
+  ``approvedTemplates`` (WhatsApp), ``faultAfterProcessing`` (``{"<path or *>": status | "drop"}``:
+  the request is processed — its effect made and stored under its key — and then the answer is lost:
+  a 5xx, or the connection closed as a timeout would; replays of that key are answered the same way;
+  ``"*"`` applies to every API route, a path such as ``"/v1/payouts"`` to that exact path only) —
+  switchable at runtime; ``POST /_reset`` → initial state.
+- ``GET /v1/idempotency-keys/{key}`` (URL-encoded key) → ``{key, state: "COMPLETED", status, response}``
+  for a key whose effect was made; 409 ``idempotency_key_in_flight`` while a request with that key is
+  still being processed; 404 ``idempotency_key_not_found`` when no request with that key was ever
+  executed (the status lookup a saga uses to resolve a step whose outcome it does not know).
 
 Effects are idempotent by the ``Idempotency-Key`` header (required on every effectful request): the
 same key with the same method, path and body replays the stored answer (``Idempotent-Replayed: true``)
@@ -141,11 +149,13 @@ class Simulator:
                 "errorStatus": 503,
                 "outage": False,
                 "refuse": {},
+                "faultAfterProcessing": {},
                 **json.loads(json.dumps(self.default_config)),
             }
             self.entries: list[dict] = []
             self.request_count = 0
             self.stored: dict[str, tuple[str, int, Any]] = {}
+            self.in_flight: dict[str, int] = {}
             self.reset_state()
 
     def reset_state(self) -> None:
@@ -184,6 +194,14 @@ class Simulator:
                 raise SimulatorError(400, "invalid_request", "refuse is {subject: code}")
             if "refuse" in body:
                 body["refuse"] = body["refuse"] or {}
+            if "faultAfterProcessing" in body:
+                faults = body["faultAfterProcessing"] or {}
+                if not isinstance(faults, dict) or any(
+                    v != "drop" and (not isinstance(v, int) or isinstance(v, bool) or not 500 <= v <= 599)
+                    for v in faults.values()
+                ):
+                    raise SimulatorError(400, "invalid_request", 'faultAfterProcessing is {path: 5xx | "drop"}')
+                body["faultAfterProcessing"] = faults
             self.config.update(body)
             return dict(self.config)
 
@@ -212,10 +230,43 @@ class Simulator:
                 return 200, self.control(_decode(raw)), {}
             except SimulatorError as error:
                 return (*error.answer(), {})
+        key = headers.get("idempotency-key", "").strip().strip('"')
         with self.lock:
             self.request_count += 1
             config = dict(self.config)
             generation = self.generation
+            if key and method != "GET":
+                self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        try:
+            result = self._dispatch(method, path, key, raw, config, generation)
+        finally:
+            if key and method != "GET":
+                with self.lock:
+                    left = self.in_flight.get(key, 1) - 1
+                    if left > 0:
+                        self.in_flight[key] = left
+                    else:
+                        self.in_flight.pop(key, None)
+        fault = _fault_for(config, path)
+        if fault is not None and result is not DROP:
+            if fault == "drop":
+                return DROP
+            return fault, {"error": {"code": "answer_lost", "message": "simulated fault after processing"}}, {}
+        return result
+
+    def lookup_key(self, key: str) -> tuple[int, dict]:
+        """The status lookup by idempotency key (``GET /v1/idempotency-keys/{key}``)."""
+        with self.lock:
+            if key in self.stored:
+                _, status, answer = self.stored[key]
+                return 200, {"key": key, "state": "COMPLETED", "status": status, "response": answer}
+            if key in self.in_flight:
+                return 409, {"error": {"code": "idempotency_key_in_flight", "message": "still being processed"}}
+        return 404, {"error": {"code": "idempotency_key_not_found", "message": "no request with this key was executed"}}
+
+    def _dispatch(
+        self, method: str, path: str, key: str, raw: bytes, config: dict, generation: int
+    ) -> tuple[int, Any, dict] | object:
         if config["outage"] == "drop":
             return DROP
         if config["outage"]:
@@ -224,6 +275,10 @@ class Simulator:
         if config["errorRate"] and random.random() < float(config["errorRate"]):
             status = int(config["errorStatus"])
             return status, {"error": {"code": "temporarily_unavailable", "message": "simulated fault"}}, {}
+        if method == "GET" and (lookup := _LOOKUP.match(path)):
+            from urllib.parse import unquote
+
+            return (*self.lookup_key(unquote(lookup.group(1))), {})
         for candidate in self.routes:
             match = candidate.pattern.match(path)
             if match and candidate.method == method:
@@ -239,7 +294,6 @@ class Simulator:
                 with self.lock:
                     status, answer = candidate.handler(body, **match.groupdict())
                 return status, answer, {}
-            key = headers.get("idempotency-key", "").strip().strip('"')
             if not key:
                 raise SimulatorError(400, "idempotency_key_required", "Idempotency-Key header is required")
             fingerprint = hashlib.sha256(
@@ -262,6 +316,16 @@ class Simulator:
             return status, answer, {}
         except SimulatorError as error:
             return (*error.answer(), {})
+
+
+_LOOKUP = re.compile(r"^/v1/idempotency-keys/([^/]+)$")
+
+
+def _fault_for(config: dict, path: str) -> int | str | None:
+    faults = config.get("faultAfterProcessing") or {}
+    if path in faults:
+        return faults[path]
+    return faults.get("*")
 
 
 def _sleep(window: list) -> None:

@@ -497,3 +497,67 @@ def test_each_provider_call_is_one_structured_log_line_and_httpx_stays_quiet(sim
     ]
     assert [c["http_status"] for c in calls] == [201, 402] and all(c["duration_ms"] >= 0 for c in calls)
     assert not [record for record in caplog.records if record.name.startswith(("httpx", "httpcore"))]
+
+
+# --- issue 9 §2: status lookup by idempotency key, and "processed, then the answer is lost" -------------
+
+
+def test_a_payout_processed_then_lost_is_found_by_its_key_and_a_replay_pays_nothing(simulator_control):
+    client, key, sub_case = psp_client(), step(), urn()
+    assert client.payout_lookup(idempotency_key=key) is None  # confirmed: never executed
+    simulator_control.psp.fault_after_processing({"/v1/payouts": 503})
+    with pytest.raises(ProviderTransientError) as lost:
+        client.payout(idempotency_key=key, sub_case_urn=sub_case, amount=Decimal("250"), currency="EUR",
+                      regulation="EU261")  # fmt: skip
+    assert lost.value.code == "answer_lost"
+    [made] = simulator_control.psp.entries("payout")  # it was processed
+    found = client.payout_lookup(idempotency_key=key)
+    assert found == {"payoutId": made["payoutId"], "amount": "250.00", "currency": "EUR", "status": "PAID"}
+    simulator_control.psp.fault_after_processing({})
+    replay = client.payout(idempotency_key=key, sub_case_urn=sub_case, amount=Decimal("250"), currency="EUR",
+                           regulation="EU261")  # fmt: skip
+    assert replay == found and len(simulator_control.psp.entries("payout")) == 1
+
+
+def test_a_dropped_answer_after_processing_is_a_transient_error_and_the_card_is_found(simulator_control):
+    client, key = psp_client(), step()
+    simulator_control.psp.fault_after_processing({"*": "drop"})
+    with pytest.raises(ProviderTransientError):
+        client.issue_virtual_card(idempotency_key=key, sub_case_urn=urn(), amount=Decimal("25"), currency="EUR",
+                                  expires_at=in_hours(24))  # fmt: skip
+    with pytest.raises(ProviderTransientError):  # "*" loses the lookup's answer too
+        client.card_lookup(idempotency_key=key)
+    simulator_control.psp.fault_after_processing({})
+    [card] = simulator_control.psp.entries("card_issued")
+    assert client.card_lookup(idempotency_key=key)["cardId"] == card["cardId"]
+
+
+def test_a_lookup_while_the_request_is_still_processed_is_transient_never_not_executed(simulator_control):
+    import threading
+
+    client, key = psp_client(), step()
+    simulator_control.psp.latency(1500)  # before the effect
+    thread = threading.Thread(
+        target=lambda: client.payout(
+            idempotency_key=key, sub_case_urn=urn(), amount=Decimal("1"), currency="EUR", regulation="EU261"
+        )
+    )
+    thread.start()
+    try:
+        time.sleep(0.4)
+        simulator_control.psp.latency(0)  # the payout keeps its 1.5 s; the lookup is answered at once
+        with pytest.raises(ProviderTransientError) as busy:
+            client.payout_lookup(idempotency_key=key)
+        assert busy.value.code == "idempotency_key_in_flight"
+    finally:
+        thread.join(10)
+    assert client.payout_lookup(idempotency_key=key)["status"] == "PAID"
+
+
+@pytest.mark.parametrize("provider", ["UBER", "CABIFY"])
+def test_a_ride_is_found_by_its_key_in_the_adapters_shape(simulator_control, provider):
+    client, key = transport_client(provider), step()
+    assert client.ride_lookup(idempotency_key=key) is None
+    ride = client.request_ride(idempotency_key=key, sub_case_urn=urn(), pickup=PICKUP, dropoff=DROPOFF,
+                               pickup_at=in_hours(1))  # fmt: skip
+    assert client.ride_lookup(idempotency_key=key) == ride

@@ -5,7 +5,6 @@ tenant isolation, malformed URNs, audit) through the shared API test base."""
 import json
 
 import pytest
-from django.test import override_settings
 
 from cases import services
 from cases.models import SagaRun, SagaRunStatus, SagaStep, SubCase, SubCaseStatus
@@ -338,36 +337,37 @@ def test_empty_items_missing_version_and_reason(client_for, passenger):
     assert ("items", "must be a non-empty list") in errors_of(response)
 
 
-def test_default_ceilings_per_type_apply_to_the_sum_of_a_type(client_for, passenger):
+def test_default_limits_per_type_apply_to_the_sum_of_a_type(client_for, passenger):
     meals = [{"type": "MEAL", "amount": "30.00", "currency": "EUR"}] * 2  # 60 > 50
     response = compensate(client_for("IB"), passenger, body(items=[*meals, CASH]))
     problem = assert_problem(response, 422, "unprocessable")
     assert problem["errors"] == [
-        {"field": "items", "message": "MEAL total 60.00 EUR exceeds the airline's ceiling of 50.00"}
+        {
+            "field": "items",
+            "message": "MEAL 60.00 EUR would exceed the airline's limit of 50.00 EUR per passenger per disruption "
+            "(0.00 EUR already granted)",
+        }
     ]
     ok = compensate(client_for("IB"), passenger, body(items=[{"type": "CASH", "amount": "600.00", "currency": "EUR",
                                                              "regulation": "EU261"}]))  # fmt: skip
     assert ok.status_code == 202, ok.content
 
 
-@override_settings(
-    NEXA_COMPENSATION_CEILINGS={
-        "MEAL": "50.00",
-        "CASH": "600.00",
-        "TRANSPORT": "150.00",
-        "airlines": {"IB": {"CASH": "100.00"}},
-    }
-)
-def test_ceilings_are_configurable_per_airline(client_for, passenger):
+def test_limits_are_configurable_per_airline(client_for, passenger):
+    from decimal import Decimal
+
+    from nexa.platform.models import TenantSettings
+
+    TenantSettings.objects.create(airline="IB", cash_limit=Decimal("100.00"))
     lh_passenger = SubCaseFactory(case=CaseFactory(airline="LH", flight_number="LH1114"), airline="LH")
     cash = {"type": "CASH", "amount": "250.00", "currency": "EUR", "regulation": "EU261"}
     refused = compensate(client_for("IB"), passenger, body(items=[cash]))
     assert_problem(refused, 422, "unprocessable")
-    assert "ceiling of 100.00" in refused.json()["errors"][0]["message"]
+    assert "limit of 100.00 EUR" in refused.json()["errors"][0]["message"]
     assert compensate(client_for("LH"), lh_passenger, body(items=[cash])).status_code == 202
 
 
-def test_transport_fare_cap_counts_against_the_transport_ceiling(client_for, passenger):
+def test_transport_fare_cap_counts_against_the_transport_limit(client_for, passenger):
     response = compensate(
         client_for("IB"), passenger, body(items=[{**TRANSPORT, "amount": "151.00", "currency": "EUR"}])
     )

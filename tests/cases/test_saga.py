@@ -338,3 +338,126 @@ def test_an_operators_lock_does_not_stop_the_failed_saga_from_reaching_review(si
     assert operators.subcase_lock(principal=supervisor(), sub_case_urn=passenger.urn).fencing_token == (
         grant.fencing_token
     )
+
+
+# --- issue 9 §2: a step whose outcome is unknown is resolved under its ORIGINAL key ------------------------
+
+
+def payouts(simulator_control):
+    return simulator_control.psp.entries("payout")
+
+
+def psp_recovers(simulator_control):
+    """The PSP answers again, and its circuit (opened by the failures) has closed after its reset time."""
+    from nexa.platform.breakers import breaker_reset
+
+    simulator_control.psp.control(faultAfterProcessing={}, errorRate=0.0)
+    breaker_reset("psp")
+
+
+@override_settings(**FAST)
+def test_a_payout_processed_then_lost_is_resolved_on_retry_and_paid_exactly_once(simulator_control, passenger):
+    # The PSP makes the payout and then every answer is lost (5xx), lookups included: the step fails
+    # with its outcome unknown and the compensation cannot resolve it either.
+    simulator_control.psp.fault_after_processing({"*": 503})
+    run = drive(accept(passenger, [CASH]))
+    assert run.status == "FAILED"
+    step = steps_of(run)["CASH"]
+    assert (step.status, step.outcome_unknown) == ("FAILED", True)
+    assert len(payouts(simulator_control)) == 1
+    [failed] = OutboxEvent.objects.filter(event=saga.SAGA_FAILED, payload__sagaUrn=run.urn)
+    assert failed.payload["outcomeUnknown"] == [step.urn]
+
+    psp_recovers(simulator_control)
+    services.saga_run_retry(principal=supervisor(), run=run, reason="PSP recovered")
+    run = drive(run)
+    assert run.status == "COMPLETED"
+    step = steps_of(run)["CASH"]
+    # Resolved under the original key: the payout the PSP made IS the step's result; no second payout.
+    assert step.idempotency_key == step.urn and not step.outcome_unknown
+    [payout] = payouts(simulator_control)
+    assert step.result["payoutId"] == payout["payoutId"]
+    [credit] = WalletEntry.objects.filter(sub_case=passenger)
+    assert credit.provider_ref == payout["payoutId"]
+    assert ledger_balance(passenger) == psp_balance(simulator_control, passenger) == {"EUR": Decimal("250.00")}
+
+
+@override_settings(**FAST)
+def test_a_step_the_provider_never_executed_is_retried_under_a_new_key_and_pays_once(simulator_control, passenger):
+    simulator_control.psp.error_rate(1.0, status=503)  # refused before any effect, lookups too
+    run = drive(accept(passenger, [CASH]))
+    assert run.status == "FAILED" and steps_of(run)["CASH"].outcome_unknown
+    assert payouts(simulator_control) == []
+
+    psp_recovers(simulator_control)
+    services.saga_run_retry(principal=supervisor(), run=run, reason="PSP recovered")
+    run = drive(run)
+    assert run.status == "COMPLETED"
+    step = steps_of(run)["CASH"]
+    # The PSP confirmed it never executed the original key: only then a new key.
+    assert step.idempotency_key == f"{step.urn}/retry-1"
+    assert "NOT_EXECUTED" in [entry["outcome"] for entry in step.attempt_log]
+    [payout] = payouts(simulator_control)
+    assert step.result["payoutId"] == payout["payoutId"]
+    assert ledger_balance(passenger) == psp_balance(simulator_control, passenger) == {"EUR": Decimal("250.00")}
+
+
+@override_settings(**FAST, NEXA_BREAKER_FAIL_MAX=50)
+def test_a_failed_run_undoes_a_payout_whose_answer_was_lost(simulator_control, passenger):
+    # Only the payout's answer is lost (its lookup and reversal answer): the compensation learns the
+    # payout was made, records it in the ledger, and reverses it once.
+    simulator_control.psp.fault_after_processing({"/v1/payouts": 503})
+    run = drive(accept(passenger, [MEAL, CASH]))
+    assert run.status == "FAILED"
+    steps = steps_of(run)
+    assert [steps[k].status for k in ("MEAL", "CASH")] == ["COMPENSATED", "COMPENSATED"]
+    assert [e["type"] for e in simulator_control.psp.entries()] == [
+        "card_issued", "payout", "payout_reversed", "card_voided",
+    ]  # fmt: skip
+    simulator_control.psp.fault_after_processing({})
+    assert sorted(WalletEntry.objects.filter(sub_case=passenger).values_list("kind", flat=True)) == [
+        "CREDIT", "REVERSAL",
+    ]  # fmt: skip
+    assert ledger_balance(passenger) == psp_balance(simulator_control, passenger) == {}
+
+
+@override_settings(**FAST, NEXA_BREAKER_FAIL_MAX=50)
+def test_cancel_undoes_a_payout_in_doubt_exactly_once(simulator_control, passenger):
+    # The payout is made, its answer lost (and so is every replay of its key): the step is in doubt.
+    simulator_control.psp.fault_after_processing({"/v1/payouts": "drop"})
+    run = accept(passenger, [CASH])
+    assert saga.execute(run.pk) is not None  # attempt 1 timed out; waiting to retry
+    assert steps_of(run)["CASH"].status == "RUNNING"
+    services.saga_run_cancel(principal=supervisor(), run=run, reason="passenger rebooked")
+    run = drive(run)
+    assert run.status == "CANCELLED"
+    step = steps_of(run)["CASH"]
+    assert step.status == "COMPENSATED" and not step.outcome_unknown
+    assert [e["type"] for e in simulator_control.psp.entries()] == ["payout", "payout_reversed"]
+    simulator_control.psp.fault_after_processing({})
+    assert ledger_balance(passenger) == psp_balance(simulator_control, passenger) == {}
+    # Driving it again changes nothing.
+    assert saga.execute(run.pk) is None
+    assert len(simulator_control.psp.entries()) == 2
+
+
+@override_settings(**FAST, NEXA_BREAKER_FAIL_MAX=50)
+def test_a_card_and_a_ride_in_doubt_are_resolved_by_key_and_undone_once(simulator_control, passenger):
+    # A card, then (another passenger) a ride, are made and their answers lost on every attempt: each run
+    # fails on its step in doubt; the compensation looks it up by key and undoes it exactly once.
+    simulator_control.psp.fault_after_processing({"/v1/virtual-cards": 503})
+    simulator_control.transport.fault_after_processing({"/api/v4/journey": "drop"})
+    meal_run = drive(accept(passenger, [MEAL]))
+    other = SubCaseFactory(case=passenger.case, airline="IB")
+    ride_run = drive(accept(other, [TRANSPORT]))
+    assert meal_run.status == ride_run.status == "FAILED"
+    meal, ride = steps_of(meal_run)["MEAL"], steps_of(ride_run)["TRANSPORT"]
+    assert (meal.status, meal.outcome_unknown, ride.status, ride.outcome_unknown) == (
+        "COMPENSATED", False, "COMPENSATED", False,
+    )  # fmt: skip
+    [card] = simulator_control.psp.entries("card_issued")
+    assert meal.result["cardId"] == card["cardId"]
+    assert [e["type"] for e in simulator_control.psp.entries()] == ["card_issued", "card_voided"]
+    [requested] = simulator_control.transport.entries("ride_requested")
+    assert ride.result["rideId"] == requested["rideId"]
+    assert [e["type"] for e in simulator_control.transport.entries()] == ["ride_requested", "ride_cancelled"]

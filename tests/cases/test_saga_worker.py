@@ -222,3 +222,36 @@ def test_cancel_while_a_step_runs_undoes_it_once_it_returns(client_for, workers,
     assert steps == {"MEAL": "COMPENSATED", "CASH": "SKIPPED", "NOTIFY": "SKIPPED"}
     passenger.refresh_from_db()
     assert passenger.status == "PENDING"
+
+
+def test_a_paused_worker_past_its_lease_cannot_write_over_its_successor(client_for, workers, simulator_control):
+    """Issue 9 §2: the first worker is paused (SIGSTOP: its heartbeat stops too) inside the payout call;
+    its lease expires, a second worker takes the run over and finishes it. When the first wakes up, its
+    call returns — and it writes nothing, nor releases the successor's lease."""
+    from audit.models import AuditEntry
+
+    first = workers()
+    passenger = SubCaseFactory(case=CaseFactory(airline="IB"), airline="IB")
+    simulator_control.psp.control(latencyAfterMs=4000)  # the payout is made, the answer takes 4 s
+    accepted = compensate(client_for("IB"), passenger, [CASH])
+    run_id = accepted["sagaUrn"].rsplit(":", 1)[1]
+    wait_for(lambda: simulator_control.psp.entries("payout"), what="the payout to reach the PSP", worker=first)
+    first.process.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(LEASE_SECONDS + 0.5)
+        second = workers()
+        celery_app.send_task("cases.tasks.saga_runs_resume_stalled", queue="saga")
+        wait_for(lambda: run_status(accepted["sagaUrn"]) == "COMPLETED", what="the taken-over saga", worker=second)
+        successor = SagaRun.objects.get(pk=run_id)
+    finally:
+        first.process.send_signal(signal.SIGCONT)
+    wait_for(lambda: "saga.lease_lost" in first.log_path.read_text(errors="replace"), timeout=20,
+             what="the paused worker to find its lease gone", worker=first)  # fmt: skip
+
+    step = SagaStep.objects.get(run__pk=run_id, kind="CASH")
+    assert step.status == "COMPLETED" and step.attempts == 2
+    assert len(simulator_control.psp.entries("payout")) == 1
+    completed = AuditEntry.objects.filter(action="saga.step_completed", entity_urn=step.urn)
+    assert completed.count() == 1
+    run = SagaRun.objects.get(pk=run_id)
+    assert run.status == "COMPLETED" and run.updated_at == successor.updated_at
