@@ -181,3 +181,27 @@ def test_a_malformed_last_event_id_is_a_400_naming_it(client_for, passenger, off
 def test_a_socket_replay_offset_is_ascii_digits_within_bigint(offset):
     assert parse_offset(offset) is None  # "²" raised ValueError; 19 nines overflowed the bigint column
     assert parse_offset("9223372036854775807") == 2**63 - 1
+
+
+# --- manifest rows past their columns ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        # validate_email accepts 320 characters; the column holds 254 (was a 500: DataError)
+        ({"email": "a" * 64 + "@" + ("b" * 60 + ".") * 4 + "com"}, "passengers[0].email"),
+        # U+0130 and U+017F match [a-z] under IGNORECASE and grow when case-folded: 9 characters for 8 (was a 500)
+        ({"language": "\u0130\u0130\u0130-\u017f\u017f"}, "passengers[0].language"),
+        ({"firstName": "A" * 101}, "passengers[0].firstName"),
+    ],
+)
+def test_a_manifest_row_longer_than_its_column_is_a_400_naming_the_field(client_for, row, field):
+    case = CaseFactory(airline="IB")
+    response = client_for("IB", Role.OPS_SUPERVISOR).post(
+        f"/v1/cases/{case.urn}/manifest",
+        data=json.dumps({"passengers": [{"firstName": "Ana", "lastName": "Ruiz", "pnr": "ABC123", **row}]}),
+        content_type="application/json",
+    )
+    _messages(response, field)
+    assert not SubCase.objects.filter(case=case).exists()
