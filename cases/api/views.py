@@ -77,6 +77,8 @@ def _departure_bounds(params) -> tuple[dt.datetime | None, dt.datetime | None, b
             errors.append({"field": name, "message": "must be a date (2026-11-22) or a date-time with a UTC offset"})
         elif isinstance(value, dt.datetime):
             bounds[name] = value
+        elif name == "to" and value == dt.date.max:
+            continue  # the whole of 9999-12-31: no upper bound (its next day would overflow, a 500 before)
         else:
             start = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
             if name == "to":

@@ -160,6 +160,36 @@ def test_an_impossible_date_filter_on_the_case_list_is_a_400(client_for, query):
     assert assert_problem(response, 400, "validation-error")["errors"][0]["field"] == query.split("=")[0]
 
 
+def test_the_last_representable_day_as_a_case_list_bound_is_not_a_500(client_for):
+    case = CaseFactory(airline="IB")
+    response = client_for("IB").get("/v1/cases", {"from": "0001-01-01", "to": "9999-12-31"})  # next day overflowed
+    assert response.status_code == 200, response.content
+    assert [item["urn"] for item in response.json()["items"]] == [case.urn]
+
+
+def test_a_case_list_bound_with_an_offset_postgresql_refuses_is_not_a_500(client_for):
+    response = client_for("IB").get("/v1/cases", {"from": "2026-06-01T00:00:00-23:59"})  # PostgreSQL: ±15:59 (a 500)
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"from": "2026-06-01T00:00:00-23:59"},  # PostgreSQL refuses offsets past ±15:59 (was a 500)
+        {"to": "2026-01-01T00:00:00+23:00"},
+        {"from": "0001-01-01", "to": "9999-12-31T23:59:59"},
+    ],
+)
+def test_audit_instants_with_offsets_postgresql_refuses_are_not_a_500(client_for, query):
+    response = client_for("IB", Role.OPS_SUPERVISOR).get("/v1/audit", query)
+    assert response.status_code == 200, response.content
+
+
+def test_an_audit_instant_past_the_representable_range_is_a_400(client_for):
+    response = client_for("IB", Role.OPS_SUPERVISOR).get("/v1/audit", {"to": "9999-12-31T23:59:59-01:00"})
+    assert _messages(response, "to") == ["Out of range."]
+
+
 # --- integer query parameters and headers elsewhere ----------------------------------------------------------
 
 
