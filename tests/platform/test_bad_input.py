@@ -57,6 +57,22 @@ def test_a_deep_body_over_the_size_limit_is_still_a_413(token_for, settings):
     assert_problem(response, 413, "payload-too-large")
 
 
+def test_the_parser_refuses_a_deep_body_past_the_size_limit_with_a_413_before_looking_at_it(settings):
+    """Without a Content-Length (chunked), the middleware cannot refuse early: the parser reads at most
+    the limit plus one byte and answers 413 before any nesting scan or decoding."""
+    import io
+
+    from nexa.platform.parsers import NexaJSONParser
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    with pytest.raises(Problem) as caught:
+        NexaJSONParser().parse(io.BytesIO(b"[" * 100_000 + b"]" * 100_000))
+    assert (caught.value.status_code, caught.value.slug) == (413, "payload-too-large")
+    with pytest.raises(Problem) as caught:
+        NexaJSONParser().parse(io.BytesIO(b"[" * 4_000 + b"]" * 4_000))
+    assert (caught.value.status_code, caught.value.slug) == (400, "malformed-body")
+
+
 # --- numbers ---------------------------------------------------------------------------------------------
 
 
