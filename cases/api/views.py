@@ -287,7 +287,7 @@ FENCING_TOKEN_PARAMETER = OpenApiParameter(
     name=FENCING_TOKEN_HEADER,
     location=OpenApiParameter.HEADER,
     required=False,
-    type=int,
+    type={"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1},
     description=(
         "The fencing token of your lock on the sub-case (ASCII digits, 1 to 2^63-1; anything else is a 400 naming "
         "the header); a stale one is a 409 (stale-fencing-token)."
