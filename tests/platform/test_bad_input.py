@@ -40,6 +40,22 @@ def test_a_body_nested_100000_levels_is_a_400_not_a_recursion_error(token_for, o
     assert errors == [{"field": "body", "message": f"The body is nested deeper than {MAX_JSON_DEPTH} levels."}]
 
 
+def test_a_deep_body_with_an_idempotency_key_is_a_400_and_stores_nothing(token_for):
+    """The key's request fingerprint decodes the raw body before the view parses it: a RecursionError there
+    was a 500 too."""
+    from nexa.platform.models import IdempotencyRecord
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token_for()}")
+    response = client.post(
+        ECHO,
+        data="[" * 100_000 + "]" * 100_000,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="0192a0f0-0000-4000-8000-00000000dead",
+    )
+    _errors(response)
+    assert not IdempotencyRecord.objects.exists()
+
+
 def test_nesting_up_to_the_limit_is_accepted_and_one_more_is_refused(token_for):
     inner = "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1)
     assert _post(token_for, '{"a": ' + inner + "}").status_code == 200
