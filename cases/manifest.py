@@ -123,6 +123,9 @@ def _text(raw: Mapping, name: str, errors: list[tuple[str, str]]) -> str:
     if not isinstance(value, str):
         errors.append((name, "must be a string"))
         return ""
+    if "\x00" in value:  # PostgreSQL refuses NUL in text (the API's parser refuses it first; files do not)
+        errors.append((name, "must not contain the NUL character (U+0000)"))
+        return ""
     return " ".join(value.split())
 
 
