@@ -234,6 +234,11 @@ class ProblemMiddleware:
         from django.conf import settings
 
         self.max_body_bytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        from nexa.platform.models import IdempotencyRecord
+
+        # No route of ours needs a longer path (URNs are ~60 characters), and an Idempotency-Key claim
+        # stores the path: a longer one failed in the database (a 500).
+        self.max_path_length = IdempotencyRecord._meta.get_field("path").max_length
 
     def __call__(self, request):
         if not _is_api_path(request.path):
@@ -248,6 +253,14 @@ class ProblemMiddleware:
                 slug="payload-too-large",
                 title="Request body too large",
                 detail=f"The request body is larger than {self.max_body_bytes} bytes.",
+            )
+        if len(request.path) > self.max_path_length:
+            return problem_response(
+                status=400,
+                slug="validation-error",
+                title="The request is invalid",
+                detail=f"The path is longer than {self.max_path_length} characters.",
+                extensions={"errors": [{"field": "path", "message": f"at most {self.max_path_length} characters"}]},
             )
         nul_fields = _nul_in_path_or_query(request)
         if nul_fields:

@@ -144,6 +144,17 @@ def test_nul_in_the_path_is_a_400(client_for):
     assert errors[0]["field"] == "path"
 
 
+def test_a_path_longer_than_the_idempotency_record_holds_is_a_400(client_for):
+    """With an Idempotency-Key the claim stores the path (varchar 1024): a longer one was a DataError."""
+    response = client_for("IB", "ADMIN").post(
+        "/v1/operators/urn:nexa:user:" + "x" * 2000 + "/deactivate",
+        data={"reason": "r"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="0192a0f0-0000-4000-8000-00000000beef",
+    )
+    assert _errors(response, slug="validation-error") == [{"field": "path", "message": "at most 1024 characters"}]
+
+
 # --- strict parsers -------------------------------------------------------------------------------------
 
 
