@@ -8,7 +8,8 @@ when it holds something no route accepts and that would otherwise fail deep insi
 * ``NaN``, ``Infinity`` or ``-Infinity`` (not JSON, though Python's decoder accepts them; PostgreSQL's
   ``jsonb`` refuses them), and numbers a double cannot hold (``1e400`` decodes to infinity);
 * integers longer than ``MAX_INTEGER_DIGITS`` digits (Python refuses to convert more than 4 300);
-* strings or keys holding U+0000 (PostgreSQL refuses NUL in ``text`` and ``jsonb``).
+* strings or keys holding U+0000 or a lone surrogate (PostgreSQL refuses NUL in ``text`` and ``jsonb``,
+  and a lone surrogate cannot be encoded as UTF-8).
 
 The body size limit (413) is checked before any of this.
 """
@@ -86,19 +87,32 @@ def _path(parent: str, key) -> str:
     return f"{parent}.{key}" if parent else str(key)
 
 
-def _nul_fields(value, limit: int = 20) -> list[str]:
-    """Dotted paths (``pickup.address``, ``items[2].reason``) of strings or keys holding U+0000."""
+# What PostgreSQL cannot store in text or jsonb: NUL, and lone UTF-16 surrogates (not Unicode scalar
+# values, so not encodable as UTF-8). Both can only arrive as \u escapes (raw, they are invalid JSON or
+# invalid UTF-8), which is what the cheap pre-checks look for.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_ESCAPED_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE_MESSAGE = "must not contain NUL (U+0000) or a lone surrogate (U+D800 to U+DFFF)"
+
+
+def _printable_key(key: str) -> str:
+    return _UNSTORABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", key)
+
+
+def _unstorable_fields(value, limit: int = 20) -> list[str]:
+    """Dotted paths (``pickup.address``, ``items[2].reason``) of strings or keys holding a character
+    PostgreSQL refuses (:data:`_UNSTORABLE`)."""
     found: list[str] = []
     stack = [("", value)]
     while stack and len(found) < limit:
         path, node = stack.pop()
         if isinstance(node, str):
-            if "\x00" in node:
+            if _UNSTORABLE.search(node):
                 found.append(path or "body")
         elif isinstance(node, dict):
             for key, child in node.items():
-                if "\x00" in key:
-                    found.append(_path(path, key.replace("\x00", "\\u0000")))
+                if _UNSTORABLE.search(key):
+                    found.append(_path(path, _printable_key(key)))
                 else:
                     stack.append((_path(path, key), child))
         elif isinstance(node, list):
@@ -142,11 +156,11 @@ class NexaJSONParser(JSONParser):
             raise _malformed(f"The body is not valid JSON: {error}.") from None
         except RecursionError:  # belt and braces: the depth scan above refuses these first
             raise _malformed(f"The body is nested deeper than {MAX_JSON_DEPTH} levels.") from None
-        if "\\u0000" in text:  # NUL can only arrive escaped (a raw control character is invalid JSON)
-            fields = _nul_fields(data)
+        if _ESCAPED_UNSTORABLE.search(text):
+            fields = _unstorable_fields(data)
             if fields:
                 raise _malformed(
-                    "Strings must not contain the NUL character (U+0000).",
-                    [{"field": field, "message": "must not contain the NUL character (U+0000)"} for field in fields],
+                    "Strings must not contain NUL (U+0000) or lone surrogates (U+D800 to U+DFFF).",
+                    [{"field": field, "message": _UNSTORABLE_MESSAGE} for field in fields],
                 )
         return data

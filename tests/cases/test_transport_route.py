@@ -183,10 +183,11 @@ def test_non_json_numbers_as_coordinates_are_a_400(client_for, case, lat):
     assert not SagaRun.objects.exists()
 
 
-def test_a_nul_character_in_the_address_is_a_400_naming_it(client_for, case):
+@pytest.mark.parametrize("address", ["MAD\x00T4", "MAD \ud800"], ids=["NUL", "lone-surrogate"])
+def test_an_unstorable_character_in_the_address_is_a_400_naming_it(client_for, case, address):
     passenger = SubCaseFactory(case=case)
     response = request_transfers(
-        client_for("IB"), case, subCaseUrns=[passenger.urn], pickup={**PICKUP, "address": "MAD\x00T4"}
+        client_for("IB"), case, subCaseUrns=[passenger.urn], pickup={**PICKUP, "address": address}
     )
     errors = assert_problem(response, 400, "malformed-body")["errors"]
     assert [error["field"] for error in errors] == ["pickup.address"]

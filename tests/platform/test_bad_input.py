@@ -124,6 +124,17 @@ def test_nul_in_a_key_is_a_400(token_for):
     assert errors[0]["field"] == "a\\u0000b"
 
 
+def test_a_lone_surrogate_is_a_400_naming_the_field_and_a_pair_is_a_character(token_for):
+    """ "\\ud800" alone cannot be encoded as UTF-8: the address reached psycopg and was a 500."""
+    errors = _errors(_post(token_for, '{"pickup": {"address": "T4 \\ud800"}, "ok": "\\ud83d\\ude00"}'))
+    assert errors == [
+        {"field": "pickup.address", "message": "must not contain NUL (U+0000) or a lone surrogate (U+D800 to U+DFFF)"}
+    ]
+    response = _post(token_for, '{"ok": "\\ud83d\\ude00 \\u00e9"}')
+    assert response.status_code == 200
+    assert response.json()["echo"] == {"ok": "\U0001f600 \u00e9"}
+
+
 def test_an_escaped_backslash_before_u0000_is_not_nul(token_for):
     response = _post(token_for, json.dumps({"path": "C:\\u0000"}))
     assert response.status_code == 200
