@@ -235,3 +235,19 @@ def test_a_manifest_row_longer_than_its_column_is_a_400_naming_the_field(client_
     )
     _messages(response, field)
     assert not SubCase.objects.filter(case=case).exists()
+
+
+# --- decimals (guards: these were already 400s) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "amount", ["1e999999999", "1E-999999999", "sNaN", "NaN", "Infinity", "-0", "0.001", 1e308, "9" * 5000]
+)
+def test_an_amount_with_a_huge_exponent_or_no_value_is_a_400_naming_it(client_for, passenger, amount):
+    response = client_for("IB").post(
+        f"/v1/subcases/{passenger.urn}/compensate",
+        data=json.dumps({"version": 1, "items": [{**MEAL, "amount": amount}], "reason": "delay"}),
+        content_type="application/json",
+    )
+    _messages(response, "items[0].amount")
+    assert not SagaRun.objects.exists()
