@@ -7,6 +7,7 @@ read-then-write counting is not atomic across processes.
 
 import time
 
+from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from nexa.platform.redis import get_redis
@@ -82,4 +83,9 @@ class SlidingWindowBudget:
         return bool(taken), max(int(-(-int(wait_ms) // 1000)), 1) if not taken else 0
 
     def give_back(self, token: str) -> None:
-        get_redis().zrem(self.key, token)
+        """Hand a use back (its work failed). Best effort: it runs while another error is raised, and a
+        use that cannot be handed back only errs on the safe side."""
+        try:
+            get_redis().zrem(self.key, token)
+        except RedisError:
+            pass
