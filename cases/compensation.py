@@ -23,8 +23,8 @@ from decimal import ROUND_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 
+from nexa.platform.inputs import parse_aware_datetime
 from nexa.platform.problems import validation_problem
 
 ITEM_TYPES = ("MEAL", "CASH", "TRANSPORT")
@@ -281,14 +281,14 @@ def _future_datetime(item: dict, name: str, where: str, errors: list, *, now: dt
     raw = item.get(name)
     if raw is None:
         return None
-    parsed = parse_datetime(raw) if isinstance(raw, str) else None
-    if parsed is None or parsed.tzinfo is None:
+    parsed = parse_aware_datetime(raw)  # never raises: 12:99, month 13 or year 10000 are None
+    if parsed is None:
         errors.append({"field": f"{where}.{name}", "message": "must be a date-time with a UTC offset"})
         return None
     if parsed <= now:
         errors.append({"field": f"{where}.{name}", "message": "must be in the future"})
         return None
-    return parsed.astimezone(dt.UTC).isoformat()
+    return parsed.isoformat()
 
 
 def validate_request(*, airline: str, items: Any, reason: Any, now: dt.datetime) -> CompensationRequest:

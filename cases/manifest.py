@@ -47,13 +47,16 @@ MAX_REPORTED_ERRORS = 500
 
 NAME_MAX_LENGTH = SubCase._meta.get_field("first_name").max_length
 LOYALTY_TIER_MAX_LENGTH = SubCase._meta.get_field("loyalty_tier").max_length
+EMAIL_MAX_LENGTH = SubCase._meta.get_field("email").max_length
 
 _PNR = re.compile(r"^[A-Z0-9]{6}$")
 # IATA designator: two characters (or an ICAO three-letter code), 1 to 4 digits, optional suffix letter.
 _FLIGHT_NUMBER = re.compile(r"^(?:[A-Z0-9]{2}|[A-Z]{3})[0-9]{1,4}[A-Z]?$")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _PHONE_SEPARATORS = re.compile(r"[\s\-.()/]")
-_LANGUAGE = re.compile(r"^([a-z]{2,3})(?:-([a-z]{2}))?$", re.IGNORECASE)
+# ASCII: under IGNORECASE alone [a-z] also matches U+0130, U+017F and the Kelvin sign, whose lower/upper
+# case grows past the column ("\u0130\u0130\u0130-\u017f\u017f" → 9 characters).
+_LANGUAGE = re.compile(r"^([a-z]{2,3})(?:-([a-z]{2}))?$", re.IGNORECASE | re.ASCII)
 
 PassengerIdentity = tuple[str, str, str]
 
@@ -120,6 +123,9 @@ def _text(raw: Mapping, name: str, errors: list[tuple[str, str]]) -> str:
     if not isinstance(value, str):
         errors.append((name, "must be a string"))
         return ""
+    if "\x00" in value:  # PostgreSQL refuses NUL in text (the API's parser refuses it first; files do not)
+        errors.append((name, "must not contain the NUL character (U+0000)"))
+        return ""
     return " ".join(value.split())
 
 
@@ -168,11 +174,13 @@ def _validate_row(raw: object) -> tuple[PassengerRow | None, list[tuple[str, str
                     special_needs.append(normalised)
 
     email = _text(raw, "email", errors)
-    if email:
+    if len(email) > EMAIL_MAX_LENGTH:  # validate_email allows 320, the column 254
+        errors.append(("email", f"at most {EMAIL_MAX_LENGTH} characters"))
+    elif email:
         try:
             validate_email(email)
         except ValidationError:
-            errors.append(("email", f"{email!r} is not a valid email address"))
+            errors.append(("email", f"{email[:100]!r} is not a valid email address"))
 
     phone = _PHONE_SEPARATORS.sub("", _text(raw, "phone", errors))
     if phone.startswith("00"):

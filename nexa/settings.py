@@ -313,6 +313,10 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Nexa <no-reply@nexa.dev>")
 # Delivery attempts per notification (transient errors retried with backoff), then FAILED for manual resend.
 NEXA_NOTIFICATION_MAX_ATTEMPTS = env.int("NEXA_NOTIFICATION_MAX_ATTEMPTS", default=5)
+# Manual sends (POST /v1/notifications/{case_urn}/send) cost money per SMS: at most this many passengers
+# per request (more: 422), and this many sends per case in any sliding hour (more: 429 with Retry-After).
+NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS = env.int("NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS", default=50)
+NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR = env.int("NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR", default=10)
 
 # --- Security (strict when NEXA_ENV=production; relaxed for local http) ----------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -38,8 +38,9 @@ from audit.services import SYSTEM_WORKER, record
 from cases.models import Case, SubCase
 from cases.selectors import case_manifest, subcase_get
 from nexa.platform.auth import Principal
-from nexa.platform.problems import conflict_problem, not_found_problem, validation_problem
+from nexa.platform.problems import Problem, conflict_problem, not_found_problem, validation_problem
 from nexa.platform.providers import ProviderPermanentError, ProviderTransientError, ProviderUnavailable
+from nexa.platform.throttling import SlidingWindowBudget
 from nexa.platform.urns import InvalidUrn, new_id, parse_urn
 from notifications import events
 from notifications.masking import mask_recipient
@@ -55,6 +56,8 @@ RETRY_MAX_SECONDS = 60.0
 # While a provider's circuit is open, try again after the breaker's Retry-After.
 BREAKER_RETRY_SECONDS = 30.0
 _MAX_ERROR_CHARS = 500
+# Manual sends per case are counted over a sliding hour (NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR).
+MANUAL_SEND_WINDOW_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,27 +322,78 @@ def notifications_send_manual(
     last notification of that template to them carried. Passengers without the contact, opt-in or
     approved template are SKIPPED with a reason. Unknown template or channel, or a sub-case not in
     the case, are 400 problems.
+
+    Every message may cost money (SMS), so a send reaches at most
+    ``NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS`` passengers (more: 422 naming ``subCaseUrns``) and a case
+    gets at most ``NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR`` manual sends in any sliding hour (more: 429
+    ``notification-send-limit`` with ``Retry-After``). Refused sends do not count.
     """
     spec = template_spec(template)
     if channel not in Channel.values:
         raise validation_problem([{"field": "channel", "message": f"One of {', '.join(Channel.values)}."}])
     with transaction.atomic():
+        if sub_case_urns is None:  # the whole manifest: count it before loading it
+            _manual_recipients_check(count=case_manifest(principal=principal, case=case).count(), named=False)
         sub_cases = _manual_sub_cases(principal=principal, case=case, sub_case_urns=sub_case_urns)
-        created = []
-        for sub_case in sub_cases:
-            sub_case.case = case
-            key = f"manual:{new_id()}"
-            notification, _ = _notification_create(
-                actor=principal,
-                sub_case=sub_case,
-                channel=channel,
-                spec=spec,
-                context=last_context_for(sub_case=sub_case, template=spec.name),
-                idempotency_key=key,
-                audit_reason="Manual send",
-            )
-            created.append(notification)
+        _manual_recipients_check(count=len(sub_cases), named=sub_case_urns is not None)
+        budget, token = _manual_send_budget(case), new_id().hex
+        _manual_send_take(budget, token)
+        try:
+            created = []
+            for sub_case in sub_cases:
+                sub_case.case = case
+                key = f"manual:{new_id()}"
+                notification, _ = _notification_create(
+                    actor=principal,
+                    sub_case=sub_case,
+                    channel=channel,
+                    spec=spec,
+                    context=last_context_for(sub_case=sub_case, template=spec.name),
+                    idempotency_key=key,
+                    audit_reason="Manual send",
+                )
+                created.append(notification)
+        except BaseException:
+            budget.give_back(token)  # nothing was sent: the send does not count
+            raise
     return created
+
+
+def _manual_recipients_check(*, count: int, named: bool) -> None:
+    """At most ``NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS`` passengers per manual send (422)."""
+    cap = settings.NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS
+    if count <= cap:
+        return
+    message = (
+        f"At most {cap} passengers per send; {count} named."
+        if named
+        else f"At most {cap} passengers per send; the case has {count}: name them in batches in subCaseUrns."
+    )
+    raise validation_problem([{"field": "subCaseUrns", "message": message}], status=422)
+
+
+def _manual_send_budget(case: Case) -> SlidingWindowBudget:
+    return SlidingWindowBudget(
+        f"nexa:notifications:manual-sends:{case.airline}:{case.pk}",
+        limit=settings.NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR,
+        window_seconds=MANUAL_SEND_WINDOW_SECONDS,
+    )
+
+
+def _manual_send_take(budget: SlidingWindowBudget, token: str) -> None:
+    """One of the case's ``NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR`` manual sends, or a 429 problem
+    with ``Retry-After`` (seconds until the oldest send of the last hour leaves the window)."""
+    taken, retry_after = budget.take(token)
+    if taken:
+        return
+    limit = settings.NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR
+    raise Problem(
+        status=429,
+        slug="notification-send-limit",
+        title="Too many manual sends for this case",
+        detail=f"At most {limit} manual sends per case per hour; retry in {retry_after} s.",
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def whatsapp_opt_in_record(*, principal: Principal, sub_case_urn: str, opted_in: bool, source: str) -> WhatsAppOptIn:

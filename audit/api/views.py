@@ -53,8 +53,13 @@ def _instant_filter(params, name: str) -> datetime | None:
         raise validation_problem(
             [{"field": name, "message": "An ISO 8601 date or date-time, e.g. 2026-11-22T18:30:00Z."}]
         ) from None
-    # A date or a date-time without an offset is read as UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    # A date or a date-time without an offset is read as UTC. Normalised to UTC: Python allows offsets up
+    # to ±23:59, PostgreSQL only ±15:59 (a query with "-23:59" was a 500), and 9999-12-31T23:59-01:00 is
+    # past datetime.max in UTC.
+    try:
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise validation_problem([{"field": name, "message": "Out of range."}]) from None
 
 
 def _filters(params) -> dict:

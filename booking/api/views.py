@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from booking.api.serializers import AirportSearchResultSerializer, AirportSerializer
 from booking.selectors import AIRPORT_SEARCH_MAX_LIMIT, airports_search
+from nexa.platform.inputs import strict_int_or_none
 from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
 from nexa.platform.views import NexaAPIView
@@ -29,11 +30,12 @@ def _search_limit(params) -> int:
     raw = params.get("limit")
     if raw is None:
         return AIRPORT_SEARCH_DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= AIRPORT_SEARCH_MAX_LIMIT:
+    limit = strict_int_or_none(raw, minimum=1, maximum=AIRPORT_SEARCH_MAX_LIMIT)  # "²" or 10**5000: None
+    if limit is None:
         raise validation_problem(
             [{"field": "limit", "message": f"An integer from 1 to {AIRPORT_SEARCH_MAX_LIMIT}."}],
         )
-    return int(raw)
+    return limit
 
 
 class AirportSearchView(NexaAPIView):

@@ -47,6 +47,7 @@ from rest_framework.renderers import BaseRenderer
 from cases import selectors
 from cases.events import CASE_UPDATED, SUBCASE_STATE_CHANGED, case_room
 from nexa.platform.auth import Principal, is_token_id_revoked
+from nexa.platform.inputs import strict_int_or_none
 from nexa.platform.models import OutboxEvent
 from nexa.platform.problems import Problem, validation_problem
 from nexa.platform.roles import MinRole, Role
@@ -281,12 +282,12 @@ def _last_event_id(request) -> int | None:
         field = LAST_EVENT_ID_QUERY_PARAMETER
     if raw is None or not raw.strip():
         return None
-    raw = raw.strip()
-    if not raw.isascii() or not raw.isdigit() or int(raw) > _MAX_OFFSET:
+    offset = strict_int_or_none(raw.strip(), minimum=0, maximum=_MAX_OFFSET)  # "²", "٣", 10**30: None
+    if offset is None:
         raise validation_problem(
             [{"field": field, "message": "must be the id: of an event from this stream (a non-negative integer)"}]
         )
-    return int(raw)
+    return offset
 
 
 class CaseEventStreamView(NexaAPIView):

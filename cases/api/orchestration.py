@@ -11,13 +11,13 @@ from booking.selectors import wallet_for_subcase
 from cases import selectors, services
 from cases.api.views import (
     CASE_URN_PARAMETER,
-    FENCING_TOKEN_HEADER,
     FENCING_TOKEN_PARAMETER,
     OPERATOR,
     SUB_CASE_URN_PARAMETER,
     SUPERVISOR,
+    fencing_token_header,
 )
-from nexa.platform.problems import validation_problem
+from nexa.platform.inputs import PG_INTEGER_MAX
 from nexa.platform.urns import format_urn
 from nexa.platform.views import NexaAPIView
 
@@ -31,7 +31,9 @@ def _iso(value):
 
 
 class CompensateRequestSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, help_text="The sub-case version you read (optimistic concurrency).")
+    version = serializers.IntegerField(
+        min_value=1, max_value=PG_INTEGER_MAX, help_text="The sub-case version you read (optimistic concurrency)."
+    )
     items = serializers.ListField(
         child=serializers.JSONField(),
         help_text=(
@@ -51,15 +53,6 @@ class CompensateAcceptedSerializer(serializers.Serializer):
 
 class RunActionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
-
-
-def _fencing_token(request) -> int | None:
-    raw = request.headers.get(FENCING_TOKEN_HEADER)
-    if raw is None:
-        return None
-    if not raw.strip().isdigit():
-        raise validation_problem([{"field": FENCING_TOKEN_HEADER, "message": "must be a non-negative integer"}])
-    return int(raw)
 
 
 def step_data(step) -> dict:
@@ -130,7 +123,7 @@ class SubCaseCompensateView(NexaAPIView):
             expected_version=data["version"],
             items=data["items"],
             reason=data["reason"],
-            fencing_token=_fencing_token(request),
+            fencing_token=fencing_token_header(request),
         )
         return Response(
             {"correlationUrn": run.correlation_urn, "sagaUrn": run.urn, "status": "ACCEPTED"},

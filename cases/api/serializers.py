@@ -3,30 +3,14 @@ shapes only; business rules (catalog airport, manifest rows, duplicates) live in
 
 import datetime as dt
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases.models import SUBCASE_TRANSITIONS, Case, Cause, PassengerGroup, SpecialNeed, SubCase, SubCaseStatus, Tier
+from nexa.platform.inputs import PG_INTEGER_MAX, AwareDateTimeField, parse_aware_datetime
 from nexa.platform.urns import format_urn
 
 MAX_PASSENGERS_PER_REQUEST = 20_000
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 date-time that must carry a UTC offset (a local time without one is ambiguous)."""
-
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            parsed = parse_datetime(value.strip())
-            if parsed is not None and parsed.tzinfo is None:
-                self.fail("naive")
-        return super().to_internal_value(value)
-
-    default_error_messages = {
-        **serializers.DateTimeField.default_error_messages,
-        "naive": "Include a UTC offset, e.g. 2026-11-22T21:40:00+01:00 or …Z.",
-    }
 
 
 # --- passengers ------------------------------------------------------------------------------------
@@ -98,7 +82,9 @@ class PassengerGroupsRequestSerializer(serializers.Serializer):
 
 class SubCaseTransitionSerializer(serializers.Serializer):
     transition = serializers.ChoiceField(choices=SUBCASE_TRANSITIONS)
-    version = serializers.IntegerField(min_value=1, help_text="The version you read (optimistic concurrency).")
+    version = serializers.IntegerField(
+        min_value=1, max_value=PG_INTEGER_MAX, help_text="The version you read (optimistic concurrency)."
+    )
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
 
 
@@ -208,10 +194,4 @@ def parse_date_or_datetime(value: str) -> dt.datetime | dt.date | None:
             return dt.date.fromisoformat(value)
         except ValueError:
             return None
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        return None
-    if parsed is None or parsed.tzinfo is None:
-        return None
-    return parsed
+    return parse_aware_datetime(value)

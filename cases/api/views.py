@@ -24,6 +24,7 @@ from cases.api.serializers import (
     parse_date_or_datetime,
 )
 from cases.models import CaseStatus, SubCaseStatus
+from nexa.platform.inputs import PG_BIGINT_MAX, int_header
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
@@ -76,6 +77,8 @@ def _departure_bounds(params) -> tuple[dt.datetime | None, dt.datetime | None, b
             errors.append({"field": name, "message": "must be a date (2026-11-22) or a date-time with a UTC offset"})
         elif isinstance(value, dt.datetime):
             bounds[name] = value
+        elif name == "to" and value == dt.date.max:
+            continue  # the whole of 9999-12-31: no upper bound (its next day would overflow, a 500 before)
         else:
             start = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
             if name == "to":
@@ -284,9 +287,17 @@ FENCING_TOKEN_PARAMETER = OpenApiParameter(
     name=FENCING_TOKEN_HEADER,
     location=OpenApiParameter.HEADER,
     required=False,
-    type=int,
-    description="The fencing token of your lock on the sub-case; a stale one is a 409 (stale-fencing-token).",
+    type={"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1},
+    description=(
+        "The fencing token of your lock on the sub-case (ASCII digits, 1 to 2^63-1; anything else is a 400 naming "
+        "the header); a stale one is a 409 (stale-fencing-token)."
+    ),
 )
+
+
+def fencing_token_header(request) -> int | None:
+    """``X-Fencing-Token`` strictly: ASCII digits in 1..2**63-1 (the ``bigint`` column), else a 400."""
+    return int_header(request, FENCING_TOKEN_HEADER, minimum=1, maximum=PG_BIGINT_MAX)
 
 
 class SubCaseTransitionView(NexaAPIView):
@@ -309,15 +320,13 @@ class SubCaseTransitionView(NexaAPIView):
         body = SubCaseTransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        raw_fencing_token = request.headers.get(FENCING_TOKEN_HEADER)
-        if raw_fencing_token is not None and not raw_fencing_token.strip().isdigit():
-            raise validation_problem([{"field": FENCING_TOKEN_HEADER, "message": "must be a non-negative integer"}])
+        fencing_token = fencing_token_header(request)
         sub_case = services.subcase_transition(
             principal=request.auth,
             sub_case=sub_case,
             transition=data["transition"],
             expected_version=data["version"],
             reason=data["reason"],
-            fencing_token=int(raw_fencing_token) if raw_fencing_token is not None else None,
+            fencing_token=fencing_token,
         )
         return Response(SubCaseSerializer(sub_case).data)

@@ -103,7 +103,9 @@ def request_fingerprint(body: bytes, query_string: str = "") -> str:
         canonical = b"json:" + json.dumps(
             json.loads(body.decode("utf-8")), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode("utf-8")
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # Not JSON we could canonicalise (a body nested too deep overflows the decoder): hash the bytes;
+        # the view's parser then refuses it with a 400 and the claim is released.
         canonical = b"raw:" + body
     digest = hashlib.sha256(canonical)
     if query_string:

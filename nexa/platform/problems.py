@@ -210,6 +210,21 @@ def _is_api_path(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
 
+def _nul_in_path_or_query(request) -> list[str]:
+    """Where a decoded ``%00`` sits: ``path`` and the names of query parameters (PostgreSQL refuses NUL
+    in text, so it would reach the database as a 500 wherever a path or query value is matched)."""
+    fields = ["path"] if "\x00" in request.path else []
+    if "%00" in request.META.get("QUERY_STRING", "") or "\x00" in request.META.get("QUERY_STRING", ""):
+        fields += sorted(
+            {
+                name.replace("\x00", "%00")
+                for name, values in request.GET.lists()
+                if "\x00" in name or any("\x00" in value for value in values)
+            }
+        )
+    return fields
+
+
 class ProblemMiddleware:
     """Problems for what never reaches a DRF view under ``/v1``: unknown routes, oversized bodies
     and unhandled exceptions (a 500 that never leaks a stack trace)."""
@@ -219,6 +234,11 @@ class ProblemMiddleware:
         from django.conf import settings
 
         self.max_body_bytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        from nexa.platform.models import IdempotencyRecord
+
+        # No route of ours needs a longer path (URNs are ~60 characters), and an Idempotency-Key claim
+        # stores the path: a longer one failed in the database (a 500).
+        self.max_path_length = IdempotencyRecord._meta.get_field("path").max_length
 
     def __call__(self, request):
         if not _is_api_path(request.path):
@@ -233,6 +253,27 @@ class ProblemMiddleware:
                 slug="payload-too-large",
                 title="Request body too large",
                 detail=f"The request body is larger than {self.max_body_bytes} bytes.",
+            )
+        if len(request.path) > self.max_path_length:
+            return problem_response(
+                status=400,
+                slug="validation-error",
+                title="The request is invalid",
+                detail=f"The path is longer than {self.max_path_length} characters.",
+                extensions={"errors": [{"field": "path", "message": f"at most {self.max_path_length} characters"}]},
+            )
+        nul_fields = _nul_in_path_or_query(request)
+        if nul_fields:
+            return problem_response(
+                status=400,
+                slug="validation-error",
+                title="The request is invalid",
+                detail="The path and query parameters must not contain the NUL character (%00).",
+                extensions={
+                    "errors": [
+                        {"field": field, "message": "must not contain the NUL character (%00)"} for field in nul_fields
+                    ]
+                },
             )
         response = self.get_response(request)
         if response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE):

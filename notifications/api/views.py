@@ -65,13 +65,17 @@ class NotificationSendView(NexaAPIView):
         description=(
             "Queues the template on the channel for the chosen sub-cases (all when subCaseUrns is omitted); "
             "delivery is asynchronous. A passenger without that contact (or, on WhatsApp, without opt-in or an "
-            "approved template) gets a SKIPPED notification with the reason. Unknown template: 400."
+            "approved template) gets a SKIPPED notification with the reason. Unknown template: 400. At most "
+            "NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS passengers per send (422 naming subCaseUrns) and "
+            "NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR sends per case in any hour (429 with Retry-After)."
         ),
         parameters=[CASE_URN_PARAMETER],
         request=NotificationSendSerializer,
         responses={
             202: NotificationSendResultSerializer,
             400: problem("Unknown template or channel, or a sub-case not in this case."),
+            422: problem("More passengers than NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS in one send."),
+            429: problem("The case's manual sends for the last hour are used up; honour Retry-After."),
         },
     )
     def post(self, request, case_urn: str):

@@ -27,6 +27,7 @@ from django.db.models import Q
 from django.db.models.functions import Now
 
 from nexa.platform.auth import Principal
+from nexa.platform.inputs import PG_BIGINT_MAX, strict_int_or_none
 from nexa.platform.models import OutboxEvent
 
 # The relays' transaction-scoped advisory lock (nexa/platform/outbox.py): a relay holds it from sequence
@@ -71,9 +72,8 @@ def remember(*, pid: str, principal: Principal, rooms: list[str]) -> None:
 
 def parse_offset(value: object) -> int | None:
     """A client offset is the decimal string we sent (``"123"``); anything else is no offset."""
-    if isinstance(value, str) and value.isdigit() and len(value) <= 19:
-        return int(value)
-    return None
+    # Not str.isdigit(): "²" passes it and int() refuses it; a bigint offset is at most 2**63 - 1.
+    return strict_int_or_none(value, minimum=0, maximum=PG_BIGINT_MAX)
 
 
 def recover(*, pid: object, offset: object, principal: Principal) -> Recovery | None:

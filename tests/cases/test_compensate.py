@@ -240,7 +240,7 @@ def test_the_lock_holder_compensates_with_its_fencing_token_and_a_stale_token_is
     grant = operators.subcase_lock(
         principal=principal(role=Role.AIRPORT_OPERATOR, operator=me), sub_case_urn=passenger.urn
     )
-    stale = compensate(client_for("IB"), passenger, body(), HTTP_X_FENCING_TOKEN=str(grant.fencing_token - 1))
+    stale = compensate(client_for("IB"), passenger, body(), HTTP_X_FENCING_TOKEN=str(grant.fencing_token + 1))
     assert_problem(stale, 409, "stale-fencing-token")
     assert SagaRun.objects.count() == 0
     ok = compensate(client_for("IB"), passenger, body(), HTTP_X_FENCING_TOKEN=str(grant.fencing_token))

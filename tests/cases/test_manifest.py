@@ -66,6 +66,8 @@ def test_a_valid_row_is_normalised():
         ({"language": "english"}, "language"),
         ({"onwardFlight": "tomorrow"}, "onwardFlight"),
         ({"seat": "12A"}, "seat"),
+        ({"lastName": "Mart\x00in"}, "lastName"),  # a manifest file (not the API) reached PostgreSQL with NUL
+        ({"email": "a" * 64 + "@" + ("b" * 60 + ".") * 4 + "com"}, "email"),  # 312 characters, the column 254
     ],
 )
 def test_invalid_rows_name_the_field(overrides, field):

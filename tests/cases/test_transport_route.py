@@ -128,6 +128,72 @@ def test_malformed_and_wrong_kind_urns_in_the_body_are_400(client_for, case):
     assert any("expected a urn:nexa:subcase" in e["message"] for e in body["errors"])
 
 
+# --- bad input is a 400, never a 500 (issue 9 §5) -------------------------------------------------------
+
+
+def _raw_transfers(client, case, text: str):
+    return client.post(route(case), data=text, content_type="application/json")
+
+
+@pytest.mark.parametrize(
+    "pickup_at",
+    [
+        "2024-01-01T12:99:00Z",  # was a 500: parse_datetime raises ValueError for an impossible minute
+        "2030-13-01T10:00:00Z",
+        "2030-02-30T10:00:00+01:00",
+        "9999-12-31T23:59:59-23:59",  # was a 500: OverflowError converting to UTC
+        "x" * 5000,
+    ],
+)
+def test_an_impossible_pickup_time_is_a_400_naming_pickup_at(client_for, case, pickup_at):
+    passenger = SubCaseFactory(case=case)
+    response = request_transfers(client_for("IB"), case, subCaseUrns=[passenger.urn], pickupAt=pickup_at)
+    errors = assert_problem(response, 400, "validation-error")["errors"]
+    assert errors == [{"field": "pickupAt", "message": "must be a date-time with a UTC offset"}]
+    assert not SagaRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "lat",
+    ["1e308", "-91", "90.0000001", '"NaN"', '"Infinity"', '"1e400"', "-1e-400", "true", "null", "[]"],
+)
+def test_extreme_coordinates_are_a_400_naming_the_place(client_for, case, lat):
+    passenger = SubCaseFactory(case=case)
+    text = json.dumps({"subCaseUrns": [passenger.urn], "dropoff": DROPOFF, "pickup": {"lng": 0, "lat": "LAT"}})
+    response = _raw_transfers(client_for("IB"), case, text.replace('"LAT"', lat))
+    if lat == "-1e-400":  # underflows to -0.0: a valid latitude
+        assert response.status_code == 202, response.content
+        return
+    errors = assert_problem(response, 400, "validation-error")["errors"]
+    assert [error["field"] for error in errors] == ["pickup"]
+    assert not SagaRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "lat",
+    ["NaN", "Infinity", "-Infinity", "1e400", "1" + "0" * 400, "1" + "0" * 5000],
+    ids=["NaN", "Inf", "-Inf", "1e400", "10**400", "10**5000"],
+)
+def test_non_json_numbers_as_coordinates_are_a_400(client_for, case, lat):
+    passenger = SubCaseFactory(case=case)
+    text = json.dumps({"subCaseUrns": [passenger.urn], "dropoff": DROPOFF, "pickup": {"lng": 0, "lat": "LAT"}})
+    response = _raw_transfers(client_for("IB"), case, text.replace('"LAT"', lat))
+    errors = assert_problem(response, 400, "malformed-body")["errors"]
+    assert errors[0]["field"] == "body"
+    assert not SagaRun.objects.exists()
+
+
+@pytest.mark.parametrize("address", ["MAD\x00T4", "MAD \ud800"], ids=["NUL", "lone-surrogate"])
+def test_an_unstorable_character_in_the_address_is_a_400_naming_it(client_for, case, address):
+    passenger = SubCaseFactory(case=case)
+    response = request_transfers(
+        client_for("IB"), case, subCaseUrns=[passenger.urn], pickup={**PICKUP, "address": address}
+    )
+    errors = assert_problem(response, 400, "malformed-body")["errors"]
+    assert [error["field"] for error in errors] == ["pickup.address"]
+    assert not SagaRun.objects.exists()
+
+
 def test_sub_cases_and_groups_of_another_case_are_400(client_for, case):
     mine = SubCaseFactory(case=case)
     elsewhere = SubCaseFactory(case=CaseFactory(airline="IB"))

@@ -210,3 +210,97 @@ def test_send_replays_with_the_same_idempotency_key(operator):
     assert second["Idempotent-Replayed"] == "true"
     assert first.json() == second.json()
     assert Notification.objects.count() == 1
+
+
+# --- caps on manual sends (issue 9 §5: SMS cost pumping) ------------------------------------------------
+
+
+def _send(client, case, **body):
+    return client.post(SEND.format(case=case.urn), {"channel": "SMS", "template": "hotel_ready", **body}, format="json")
+
+
+def test_a_send_to_more_passengers_than_the_cap_is_422_and_sends_nothing(operator, settings):
+    settings.NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS = 3
+    case = CaseFactory()
+    passengers = [SubCaseFactory(case=case, phone=f"+3460011122{index}") for index in range(4)]
+
+    whole_manifest = assert_problem(_send(operator, case), 422, "unprocessable")
+    assert whole_manifest["errors"] == [
+        {
+            "field": "subCaseUrns",
+            "message": "At most 3 passengers per send; the case has 4: name them in batches in subCaseUrns.",
+        }
+    ]
+    named = assert_problem(_send(operator, case, subCaseUrns=[p.urn for p in passengers]), 422, "unprocessable")
+    assert named["errors"] == [{"field": "subCaseUrns", "message": "At most 3 passengers per send; 4 named."}]
+    assert Notification.objects.count() == 0
+    assert not OutboxEvent.objects.filter(event=NOTIFICATION_QUEUED).exists()
+
+    # The same passenger named twice counts once; three passengers are within the cap.
+    urns = [p.urn for p in passengers[:3]]
+    response = _send(operator, case, subCaseUrns=[*urns, urns[0]])
+    assert response.status_code == 202, response.content
+    assert len(response.json()["notifications"]) == 3
+
+
+def test_manual_sends_per_case_per_hour_are_capped_with_a_429_and_retry_after(operator, client_for, settings):
+    settings.NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR = 2
+    case, other_case = CaseFactory(), CaseFactory()
+    SubCaseFactory(case=case, phone="+34600111222")
+    SubCaseFactory(case=other_case, phone="+34600111333")
+
+    assert _send(operator, case).status_code == 202
+    assert _send(operator, case).status_code == 202
+    refused = _send(operator, case)
+    body = assert_problem(refused, 429, "notification-send-limit")
+    assert 3590 <= int(refused["Retry-After"]) <= 3600
+    assert "At most 2 manual sends per case per hour" in body["detail"]
+    assert Notification.objects.filter(case=case).count() == 2
+
+    assert _send(operator, other_case).status_code == 202  # the budget is per case
+    someone_else = client_for("IB", Role.OPS_SUPERVISOR, "urn:nexa:user:ib-someone-else")
+    assert _send(someone_else, case).status_code == 429  # the budget is the case's, not the operator's
+
+
+def test_refused_sends_do_not_use_up_the_hourly_budget(operator, settings):
+    settings.NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR = 1
+    settings.NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS = 1
+    case = CaseFactory()
+    first, second = SubCaseFactory(case=case), SubCaseFactory(case=case)
+    assert_problem(_send(operator, case, template="no_such_template"), 400, "validation-error")
+    assert_problem(_send(operator, case), 422, "unprocessable")  # two passengers, cap 1
+    assert _send(operator, case, subCaseUrns=[first.urn]).status_code == 202
+    assert_problem(_send(operator, case, subCaseUrns=[second.urn]), 429, "notification-send-limit")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sends_never_exceed_the_hourly_budget(token_for, settings):
+    """Eight operators send to the same case at once with a budget of three: exactly three are accepted
+    (the check-and-take is one Redis script), the rest are 429 and wrote nothing."""
+    import threading
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    settings.NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR = 3
+    case = CaseFactory()
+    SubCaseFactory(case=case, phone="+34600111222")
+    start = threading.Barrier(8)
+    statuses: list[int] = []
+
+    def send(index: int) -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for('IB', operator=f'urn:nexa:user:ib-racer-{index}')}")
+        try:
+            start.wait(timeout=10)
+            statuses.append(_send(client, case).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(statuses) == [202] * 3 + [429] * 5
+    assert Notification.objects.filter(case=case).count() == 3
