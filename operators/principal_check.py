@@ -3,8 +3,9 @@ Socket.IO ping cycle (registered with :func:`nexa.platform.auth.principal_check_
 
 The database (``Operator.active``) is the truth; Redis holds a cheap index in front of it: the set
 :data:`DEACTIVATED_KEY` of ``"<airline>|<operator URN>"`` of operators that are (or recently were)
-deactivated. The common case — not in the set — costs one Redis round trip (``EXISTS`` of the
-index's marker and ``SMISMEMBER``, pipelined) and no database query. A member of the set is confirmed
+deactivated. The common case — not in the set — costs two commands (``EXISTS`` of the index's
+marker and ``SMISMEMBER``) in the pipeline the platform already sends for the token's revocation:
+no extra round trip, no database query. A member of the set is confirmed
 in the database, so a stale member (a reactivation whose removal was lost, a rolled-back
 deactivation) only costs a query, never a wrong refusal.
 
@@ -13,10 +14,11 @@ deactivation) only costs a query, never a wrong refusal.
   ``Operator`` (Django admin too) goes through :func:`operator_saved`.
 * The index is rebuilt from the database when its marker is missing (Redis restarted or flushed) and
   at most every :data:`REBUILD_SECONDS` (the marker expires), which drops stale members.
-* Redis unreachable: the database answers (one query), so the check fails closed, not open.
+* Redis unreachable: the request fails as the revocation check (in the same pipeline) does; the
+  long-lived channels (SSE, sockets) keep their connections until Redis is back.
 """
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 import structlog
 from django.db import transaction
@@ -60,24 +62,24 @@ def rebuild_index() -> int:
     return len(members)
 
 
-def refused_principals(pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The registered check: which of these (airline, operator URN) pairs are deactivated operators."""
-    pairs = list(dict.fromkeys(pairs))
-    if not pairs:
-        return set()
-    try:
-        pipe = get_redis().pipeline(transaction=False)
+class DeactivatedOperators:
+    """The registered check (see :class:`nexa.platform.auth.PrincipalCheck`): two commands in the shared
+    pipeline (``EXISTS`` marker, ``SMISMEMBER``), a database query only for members of the index."""
+
+    def queue(self, pipe, pairs: Sequence[tuple[str, str]]) -> None:
         pipe.exists(BUILT_KEY)
         pipe.smismember(DEACTIVATED_KEY, [_member(a, u) for a, u in pairs])
-        built, flags = pipe.execute()
-        if not built:
+
+    def resolve(self, replies: list, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        built, flags = replies
+        if not built:  # Redis restarted, was flushed, or the hourly rebuild is due
             rebuild_index()
             flags = get_redis().smismember(DEACTIVATED_KEY, [_member(a, u) for a, u in pairs])
-    except RedisError:
-        logger.warning("operators.active_index_unavailable", exc_info=True)
-        return _deactivated_in_db(pairs)
-    suspects = [pair for pair, flag in zip(pairs, flags, strict=True) if flag]
-    return _deactivated_in_db(suspects) if suspects else set()
+        suspects = [pair for pair, flag in zip(pairs, flags, strict=True) if flag]
+        return _deactivated_in_db(suspects) if suspects else set()
+
+
+deactivated_operators = DeactivatedOperators()
 
 
 def _index_add(airline: str, operator_urn: str) -> None:
@@ -113,4 +115,4 @@ def operator_saved(sender, instance: Operator, **kwargs) -> None:
         index_deactivated(instance.airline, instance.operator_urn)
 
 
-principal_check_register(refused_principals)
+principal_check_register(deactivated_operators)

@@ -45,7 +45,7 @@ from rest_framework.renderers import BaseRenderer
 
 from cases import selectors
 from cases.events import CASE_UPDATED, SUBCASE_STATE_CHANGED, case_room
-from nexa.platform.auth import Principal, is_token_id_revoked, principal_is_refused
+from nexa.platform.auth import Principal, standing
 from nexa.platform.models import OutboxEvent
 from nexa.platform.problems import Problem, validation_problem
 from nexa.platform.roles import MinRole, Role
@@ -264,9 +264,13 @@ async def event_stream(
 
 
 def _standing_sync(principal: Principal) -> str | None:
-    if principal.token_id and is_token_id_revoked(principal.token_id):
+    checked = standing(
+        token_ids=[principal.token_id] if principal.token_id else [],
+        pairs=[(principal.airline, principal.operator_urn)],
+    )
+    if checked.revoked:
         return "token-revoked"
-    if principal_is_refused(principal):
+    if checked.refused:
         return "operator-deactivated"
     return None
 

@@ -11,9 +11,10 @@ keys the token is refused (401), never a 500. The HTTP fetch runs outside the ke
 request fetches (single flight), requests whose ``kid`` is already known never wait for it.
 
 A valid token is not enough: the principal must also be *active*. Apps register checks with
-:func:`principal_check_register` (the operators app refuses deactivated operators); REST answers a
-refused principal with a 403 ``operator-deactivated`` problem, the SSE stream and the Socket.IO
-heartbeat re-check it every cycle (:func:`principals_refused`). The platform imports no app.
+:func:`principal_check_register` (the operators app refuses deactivated operators); they share ONE
+Redis round trip with the revocation check (:func:`standing`). REST answers a refused principal with
+a 403 ``operator-deactivated`` problem; the SSE stream and the Socket.IO heartbeat re-check
+:func:`standing` every cycle. The platform imports no app.
 
 ``NEXA_ENV=production`` refuses tokens without ``jti`` (they could not be revoked) and disables the
 development issuer whatever ``OIDC_ISSUER`` says.
@@ -26,10 +27,11 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import jwt
@@ -55,6 +57,14 @@ REVOKED_KEY_PREFIX = "nexa:revoked-jti:"
 
 class InvalidToken(Exception):
     """The token cannot be accepted; ``str(error)`` says why (safe to show the caller)."""
+
+
+class PrincipalRefused(InvalidToken):
+    """The token is valid but its principal is not active (a deactivated operator): REST answers 403."""
+
+    def __init__(self, operator_urn: str):
+        super().__init__("The operator is deactivated.")
+        self.operator_urn = operator_urn
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,9 +326,20 @@ def revoke_token_id(token_id: str, *, ttl_seconds: int = 86400) -> bool:
 
 # --- active principals -----------------------------------------------------------------------
 
-# Checks registered by apps (``AppConfig.ready``): given (airline, operator URN) pairs, return those
-# that must be refused. They are called on every authenticated request, so they must be cheap.
-PrincipalCheck = Callable[[Collection[tuple[str, str]]], set[tuple[str, str]]]
+Pair = tuple[str, str]  # (airline, operator URN): who a principal is
+
+
+class PrincipalCheck(Protocol):
+    """A "principal is active" check registered by an app (``AppConfig.ready``). It runs on every
+    authenticated request, so it shares one Redis round trip with the revocation check:
+    :meth:`queue` adds its commands to the shared pipeline (no I/O), :meth:`resolve` receives exactly
+    their replies and returns the refused pairs (it may do more I/O in rare cases)."""
+
+    def queue(self, pipe, pairs: Sequence[Pair]) -> None: ...
+
+    def resolve(self, replies: list, pairs: Sequence[Pair]) -> set[Pair]: ...
+
+
 _principal_checks: list[PrincipalCheck] = []
 
 
@@ -329,19 +350,42 @@ def principal_check_register(check: PrincipalCheck) -> PrincipalCheck:
     return check
 
 
-def principals_refused(pairs: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+@dataclass(frozen=True, slots=True)
+class Standing:
+    revoked: set[str]  # token ids
+    refused: set[Pair]  # principals a registered check refuses
+
+
+def standing(*, token_ids: Sequence[str] = (), pairs: Sequence[Pair] = ()) -> Standing:
+    """Which of these token ids are revoked and which principals are refused: ONE Redis round trip
+    (a pipeline) for all of them. Raises RedisError when Redis is unreachable."""
+    token_ids, pairs = list(dict.fromkeys(token_ids)), list(dict.fromkeys(pairs))
+    if not token_ids and not (pairs and _principal_checks):
+        return Standing(revoked=set(), refused=set())
+    pipe = get_redis().pipeline(transaction=False)
+    for token_id in token_ids:
+        pipe.exists(REVOKED_KEY_PREFIX + token_id)
+    spans = []
+    if pairs:
+        for check in _principal_checks:
+            first = len(pipe)
+            check.queue(pipe, pairs)
+            spans.append((check, first, len(pipe)))
+    replies = pipe.execute()
+    revoked = {token_id for token_id, reply in zip(token_ids, replies, strict=False) if reply}
+    refused: set[Pair] = set()
+    for check, first, last in spans:
+        refused |= check.resolve(replies[first:last], pairs)
+    return Standing(revoked=revoked, refused=refused)
+
+
+def principals_refused(pairs: Collection[Pair]) -> set[Pair]:
     """The (airline, operator URN) pairs among ``pairs`` that a registered check refuses."""
-    refused: set[tuple[str, str]] = set()
-    if not pairs:
-        return refused
-    for check in _principal_checks:
-        refused |= check(pairs)
-    return refused
+    return standing(pairs=list(pairs)).refused
 
 
 def principal_is_refused(principal: "Principal") -> bool:
-    pair = (principal.airline, principal.operator_urn)
-    return pair in principals_refused([pair])
+    return bool(principals_refused([(principal.airline, principal.operator_urn)]))
 
 
 def principal_refused_problem(operator_urn: str) -> Problem:
@@ -419,8 +463,13 @@ def authenticate_token(token: str, *, allow_revoked: bool = False) -> Principal:
     token_id = claims.get("jti")
     if not token_id and is_production():
         raise InvalidToken("The token lacks the 'jti' claim (required in production: it could not be revoked).")
-    if token_id and not allow_revoked and is_token_id_revoked(str(token_id)):
+    checked = standing(
+        token_ids=[str(token_id)] if token_id and not allow_revoked else [], pairs=[(airline, operator_urn)]
+    )
+    if checked.revoked:
         raise InvalidToken("The token has been revoked.")
+    if checked.refused:
+        raise PrincipalRefused(operator_urn)
     return Principal(
         airline=airline,
         role=role,
@@ -446,10 +495,10 @@ class BearerTokenAuthentication(BaseAuthentication):
             raise AuthenticationFailed("Use 'Authorization: Bearer <token>'.")
         try:
             principal = authenticate_token(token.strip(), allow_revoked=self.allow_revoked)
+        except PrincipalRefused as refused:
+            raise principal_refused_problem(refused.operator_urn) from None
         except InvalidToken as error:
             raise AuthenticationFailed(str(error)) from None
-        if principal_is_refused(principal):
-            raise principal_refused_problem(principal.operator_urn)
         # Let request-scoped logs carry who is calling.
         structlog.contextvars.bind_contextvars(airline=principal.airline, operator_urn=principal.operator_urn)
         return principal, principal

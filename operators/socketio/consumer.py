@@ -49,7 +49,7 @@ from engineio import packet as eio
 from socketio import packet as sio
 
 from cases import selectors as case_selectors
-from nexa.platform.auth import InvalidToken, Principal, authenticate_token, is_token_id_revoked, principals_refused
+from nexa.platform.auth import InvalidToken, Principal, authenticate_token, standing
 from nexa.platform.problems import Problem
 from nexa.platform.urns import InvalidUrn
 from operators import services as operator_services
@@ -97,8 +97,8 @@ def _heartbeat_sync(
     """Touch the sessions (renewing their operators' leases); return the revoked token ids and the
     (airline, operator URN) of deactivated operators (one cheap indexed check for all of them)."""
     operator_services.operator_sessions_touch(session_ids=session_ids)
-    revoked = {token_id for token_id in token_ids if is_token_id_revoked(token_id)}
-    return revoked, principals_refused(principals)
+    checked = standing(token_ids=token_ids, pairs=principals)  # one Redis round trip for all sockets
+    return checked.revoked, checked.refused
 
 
 class ChannelLayerUnavailable(Exception):
