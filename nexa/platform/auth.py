@@ -484,7 +484,6 @@ class BearerTokenAuthentication(BaseAuthentication):
     """DRF authentication: ``Authorization: Bearer <JWT>`` → (principal, principal)."""
 
     keyword = "Bearer"
-    allow_revoked = False
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -494,7 +493,10 @@ class BearerTokenAuthentication(BaseAuthentication):
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("Use 'Authorization: Bearer <token>'.")
         try:
-            principal = authenticate_token(token.strip(), allow_revoked=self.allow_revoked)
+            # A view may accept an already revoked token (logout: a retried logout is not a 401).
+            view = (getattr(request, "parser_context", None) or {}).get("view")
+            allow_revoked = bool(getattr(view, "accepts_revoked_token", False))
+            principal = authenticate_token(token.strip(), allow_revoked=allow_revoked)
         except PrincipalRefused as refused:
             raise principal_refused_problem(refused.operator_urn) from None
         except InvalidToken as error:

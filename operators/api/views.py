@@ -4,7 +4,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
-from nexa.platform.auth import BearerTokenAuthentication
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.roles import AnyOf, MinRole, Role
 from nexa.platform.views import NexaAPIView
@@ -151,11 +150,7 @@ class OperatorDeactivateView(NexaAPIView):
         request=ReasonSerializer,
         responses={
             200: OperatorDeactivatedSerializer,
-            400: _problem("`validation-error` (reason missing, malformed URN)."),
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: _problem("`cannot-deactivate-self` or `last-active-admin` (no lock-out)."),
+            409: OpenApiResponse(description="Problem: `cannot-deactivate-self` or `last-active-admin` (no lock-out)."),
         },
     )
     def post(self, request, operator_urn: str):
@@ -184,11 +179,7 @@ class OperatorReactivateView(NexaAPIView):
         request=ReasonSerializer,
         responses={
             200: OperatorReactivatedSerializer,
-            400: _problem("`validation-error` (reason missing, malformed URN)."),
-            401: UNAUTHORIZED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: _problem("`operator-already-active`."),
+            409: OpenApiResponse(description="Problem: `operator-already-active`."),
         },
     )
     def post(self, request, operator_urn: str):
@@ -200,14 +191,9 @@ class OperatorReactivateView(NexaAPIView):
         return Response({"operatorUrn": operator.operator_urn, "active": operator.active})
 
 
-class _LogoutAuthentication(BearerTokenAuthentication):
-    """Logout accepts a token that is already revoked (a retried logout is a no-op, not a 401)."""
-
-    allow_revoked = True
-
-
 class LogoutView(NexaAPIView):
-    authentication_classes = [_LogoutAuthentication]
+    # A retried logout (the token is already revoked) is a 204, not a 401.
+    accepts_revoked_token = True
     permission_classes = [AnyOf(*Role)]  # every role may revoke its own token
 
     @extend_schema(
@@ -219,12 +205,7 @@ class LogoutView(NexaAPIView):
             "422 token-not-revocable for a token without jti (production refuses those altogether)."
         ),
         request=None,
-        responses={
-            204: OpenApiResponse(description="The token is revoked."),
-            401: UNAUTHORIZED,
-            403: _problem("`operator-deactivated`."),
-            422: _problem("`token-not-revocable`: the token has no jti."),
-        },
+        responses={204: OpenApiResponse(description="The token is revoked.")},
     )
     def post(self, request):
         services.token_logout(principal=request.auth)

@@ -72,3 +72,16 @@ def test_a_token_without_jti_cannot_be_logged_out_outside_production():
 
 def test_a_garbage_token_cannot_log_out():
     assert_problem(_client(str(uuid.uuid4())).post("/v1/auth/logout"), 401, "unauthorized")
+
+
+def test_the_new_routes_are_described_in_the_openapi_schema():
+    paths = APIClient().get("/v1/openapi.json").json()["paths"]
+    logout = paths["/v1/auth/logout"]["post"]
+    assert logout["operationId"] == "auth_logout" and "204" in logout["responses"]
+    assert "application/problem+json" in logout["responses"]["401"]["content"]
+    reactivate = paths["/v1/operators/{operator_urn}/reactivate"]["post"]
+    assert reactivate["operationId"] == "operators_reactivate"
+    assert {"200", "401", "403", "404", "409"} <= set(reactivate["responses"])
+    assert reactivate["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ReasonRequest")
+    deactivate = paths["/v1/operators/{operator_urn}/deactivate"]["post"]
+    assert "last-active-admin" in deactivate["responses"]["409"]["description"]
