@@ -264,10 +264,16 @@ async def event_stream(
 
 
 def _standing_sync(principal: Principal) -> str | None:
-    checked = standing(
-        token_ids=[principal.token_id] if principal.token_id else [],
-        pairs=[(principal.airline, principal.operator_urn)],
-    )
+    """Revoked token or deactivated operator (one Redis round trip; a database query only in rare
+    cases, so connections are handled as in :func:`_fetch_after`)."""
+    close_old_connections()
+    try:
+        checked = standing(
+            token_ids=[principal.token_id] if principal.token_id else [],
+            pairs=[(principal.airline, principal.operator_urn)],
+        )
+    finally:
+        close_old_connections()
     if checked.revoked:
         return "token-revoked"
     if checked.refused:

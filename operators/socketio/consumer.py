@@ -346,7 +346,8 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
             await self._refuse("no token")
             return
         try:
-            principal = await _off_loop(authenticate_token)(token)
+            # _db: the principal check may (rarely) query the database.
+            principal = await _db(authenticate_token)(token)
         except InvalidToken as error:
             await self._refuse(str(error))
             return
