@@ -14,11 +14,23 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 # Where development state lives: embedded databases, the dev signing key.
 NEXA_STATE_DIR = Path(env.str("NEXA_STATE_DIR", default=str(BASE_DIR / ".nexa")))
 
-# "production" makes every security default strict and requires a real SECRET_KEY.
+# "production" makes every security default strict and fails closed: no start without a real
+# SECRET_KEY and a real OIDC provider (see the checks at the end of the auth section).
 NEXA_ENV = env.str("NEXA_ENV", default="development")
 PRODUCTION = NEXA_ENV == "production"
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
-SECRET_KEY = env.str("SECRET_KEY") if PRODUCTION else env.str("SECRET_KEY", default="dev-insecure-key-" + "n" * 40)
+_DEV_SECRET_KEY = "dev-insecure-key-" + "n" * 40
+# Secret keys published in this repository (docker/production.env, docs): never valid in production.
+# `make check` runs `check --deploy` with docker/production.env and a one-off random SECRET_KEY.
+EXAMPLE_SECRET_KEYS = frozenset(
+    {
+        _DEV_SECRET_KEY,
+        "replace-me-9f2c7d1e4b8a6035c1e7f9a2d4b6c8e0f1a3b5c7d9e2f4a6b8c0d2e4f6a8b0c2",
+        "replace-me",
+        "change-me",
+    }
+)
+SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else _DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -190,6 +202,26 @@ OIDC_AUDIENCE = env.str("OIDC_AUDIENCE", default="https://api.nexa/v1")
 NEXA_DEV_ISSUER = env.str("NEXA_DEV_ISSUER", default="https://nexa.dev/issuer")
 NEXA_JWT_LEEWAY_SECONDS = env.int("NEXA_JWT_LEEWAY_SECONDS", default=30)
 NEXA_JWKS_CACHE_SECONDS = env.int("NEXA_JWKS_CACHE_SECONDS", default=300)
+# When the JWKS cannot be fetched (outage, malformed body), the last good keys keep serving for at most
+# this long after their fetch (logged); past it, tokens are refused (401) until a fetch succeeds.
+NEXA_JWKS_MAX_STALENESS_SECONDS = env.int("NEXA_JWKS_MAX_STALENESS_SECONDS", default=86_400)
+
+if PRODUCTION:
+    # Fail closed (issue 9 §4): refuse to start rather than run with the development issuer or a
+    # published secret key.
+    _missing = [name for name in ("OIDC_ISSUER", "OIDC_JWKS_URL") if not globals()[name]]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"NEXA_ENV=production requires {' and '.join(_missing)} (a real OIDC provider); "
+            "the development token issuer is never used in production."
+        )
+    if not SECRET_KEY:
+        raise ImproperlyConfigured("NEXA_ENV=production requires SECRET_KEY.")
+    if SECRET_KEY in EXAMPLE_SECRET_KEYS or SECRET_KEY.startswith(("replace-me", "change-me", "dev-insecure-key")):
+        raise ImproperlyConfigured(
+            "NEXA_ENV=production refuses the example SECRET_KEY (docker/production.env, docs): "
+            "set a secret of your own, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        )
 
 # Console login: mozilla-django-oidc against the provider when configured, else Django login.
 OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
@@ -319,7 +351,11 @@ NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS = env.int("NEXA_NOTIFICATION_MANUAL_MAX_
 NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR = env.int("NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR", default=10)
 
 # --- Security (strict when NEXA_ENV=production; relaxed for local http) ----------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust X-Forwarded-Proto only behind a TLS-terminating proxy that sets it (and strips the client's):
+# without one, any client could claim https.
+NEXA_BEHIND_TLS_PROXY = env.bool("NEXA_BEHIND_TLS_PROXY", default=False)
+if NEXA_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)

@@ -14,7 +14,9 @@ class Operator(models.Model):
     Django admin; API callers are identified by their token, never by this row.
     """
 
-    operator_urn = models.CharField(max_length=255, unique=True)
+    operator_urn = models.CharField(
+        max_length=255, help_text="The token's operator URN; unique per airline (identity is airline + URN)."
+    )
     airline = models.CharField(max_length=3, db_index=True, help_text="IATA airline code (the tenant).")
     role = models.CharField(max_length=20, choices=[(role.value, role.value) for role in Role])
     display_name = models.CharField(max_length=200)
@@ -33,6 +35,11 @@ class Operator(models.Model):
 
     class Meta:
         ordering = ["airline", "operator_urn"]
+        constraints = [
+            # Identity is (airline, operator URN): two airlines' providers may issue the same URN, and
+            # neither may see or act on the other's profile.
+            models.UniqueConstraint(fields=["airline", "operator_urn"], name="operator_unique_per_airline"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.airline} {self.role})"

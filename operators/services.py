@@ -34,15 +34,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from audit import services as audit
 from cases import selectors as case_selectors
 from cases.models import SubCase
-from nexa.platform.auth import Principal
+from nexa.platform.auth import Principal, revoke_token_id
 from nexa.platform.problems import Problem, conflict_problem, not_found_problem, validation_problem
 from nexa.platform.roles import Role, role_satisfies
 from nexa.platform.urns import InvalidUrn, parse_urn
-from operators import events, selectors
+from operators import events, principal_check, selectors
 from operators.models import EntityLock, Operator, OperatorSession
 from operators.permissions import user_role_groups_sync
 
@@ -449,7 +450,7 @@ def lock_leases_expire_sweep() -> int:
 _PROFILE_SQL = f"""
 INSERT INTO {OPERATORS} AS o (operator_urn, airline, role, display_name, active, created_at)
 VALUES (%s, %s, %s, %s, true, statement_timestamp())
-    ON CONFLICT (operator_urn) DO UPDATE SET role = EXCLUDED.role
+    ON CONFLICT (airline, operator_urn) DO UPDATE SET role = EXCLUDED.role
  WHERE o.airline = EXCLUDED.airline AND o.role <> EXCLUDED.role
 """  # noqa: S608
 
@@ -599,39 +600,79 @@ class OperatorDeactivation:
     released_locks: list[str]
 
 
+# Serialises deactivations and reactivations within one airline, so "is there another active ADMIN?"
+# is answered against the other's committed result: two admins deactivating each other at once cannot
+# both succeed.
+_AIRLINE_OPERATORS_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 9))"
+
+
+def _require_admin(principal: Principal, what: str) -> None:
+    if not role_satisfies(principal.role, Role.ADMIN):
+        raise Problem(status=403, slug="forbidden", title="Forbidden", detail=f"{what} needs ADMIN.")
+
+
+def _require_operator_urn(operator_urn: object) -> str:
+    if not isinstance(operator_urn, str) or not operator_urn.startswith("urn:") or len(operator_urn) > 255:
+        raise validation_problem([{"field": "operator_urn", "message": "must be an operator URN (urn:…)"}])
+    return operator_urn
+
+
+def _operator_for_update(principal: Principal, operator_urn: str) -> Operator:
+    """The caller's airline's profile of ``operator_urn``, row-locked; 404 when the airline has none —
+    the same problem whether another airline has that URN or nobody does (nothing is revealed, nothing
+    created)."""
+    operator = Operator.objects.select_for_update().filter(airline=principal.airline, operator_urn=operator_urn).first()
+    if operator is None:
+        raise not_found_problem()
+    return operator
+
+
+def _lockout_problem(slug: str, title: str, detail: str) -> Problem:
+    return conflict_problem(slug=slug, title=title, detail=detail)
+
+
 def operator_deactivate(*, principal: Principal, operator_urn: str, reason: str) -> OperatorDeactivation:
     """Deactivate an operator of the caller's airline (ADMIN; ``reason`` required): ``active`` becomes
     false, their sessions are forgotten, every lock they hold is released (audited, published), and
     ``operator:deactivated`` goes to the airline room so the socket consumer closes their sockets with
-    4401. Tokens are not revoked; a deactivated operator can no longer open a socket or take a lock.
+    4401. From the next request on, their tokens are refused (403 ``operator-deactivated``; the SSE
+    stream and socket heartbeat re-check it; operators/principal_check.py); tokens are not revoked.
 
-    An operator URN known only from tokens (no profile yet) gets a deactivated profile, so an operator
-    can be blocked before ever connecting; a URN whose profile belongs to another airline is a 404.
+    Identity is (airline, operator URN): a URN without a profile in the caller's airline — another
+    airline's, or nobody's — is a 404 that creates nothing. No lock-out: deactivating yourself is a 409
+    ``cannot-deactivate-self``, deactivating the airline's last active ADMIN a 409 ``last-active-admin``
+    (serialised per airline, so two admins deactivating each other at once cannot both succeed).
     Deactivating twice is harmless (locks and sockets are released again; one audit row).
     """
-    if not role_satisfies(principal.role, Role.ADMIN):
-        raise Problem(status=403, slug="forbidden", title="Forbidden", detail="Deactivating operators needs ADMIN.")
+    _require_admin(principal, "Deactivating operators")
     reason = _require_reason(reason)
-    if not isinstance(operator_urn, str) or not operator_urn.startswith("urn:") or len(operator_urn) > 255:
-        raise validation_problem([{"field": "operator_urn", "message": "must be an operator URN (urn:…)"}])
+    operator_urn = _require_operator_urn(operator_urn)
     with transaction.atomic():
-        operator = Operator.objects.select_for_update().filter(operator_urn=operator_urn).first()
-        if operator is not None and operator.airline != principal.airline:
-            raise not_found_problem()
-        created = operator is None
-        if created:
-            operator = Operator.objects.create(
-                operator_urn=operator_urn,
-                airline=principal.airline,
-                role=Role.AIRPORT_OPERATOR.value,
-                display_name=_default_display_name(operator_urn),
-                active=False,
+        with connection.cursor() as cursor:
+            cursor.execute(_AIRLINE_OPERATORS_LOCK_SQL, [f"operators|{principal.airline}"])
+        operator = _operator_for_update(principal, operator_urn)
+        if operator_urn == principal.operator_urn:
+            raise _lockout_problem(
+                "cannot-deactivate-self",
+                "You cannot deactivate yourself",
+                "Ask another ADMIN of your airline to deactivate your profile.",
             )
-        was_active = created or operator.active
-        if operator.active:
+        was_active = operator.active
+        if was_active and operator.role == Role.ADMIN.value:
+            others = (
+                Operator.objects.filter(airline=principal.airline, role=Role.ADMIN.value, active=True)
+                .exclude(pk=operator.pk)
+                .exists()
+            )
+            if not others:
+                raise _lockout_problem(
+                    "last-active-admin",
+                    "The airline's last active ADMIN cannot be deactivated",
+                    f"{operator_urn} is the last active ADMIN of {principal.airline}; activate another ADMIN first.",
+                )
+        if was_active:
             Operator.objects.filter(pk=operator.pk).update(active=False)
             operator.active = False
-        if was_active:
             audit.record(
                 principal=principal,
                 action="operator.deactivated",
@@ -640,6 +681,7 @@ def operator_deactivate(*, principal: Principal, operator_urn: str, reason: str)
                 before={"active": True},
                 after={"active": False},
             )
+        principal_check.index_deactivated(principal.airline, operator_urn)
         with connection.cursor() as cursor:
             cursor.execute(_OPERATOR_ADVISORY_LOCK_SQL, [f"{principal.airline}|{operator_urn}"])
         OperatorSession.objects.filter(airline=principal.airline, operator_urn=operator_urn).delete()
@@ -651,14 +693,6 @@ def operator_deactivate(*, principal: Principal, operator_urn: str, reason: str)
         )
         events.publish_operator_deactivated(operator_urn=operator_urn, airline=principal.airline)
     return OperatorDeactivation(operator_urn=operator_urn, active=False, released_locks=released)
-
-
-def _last_active_admin_problem(operator_urn: str) -> Problem:
-    return conflict_problem(
-        slug="last-active-admin",
-        title="The airline's last active ADMIN",
-        detail=f"{operator_urn} is the airline's last active ADMIN; make another operator ADMIN first.",
-    )
 
 
 def operator_role_change(*, principal: Principal, operator_urn: str, role: Role | str, reason: str) -> Operator:
@@ -685,21 +719,30 @@ def operator_role_change(*, principal: Principal, operator_urn: str, role: Role 
         ) from None
     reason = _require_reason(reason)
     with transaction.atomic():
-        # The airline's operators are locked in one order, so two ADMINs demoting each other at once
-        # cannot both pass the last-ADMIN check.
-        airline_operators = Operator.objects.select_for_update().filter(airline=principal.airline).order_by("pk")
-        operator = next((o for o in airline_operators if o.operator_urn == operator_urn), None)
+        # The same per-airline lock as deactivation and reactivation: two ADMINs demoting or deactivating
+        # each other at once cannot both pass the last-ADMIN check.
+        with connection.cursor() as cursor:
+            cursor.execute(_AIRLINE_OPERATORS_LOCK_SQL, [f"operators|{principal.airline}"])
+        operator = (
+            Operator.objects.select_for_update().filter(airline=principal.airline, operator_urn=operator_urn).first()
+        )
         if operator is None:
             raise not_found_problem()
         old_role = operator.role
         if old_role == new_role.value:
             return operator
         if old_role == Role.ADMIN.value and operator.active:
-            other_admins = [
-                o for o in airline_operators if o.pk != operator.pk and o.active and o.role == Role.ADMIN.value
-            ]
-            if not other_admins:
-                raise _last_active_admin_problem(operator_urn)
+            others = (
+                Operator.objects.filter(airline=principal.airline, role=Role.ADMIN.value, active=True)
+                .exclude(pk=operator.pk)
+                .exists()
+            )
+            if not others:
+                raise _lockout_problem(
+                    "last-active-admin",
+                    "The airline's last active ADMIN",
+                    f"{operator_urn} is the airline's last active ADMIN; make another operator ADMIN first.",
+                )
         Operator.objects.filter(pk=operator.pk).update(role=new_role.value)
         operator.role = new_role.value
         audit.record(
@@ -713,3 +756,66 @@ def operator_role_change(*, principal: Principal, operator_urn: str, role: Role 
         if operator.user_id is not None:
             user_role_groups_sync(user_ids=[operator.user_id])
     return operator
+
+
+def operator_reactivate(*, principal: Principal, operator_urn: str, reason: str) -> Operator:
+    """Reactivate a deactivated operator of the caller's airline (ADMIN; ``reason`` required; audited as
+    ``operator.reactivated``). 404 for a URN without a profile in the caller's airline; 409
+    ``operator-already-active`` when they are active. Their tokens are accepted again from the next
+    request on (those not revoked and not expired)."""
+    _require_admin(principal, "Reactivating operators")
+    reason = _require_reason(reason)
+    operator_urn = _require_operator_urn(operator_urn)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_AIRLINE_OPERATORS_LOCK_SQL, [f"operators|{principal.airline}"])
+        operator = _operator_for_update(principal, operator_urn)
+        if operator.active:
+            raise _lockout_problem(
+                "operator-already-active", "The operator is active", f"{operator_urn} is not deactivated."
+            )
+        Operator.objects.filter(pk=operator.pk).update(active=True)
+        operator.active = True
+        audit.record(
+            principal=principal,
+            action="operator.reactivated",
+            entity_urn=operator_urn,
+            reason=reason,
+            before={"active": False},
+            after={"active": True},
+        )
+        principal_check.index_reactivated(principal.airline, operator_urn)
+    return operator
+
+
+# --- tokens -----------------------------------------------------------------------------------------
+
+
+def token_logout(*, principal: Principal) -> bool:
+    """Revoke the caller's own token (its ``jti``) until it expires; audited as ``auth.logout`` the first
+    time. Returns False when it was already revoked (logging out twice is harmless, audited once). A
+    token without ``jti`` cannot be revoked: 422 ``token-not-revocable`` (production refuses such tokens
+    altogether)."""
+    if not principal.token_id:
+        raise Problem(
+            status=422,
+            slug="token-not-revocable",
+            title="The token cannot be revoked",
+            detail="The token has no 'jti' claim, so it cannot be revoked; it stays valid until it expires.",
+        )
+    ttl = 86400
+    if principal.expires_at is not None:
+        remaining = (principal.expires_at - timezone.now()).total_seconds()
+        ttl = max(int(remaining) + int(settings.NEXA_JWT_LEEWAY_SECONDS) + 1, 1)
+    with transaction.atomic():
+        revoked = revoke_token_id(principal.token_id, ttl_seconds=ttl)
+        if revoked:
+            audit.record(
+                principal=principal,
+                action="auth.logout",
+                entity_urn=principal.operator_urn,
+                reason="logout",
+                before={"tokenId": principal.token_id},
+                after={"revoked": True},
+            )
+    return revoked

@@ -29,12 +29,13 @@ def database_url(settings_dict: dict) -> str:
     password = quote(settings_dict.get("PASSWORD") or "", safe="")
     credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     host = settings_dict.get("HOST") or "127.0.0.1"
-    if host.startswith("/"):
-        # A socket directory as the host would parse as the database name, and django-environ does not
-        # decode a percent-encoded host: carry it as ?host= (it becomes OPTIONS["host"]).
-        return f"postgres://{credentials}/{quote(settings_dict['NAME'], safe='')}?host={quote(host)}"
     port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    return f"postgres://{credentials}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
+    name = quote(settings_dict["NAME"], safe="")
+    if host.startswith("/"):
+        # A socket directory goes in ?host= (django-environ does not unquote a percent-encoded host, and
+        # a bare path would parse as the database name).
+        return f"postgres://{credentials}{port}/{name}?host={quote(host, safe='/')}"
+    return f"postgres://{credentials}{host}{port}/{name}"
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
 from django.db.models import Max
@@ -46,7 +45,7 @@ from rest_framework.renderers import BaseRenderer
 
 from cases import selectors
 from cases.events import CASE_UPDATED, SUBCASE_STATE_CHANGED, case_room
-from nexa.platform.auth import Principal, is_token_id_revoked
+from nexa.platform.auth import Principal, standing
 from nexa.platform.inputs import strict_int_or_none
 from nexa.platform.models import OutboxEvent
 from nexa.platform.problems import Problem, validation_problem
@@ -211,7 +210,6 @@ async def event_stream(
     room = case_room(case_urn)
     poll_seconds = settings.NEXA_SSE_POLL_SECONDS
     heartbeat_seconds = settings.NEXA_SSE_HEARTBEAT_SECONDS
-    revoked = sync_to_async(is_token_id_revoked, thread_sensitive=False)
     # Token expiry as a monotonic deadline (wall-clock jumps neither shorten nor extend the stream).
     expires_at = time.monotonic() + (token_expires_at - datetime.now(UTC)).total_seconds()
     log = logger.bind(case_urn=case_urn, operator_urn=principal.operator_urn, airline=principal.airline)
@@ -226,7 +224,17 @@ async def event_stream(
             opening += f"event: {REPLAY_TRUNCATED}\ndata: {json.dumps(start.truncated, separators=(',', ':'))}\n\n"
         yield opening
         next_heartbeat = time.monotonic() + heartbeat_seconds
+        # The caller's standing (token not revoked, operator not deactivated) is re-checked this often,
+        # whether events flow or not.
+        next_check = next_heartbeat
         while True:
+            if time.monotonic() >= next_check:
+                refusal = await _refusal(principal, log)
+                if refusal is not None:
+                    reason = refusal
+                    yield _comment(refusal.replace("-", " "))
+                    return
+                next_check = time.monotonic() + heartbeat_seconds
             if time.monotonic() >= expires_at:
                 reason = "token-expired"
                 yield _comment("token expired; reconnect with a fresh token and Last-Event-ID")
@@ -247,27 +255,42 @@ async def event_stream(
                     continue  # more are waiting: no sleep
             now = time.monotonic()
             if now >= next_heartbeat:
-                if principal.token_id and await _is_revoked(revoked, principal.token_id, log):
-                    reason = "token-revoked"
-                    yield _comment("token revoked")
-                    return
                 yield _comment("heartbeat")
                 now = time.monotonic()
                 next_heartbeat = now + heartbeat_seconds
-            await asyncio.sleep(max(0.0, min(poll_seconds, next_heartbeat - now, expires_at - now)))
+            await asyncio.sleep(max(0.0, min(poll_seconds, next_heartbeat - now, next_check - now, expires_at - now)))
     finally:
         # Also reached on cancellation (client disconnect) and on GeneratorExit (aclose()).
         log.info("event_stream.closed", reason=reason, events_sent=sent, last_event_id=last)
 
 
-async def _is_revoked(check, token_id: str, log) -> bool:
-    """A revocation check that fails open: the token was verified at connect time, and a Redis hiccup
-    must not end every open stream at once (new connections are refused while Redis is down)."""
+def _standing_sync(principal: Principal) -> str | None:
+    """Revoked token or deactivated operator (one Redis round trip; a database query only in rare
+    cases, so connections are handled as in :func:`_fetch_after`)."""
+    close_old_connections()
     try:
-        return bool(await check(token_id))
-    except RedisError:
-        log.warning("event_stream.revocation_check_failed", exc_info=True)
-        return False
+        checked = standing(
+            token_ids=[principal.token_id] if principal.token_id else [],
+            pairs=[(principal.airline, principal.operator_urn)],
+        )
+    finally:
+        close_old_connections()
+    if checked.revoked:
+        return "token-revoked"
+    if checked.refused:
+        return "operator-deactivated"
+    return None
+
+
+async def _refusal(principal: Principal, log) -> str | None:
+    """Why the stream must end now (token revoked, operator deactivated), else None. Fails open on a
+    Redis or database hiccup: the token was verified at connect time, and a blip must not end every
+    open stream at once (new connections are refused meanwhile)."""
+    try:
+        return await _in_db_thread(_standing_sync, principal)
+    except (RedisError, DatabaseError):
+        log.warning("event_stream.standing_check_failed", exc_info=True)
+        return None
 
 
 # --- the view ---------------------------------------------------------------------------------------

@@ -4,6 +4,20 @@ Tokens are verified locally against a JWKS: the configured provider's (``OIDC_JW
 cached, refetched when an unknown ``kid`` shows up) or, in development, the project's own
 signing key under ``NEXA_STATE_DIR``. No call to the provider per request. The same
 :func:`authenticate_token` serves REST and the Socket.IO CONNECT.
+
+JWKS outages (docs/platform.md § Tokens): a failed or malformed fetch is logged and the last good
+keys keep serving for at most ``NEXA_JWKS_MAX_STALENESS_SECONDS`` after their fetch; with no usable
+keys the token is refused (401), never a 500. The HTTP fetch runs outside the key-set lock: one
+request fetches (single flight), requests whose ``kid`` is already known never wait for it.
+
+A valid token is not enough: the principal must also be *active*. Apps register checks with
+:func:`principal_check_register` (the operators app refuses deactivated operators); they share ONE
+Redis round trip with the revocation check (:func:`standing`). REST answers a refused principal with
+a 403 ``operator-deactivated`` problem; the SSE stream and the Socket.IO heartbeat re-check
+:func:`standing` every cycle. The platform imports no app.
+
+``NEXA_ENV=production`` refuses tokens without ``jti`` (they could not be revoked) and disables the
+development issuer whatever ``OIDC_ISSUER`` says.
 """
 
 import base64
@@ -13,9 +27,11 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import jwt
@@ -26,8 +42,11 @@ from django.conf import settings
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from nexa.platform.problems import Problem
 from nexa.platform.redis import get_redis
 from nexa.platform.roles import Role
+
+logger = structlog.get_logger(__name__)
 
 CLAIM_AIRLINE = "https://nexa/airline"
 CLAIM_ROLE = "https://nexa/role"
@@ -38,6 +57,14 @@ REVOKED_KEY_PREFIX = "nexa:revoked-jti:"
 
 class InvalidToken(Exception):
     """The token cannot be accepted; ``str(error)`` says why (safe to show the caller)."""
+
+
+class PrincipalRefused(InvalidToken):
+    """The token is valid but its principal is not active (a deactivated operator): REST answers 403."""
+
+    def __init__(self, operator_urn: str):
+        super().__init__("The operator is deactivated.")
+        self.operator_urn = operator_urn
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +86,14 @@ class Principal:
 # --- signing keys ---------------------------------------------------------------------------
 
 
+def is_production() -> bool:
+    return settings.NEXA_ENV == "production"
+
+
 def dev_issuer_enabled() -> bool:
-    """The project mints its own tokens only when no real provider is configured."""
-    return not settings.OIDC_ISSUER
+    """The project mints its own tokens only when no real provider is configured, and never in
+    production (where settings also refuse to start without ``OIDC_ISSUER``)."""
+    return not settings.OIDC_ISSUER and not is_production()
 
 
 def expected_issuer() -> str:
@@ -122,51 +154,137 @@ def dev_jwks() -> dict:
     return {"keys": [_public_jwk(_load_or_create_dev_key())]}
 
 
-class KeySet:
-    """Verification keys by ``kid``: fetched from a JWKS URL and cached, or the dev key."""
+class JwksUnavailable(Exception):
+    """No usable verification keys: the JWKS could not be fetched (or parsed) and no good keys younger
+    than ``NEXA_JWKS_MAX_STALENESS_SECONDS`` are at hand."""
 
-    # An unknown kid triggers at most one refetch per this many seconds (no refetch storms).
+
+def _parse_jwks(document: object) -> dict[str, object]:
+    """Verification keys by kid; raises ValueError for a body that is not a JWKS with a usable key."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("the JWKS body is not an object with a 'keys' list")
+    keys: dict[str, object] = {}
+    for entry in document["keys"]:
+        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig" or not isinstance(entry.get("kid"), str):
+            continue
+        try:
+            keys[entry["kid"]] = jwt.PyJWK(entry).key
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
+            continue
+    if not keys:
+        raise ValueError("the JWKS holds no usable signing key")
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    source: str
+    keys: dict[str, object]
+    fetched_at: float  # monotonic time of the last good fetch (0: never)
+    attempted_at: float  # monotonic time of the last attempt, good or not
+
+
+_EMPTY = _Snapshot(source="", keys={}, fetched_at=0.0, attempted_at=0.0)
+
+
+class KeySet:
+    """Verification keys by ``kid``: fetched from a JWKS URL and cached, or the dev key.
+
+    Reads take no lock (the snapshot is replaced whole). A refresh is single-flight: the request that
+    takes ``_fetch_lock`` fetches (HTTP outside any lock readers need); a request whose kid is known
+    and whose keys are within the staleness bound uses them without waiting for a refresh another
+    request is doing. Only a request that has no usable key waits for the in-flight fetch.
+    """
+
+    # An unknown kid (or a failed fetch) triggers at most one refetch per this many seconds.
     REFETCH_COOLDOWN_SECONDS = 10.0
 
     def __init__(self) -> None:
-        self._keys: dict[str, object] = {}
-        self._fetched_at = 0.0
-        self._source: str | None = None
-        self._lock = threading.Lock()
+        self._snapshot = _EMPTY
+        self._fetch_lock = threading.Lock()
 
-    def _load(self) -> None:
-        url = settings.OIDC_JWKS_URL
-        if url:
-            response = httpx.get(url, timeout=5.0)
-            response.raise_for_status()
-            document = response.json()
+    @staticmethod
+    def _fetch(url: str) -> dict[str, object]:
+        if not url:
+            if not dev_issuer_enabled():  # production: the dev keys never verify anything
+                raise ValueError("no OIDC_JWKS_URL, and the development issuer is disabled")
+            return _parse_jwks(dev_jwks())
+        response = httpx.get(url, timeout=5.0)
+        response.raise_for_status()
+        return _parse_jwks(response.json())
+
+    def _refresh(self, source: str) -> _Snapshot:
+        """Fetch now (the caller holds ``_fetch_lock``). A failure keeps the previous keys (logged)."""
+        previous = self._snapshot if self._snapshot.source == source else _EMPTY
+        now = time.monotonic()
+        try:
+            keys = self._fetch(settings.OIDC_JWKS_URL)
+        except (httpx.HTTPError, ValueError) as error:  # ValueError: malformed JSON or JWKS
+            age = now - previous.fetched_at if previous.fetched_at else None
+            logger.warning(
+                "jwks.fetch_failed",
+                url=source,
+                error=f"{type(error).__name__}: {error}",
+                serving_last_good_keys=bool(previous.keys),
+                last_good_age_seconds=round(age, 1) if age is not None else None,
+            )
+            snapshot = _Snapshot(source, previous.keys, previous.fetched_at, now)
         else:
-            document = dev_jwks()
-        keys: dict[str, object] = {}
-        for entry in document.get("keys", []):
-            if entry.get("use", "sig") != "sig" or "kid" not in entry:
-                continue
-            try:
-                keys[entry["kid"]] = jwt.PyJWK(entry).key
-            except jwt.PyJWKError:
-                continue
-        self._keys = keys
-        self._fetched_at = time.monotonic()
-        self._source = url or "dev"
+            snapshot = _Snapshot(source, keys, now, now)
+        self._snapshot = snapshot
+        return snapshot
+
+    def _usable(self, snapshot: _Snapshot, source: str) -> bool:
+        return (
+            snapshot.source == source
+            and bool(snapshot.keys)
+            and time.monotonic() - snapshot.fetched_at <= settings.NEXA_JWKS_MAX_STALENESS_SECONDS
+        )
 
     def key_for(self, kid: str):
+        """The key for ``kid``, or None when the keys (fresh, or good within the staleness bound) lack it.
+        Raises :class:`JwksUnavailable` when there are no usable keys at all."""
         source = settings.OIDC_JWKS_URL or "dev"
-        with self._lock:
-            stale = time.monotonic() - self._fetched_at > settings.NEXA_JWKS_CACHE_SECONDS
-            if self._source != source or stale:
-                self._load()
-            if kid not in self._keys and time.monotonic() - self._fetched_at > self.REFETCH_COOLDOWN_SECONDS:
-                self._load()
-            return self._keys.get(kid)
+        snapshot = self._snapshot
+        now = time.monotonic()
+        fresh = snapshot.source == source and now - snapshot.fetched_at <= settings.NEXA_JWKS_CACHE_SECONDS
+        cooled = now - snapshot.attempted_at > self.REFETCH_COOLDOWN_SECONDS or snapshot.source != source
+        if fresh and kid in snapshot.keys:
+            return snapshot.keys[kid]
+        wanted = cooled and (not fresh or kid not in snapshot.keys)
+        if wanted:
+            if self._usable(snapshot, source) and kid in snapshot.keys:
+                # Stale but good: refresh if nobody else is, never wait for it.
+                if self._fetch_lock.acquire(blocking=False):
+                    try:
+                        snapshot = self._refresh(source)
+                    finally:
+                        self._fetch_lock.release()
+            else:
+                with self._fetch_lock:  # waits only for an in-flight fetch
+                    current = self._snapshot
+                    if current is snapshot or current.source != source:
+                        snapshot = self._refresh(source)
+                    else:  # someone fetched while we waited
+                        snapshot = current
+                        if kid not in snapshot.keys and time.monotonic() - snapshot.attempted_at > (
+                            self.REFETCH_COOLDOWN_SECONDS
+                        ):
+                            snapshot = self._refresh(source)
+        if not self._usable(snapshot, source):
+            if snapshot.source == source and snapshot.keys:
+                logger.error(
+                    "jwks.keys_too_stale",
+                    url=source,
+                    age_seconds=round(time.monotonic() - snapshot.fetched_at, 1),
+                    max_staleness_seconds=settings.NEXA_JWKS_MAX_STALENESS_SECONDS,
+                )
+            raise JwksUnavailable(source)
+        return snapshot.keys.get(kid)
 
     def forget(self) -> None:
-        with self._lock:
-            self._keys, self._fetched_at, self._source = {}, 0.0, None
+        with self._fetch_lock:
+            self._snapshot = _EMPTY
 
 
 key_set = KeySet()
@@ -177,7 +295,9 @@ key_set = KeySet()
 
 def issue_token(*, airline: str, role: Role | str, operator_urn: str, ttl_seconds: int = 3600) -> str:
     if not dev_issuer_enabled():
-        raise RuntimeError("A real OIDC provider is configured (OIDC_ISSUER); the development issuer is disabled.")
+        raise RuntimeError(
+            "The development issuer is disabled (NEXA_ENV=production, or a real OIDC provider is configured)."
+        )
     key = _load_or_create_dev_key()
     now = int(time.time())
     claims = {
@@ -198,9 +318,83 @@ def issue_token(*, airline: str, role: Role | str, operator_urn: str, ttl_second
 # --- revocation ------------------------------------------------------------------------------
 
 
-def revoke_token_id(token_id: str, *, ttl_seconds: int = 86400) -> None:
-    """Refuse this ``jti`` from now on. The mark expires with the token (no unbounded growth)."""
-    get_redis().set(REVOKED_KEY_PREFIX + token_id, "1", ex=max(ttl_seconds, 1))
+def revoke_token_id(token_id: str, *, ttl_seconds: int = 86400) -> bool:
+    """Refuse this ``jti`` from now on. The mark expires with the token (no unbounded growth).
+    Returns False when it was already revoked."""
+    return bool(get_redis().set(REVOKED_KEY_PREFIX + token_id, "1", ex=max(int(ttl_seconds), 1), nx=True))
+
+
+# --- active principals -----------------------------------------------------------------------
+
+Pair = tuple[str, str]  # (airline, operator URN): who a principal is
+
+
+class PrincipalCheck(Protocol):
+    """A "principal is active" check registered by an app (``AppConfig.ready``). It runs on every
+    authenticated request, so it shares one Redis round trip with the revocation check:
+    :meth:`queue` adds its commands to the shared pipeline (no I/O), :meth:`resolve` receives exactly
+    their replies and returns the refused pairs (it may do more I/O in rare cases)."""
+
+    def queue(self, pipe, pairs: Sequence[Pair]) -> None: ...
+
+    def resolve(self, replies: list, pairs: Sequence[Pair]) -> set[Pair]: ...
+
+
+_principal_checks: list[PrincipalCheck] = []
+
+
+def principal_check_register(check: PrincipalCheck) -> PrincipalCheck:
+    """Register a "principal is active" check (idempotent)."""
+    if check not in _principal_checks:
+        _principal_checks.append(check)
+    return check
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    revoked: set[str]  # token ids
+    refused: set[Pair]  # principals a registered check refuses
+
+
+def standing(*, token_ids: Sequence[str] = (), pairs: Sequence[Pair] = ()) -> Standing:
+    """Which of these token ids are revoked and which principals are refused: ONE Redis round trip
+    (a pipeline) for all of them. Raises RedisError when Redis is unreachable."""
+    token_ids, pairs = list(dict.fromkeys(token_ids)), list(dict.fromkeys(pairs))
+    if not token_ids and not (pairs and _principal_checks):
+        return Standing(revoked=set(), refused=set())
+    pipe = get_redis().pipeline(transaction=False)
+    for token_id in token_ids:
+        pipe.exists(REVOKED_KEY_PREFIX + token_id)
+    spans = []
+    if pairs:
+        for check in _principal_checks:
+            first = len(pipe)
+            check.queue(pipe, pairs)
+            spans.append((check, first, len(pipe)))
+    replies = pipe.execute()
+    revoked = {token_id for token_id, reply in zip(token_ids, replies, strict=False) if reply}
+    refused: set[Pair] = set()
+    for check, first, last in spans:
+        refused |= check.resolve(replies[first:last], pairs)
+    return Standing(revoked=revoked, refused=refused)
+
+
+def principals_refused(pairs: Collection[Pair]) -> set[Pair]:
+    """The (airline, operator URN) pairs among ``pairs`` that a registered check refuses."""
+    return standing(pairs=list(pairs)).refused
+
+
+def principal_is_refused(principal: "Principal") -> bool:
+    return bool(principals_refused([(principal.airline, principal.operator_urn)]))
+
+
+def principal_refused_problem(operator_urn: str) -> Problem:
+    return Problem(
+        status=403,
+        slug="operator-deactivated",
+        title="The operator is deactivated",
+        detail=f"{operator_urn} has been deactivated by an administrator.",
+    )
 
 
 def is_token_id_revoked(token_id: str) -> bool:
@@ -210,8 +404,9 @@ def is_token_id_revoked(token_id: str) -> bool:
 # --- validation ------------------------------------------------------------------------------
 
 
-def authenticate_token(token: str) -> Principal:
-    """Verify ``token`` and return its :class:`Principal`; raise :class:`InvalidToken` otherwise."""
+def authenticate_token(token: str, *, allow_revoked: bool = False) -> Principal:
+    """Verify ``token`` and return its :class:`Principal`; raise :class:`InvalidToken` otherwise.
+    ``allow_revoked`` only for logout (revoking an already revoked token again is a no-op)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -224,7 +419,7 @@ def authenticate_token(token: str) -> Principal:
         raise InvalidToken("The token has no key id (kid).")
     try:
         key = key_set.key_for(kid)
-    except httpx.HTTPError:
+    except JwksUnavailable:
         raise InvalidToken("The signing keys could not be fetched.") from None
     if key is None:
         raise InvalidToken("The token was signed with an unknown key.")
@@ -266,8 +461,15 @@ def authenticate_token(token: str) -> Principal:
     except ValueError:
         raise InvalidToken(f"Unknown role {role!r}.") from None
     token_id = claims.get("jti")
-    if token_id and is_token_id_revoked(str(token_id)):
+    if not token_id and is_production():
+        raise InvalidToken("The token lacks the 'jti' claim (required in production: it could not be revoked).")
+    checked = standing(
+        token_ids=[str(token_id)] if token_id and not allow_revoked else [], pairs=[(airline, operator_urn)]
+    )
+    if checked.revoked:
         raise InvalidToken("The token has been revoked.")
+    if checked.refused:
+        raise PrincipalRefused(operator_urn)
     return Principal(
         airline=airline,
         role=role,
@@ -291,7 +493,12 @@ class BearerTokenAuthentication(BaseAuthentication):
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("Use 'Authorization: Bearer <token>'.")
         try:
-            principal = authenticate_token(token.strip())
+            # A view may accept an already revoked token (logout: a retried logout is not a 401).
+            view = (getattr(request, "parser_context", None) or {}).get("view")
+            allow_revoked = bool(getattr(view, "accepts_revoked_token", False))
+            principal = authenticate_token(token.strip(), allow_revoked=allow_revoked)
+        except PrincipalRefused as refused:
+            raise principal_refused_problem(refused.operator_urn) from None
         except InvalidToken as error:
             raise AuthenticationFailed(str(error)) from None
         # Let request-scoped logs carry who is calling.

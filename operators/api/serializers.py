@@ -65,3 +65,11 @@ class OperatorDeactivatedSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "OperatorDeactivated"
+
+
+class OperatorReactivatedSerializer(serializers.Serializer):
+    operatorUrn = serializers.CharField()  # noqa: N815
+    active = serializers.BooleanField(help_text="Always true: the operator may work again.")
+
+    class Meta:
+        ref_name = "OperatorReactivated"

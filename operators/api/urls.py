@@ -12,4 +12,6 @@ urlpatterns = [
     ),
     path("operators", views.OperatorListView.as_view(), name="operators"),
     path("operators/<str:operator_urn>/deactivate", views.OperatorDeactivateView.as_view(), name="operator-deactivate"),
+    path("operators/<str:operator_urn>/reactivate", views.OperatorReactivateView.as_view(), name="operator-reactivate"),
+    path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
 ]

@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 
 from nexa.platform.pagination import extend_schema_paginated, paginate
-from nexa.platform.roles import MinRole, Role
+from nexa.platform.roles import AnyOf, MinRole, Role
 from nexa.platform.views import NexaAPIView
 from operators import selectors, services
 from operators.api.serializers import (
@@ -13,6 +13,7 @@ from operators.api.serializers import (
     LockGrantSerializer,
     LockReleasedSerializer,
     OperatorDeactivatedSerializer,
+    OperatorReactivatedSerializer,
     OperatorSerializer,
     ReasonSerializer,
 )
@@ -28,6 +29,17 @@ OPERATOR_URN_PARAMETER = OpenApiParameter(
     "operator_urn", OpenApiTypes.STR, OpenApiParameter.PATH, description="The operator URN from the token claim."
 )
 CONFLICT = OpenApiResponse(description="Problem: see the `type` (lock held, not locked, …).")
+
+
+def _problem(description: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        response=OpenApiTypes.OBJECT, description=f"Problem (application/problem+json): {description}"
+    )
+
+
+UNAUTHORIZED = _problem("no token, or an invalid, expired or revoked one.")
+FORBIDDEN = _problem("`forbidden` (role too low) or `operator-deactivated`.")
+NOT_FOUND = _problem("`not-found`: no such operator in your airline (another airline's URN looks the same).")
 
 
 class SubCaseLockView(NexaAPIView):
@@ -116,7 +128,7 @@ class OperatorListView(NexaAPIView):
         return paginate(
             request,
             selectors.operators_list(principal=request.auth),
-            ordering=("operator_urn",),
+            ordering=("operator_urn", "id"),
             serialize=lambda operator: OperatorSerializer(operator).data,
         )
 
@@ -129,12 +141,17 @@ class OperatorDeactivateView(NexaAPIView):
         summary="Deactivate an operator",
         description=(
             "ADMIN. reason is required and audited. Their sockets are closed (4401), their locks released, and "
-            "they can no longer connect or lock. Their tokens are not revoked. An operator not seen yet is "
-            "recorded as deactivated; another airline's operator is a 404."
+            "from their next request on every token of theirs is refused (403 operator-deactivated; open "
+            "event streams end at their next heartbeat). Tokens are not revoked: reactivating lets them back. "
+            "Identity is (airline, operator URN): a URN without a profile in your airline is a 404 (whether "
+            "another airline has it or not). No lock-out: yourself, or the airline's last active ADMIN, is a 409."
         ),
         parameters=[OPERATOR_URN_PARAMETER],
         request=ReasonSerializer,
-        responses={200: OperatorDeactivatedSerializer},
+        responses={
+            200: OperatorDeactivatedSerializer,
+            409: OpenApiResponse(description="Problem: `cannot-deactivate-self` or `last-active-admin` (no lock-out)."),
+        },
     )
     def post(self, request, operator_urn: str):
         body = ReasonSerializer(data=request.data)
@@ -145,3 +162,51 @@ class OperatorDeactivateView(NexaAPIView):
         return Response(
             {"operatorUrn": result.operator_urn, "active": result.active, "releasedLocks": result.released_locks}
         )
+
+
+class OperatorReactivateView(NexaAPIView):
+    permission_classes = [ADMIN]
+
+    @extend_schema(
+        operation_id="operators_reactivate",
+        summary="Reactivate a deactivated operator",
+        description=(
+            "ADMIN. reason is required and audited (operator.reactivated). Their tokens are accepted again "
+            "from the next request on (unless revoked or expired). 409 operator-already-active when they are "
+            "active; a URN without a profile in your airline is a 404. Send an Idempotency-Key to retry safely."
+        ),
+        parameters=[OPERATOR_URN_PARAMETER],
+        request=ReasonSerializer,
+        responses={
+            200: OperatorReactivatedSerializer,
+            409: OpenApiResponse(description="Problem: `operator-already-active`."),
+        },
+    )
+    def post(self, request, operator_urn: str):
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        operator = services.operator_reactivate(
+            principal=request.auth, operator_urn=operator_urn, reason=body.validated_data["reason"]
+        )
+        return Response({"operatorUrn": operator.operator_urn, "active": operator.active})
+
+
+class LogoutView(NexaAPIView):
+    # A retried logout (the token is already revoked) is a 204, not a 401.
+    accepts_revoked_token = True
+    permission_classes = [AnyOf(*Role)]  # every role may revoke its own token
+
+    @extend_schema(
+        operation_id="auth_logout",
+        summary="Log out: revoke your own token",
+        description=(
+            "Revokes the calling token's jti until it expires (every role). Idempotent: logging out again with "
+            "the same token is a 204 too, audited once (auth.logout). Other tokens of yours are unaffected. "
+            "422 token-not-revocable for a token without jti (production refuses those altogether)."
+        ),
+        request=None,
+        responses={204: OpenApiResponse(description="The token is revoked.")},
+    )
+    def post(self, request):
+        services.token_logout(principal=request.auth)
+        return Response(status=204)

@@ -16,8 +16,9 @@ Life of a socket:
    refusal also sends an ``error`` event. Events are budgeted per socket (token bucket).
 4. Outbox events arrive as channel-layer messages (operators/realtime.py) and are written as they come,
    once each (a socket in two of an event's rooms gets two copies; the sequence check drops one).
-5. When the token expires, is revoked (checked every ping cycle) or the operator is deactivated, the
-   socket gets a Socket.IO DISCONNECT and is closed with 4401.
+5. When the token expires, is revoked or the operator is deactivated (both checked every ping cycle,
+   besides the ``operator:deactivated`` event), the socket gets a Socket.IO DISCONNECT and is closed
+   with 4401.
 6. On close, for any reason: the operator session is closed at once — the operators service releases
    the operator's locks when it was their last socket, and watchers get ``lockedBy: null`` — and the
    socket's rooms are kept for recovery (operators/socketio/replay.py).
@@ -48,7 +49,7 @@ from engineio import packet as eio
 from socketio import packet as sio
 
 from cases import selectors as case_selectors
-from nexa.platform.auth import InvalidToken, Principal, authenticate_token, is_token_id_revoked
+from nexa.platform.auth import InvalidToken, Principal, authenticate_token, standing
 from nexa.platform.problems import Problem
 from nexa.platform.urns import InvalidUrn
 from operators import services as operator_services
@@ -90,10 +91,14 @@ def _config() -> dict[str, Any]:
 # --- the per-process heartbeat --------------------------------------------------------------------
 
 
-def _heartbeat_sync(*, session_ids: list[str], token_ids: list[str]) -> set[str]:
-    """Touch the sessions (renewing their operators' leases) and return the revoked token ids."""
+def _heartbeat_sync(
+    *, session_ids: list[str], token_ids: list[str], principals: list[tuple[str, str]]
+) -> tuple[set[str], set[tuple[str, str]]]:
+    """Touch the sessions (renewing their operators' leases); return the revoked token ids and the
+    (airline, operator URN) of deactivated operators (one cheap indexed check for all of them)."""
     operator_services.operator_sessions_touch(session_ids=session_ids)
-    return {token_id for token_id in token_ids if is_token_id_revoked(token_id)}
+    checked = standing(token_ids=token_ids, pairs=principals)  # one Redis round trip for all sockets
+    return checked.revoked, checked.refused
 
 
 class ChannelLayerUnavailable(Exception):
@@ -127,14 +132,19 @@ class LiveSockets:
             if not sockets:
                 break
             token_ids = sorted({c.principal.token_id for c in sockets if c.principal and c.principal.token_id})
+            principals = sorted({(c.principal.airline, c.principal.operator_urn) for c in sockets if c.principal})
             try:
-                revoked = await _db(_heartbeat_sync)(session_ids=[c.sid for c in sockets], token_ids=token_ids)
+                revoked, refused = await _db(_heartbeat_sync)(
+                    session_ids=[c.sid for c in sockets], token_ids=token_ids, principals=principals
+                )
             except Exception:  # a failed beat is logged; the next one tries again
                 logger.exception("socketio.heartbeat_failed", sockets=len(sockets))
                 continue
             for consumer in sockets:
                 if consumer.principal and consumer.principal.token_id in revoked:
                     consumer.kick("token revoked")
+                elif consumer.principal and (consumer.principal.airline, consumer.principal.operator_urn) in refused:
+                    consumer.kick("operator deactivated")
 
 
 live_sockets = LiveSockets()
@@ -336,7 +346,8 @@ class SocketIOConsumer(AsyncWebsocketConsumer):
             await self._refuse("no token")
             return
         try:
-            principal = await _off_loop(authenticate_token)(token)
+            # _db: the principal check may (rarely) query the database.
+            principal = await _db(authenticate_token)(token)
         except InvalidToken as error:
             await self._refuse(str(error))
             return

@@ -355,6 +355,40 @@ def test_stream_ends_at_the_next_heartbeat_after_revocation(open_stream, token_f
     assert comments[-1] == "token revoked", comments
 
 
+def test_stream_ends_at_the_next_heartbeat_after_the_operator_is_deactivated(open_stream, token_for):
+    from operators.models import Operator
+
+    operator = "urn:nexa:user:ib-streamer"
+    Operator.objects.create(operator_urn=operator, airline="IB", role="AIRPORT_OPERATOR", display_name="s")
+    stream = open_stream(CaseFactory().urn, token=token_for("IB", Role.AIRPORT_OPERATOR, operator))
+    Operator.objects.filter(operator_urn=operator).update(active=False)
+    Operator.objects.get(operator_urn=operator).save()  # as Django admin would: indexed
+    deadline = time.monotonic() + HEARTBEAT_SECONDS * 6
+    comments: list[str] = []
+    while (frame := stream.next_frame(deadline)) is not None:
+        comments.extend(frame.comments)
+    assert comments[-1] == "operator deactivated", comments
+
+
+def test_revocation_is_checked_even_while_events_keep_flowing(open_stream, token_for):
+    """The standing check runs every heartbeat period, not only during silence."""
+    case = CaseFactory()
+    token = token_for("IB", Role.AIRPORT_OPERATOR)
+    stream = open_stream(case.urn, token=token)
+    revoke_token_id(jwt.decode(token, options={"verify_signature": False})["jti"], ttl_seconds=60)
+    deadline = time.monotonic() + HEARTBEAT_SECONDS * 6
+    comments: list[str] = []
+    while time.monotonic() < deadline:
+        publish_on(case)
+        frame = stream.next_frame(deadline)
+        if frame is None:
+            break
+        comments.extend(frame.comments)
+    else:
+        raise AssertionError(f"the stream never ended: {comments}")
+    assert comments[-1] == "token revoked", comments
+
+
 def _server_connections() -> int:
     """Backends on the test database other than this test process's own."""
     with connection.cursor() as cursor:

@@ -8,6 +8,7 @@ import uuid
 
 import jwt
 import pytest
+import structlog
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -214,18 +215,32 @@ def test_dev_jwks_is_served_and_verifies_dev_tokens():
 
 
 class _JwksServer:
-    """A tiny identity provider's JWKS endpoint on loopback, counting fetches."""
+    """A tiny identity provider's JWKS endpoint on loopback, counting fetches. ``mode``: "ok", "down"
+    (503), "malformed" (a body that is not JSON), "not-a-jwks" (JSON without a keys list), "slow"
+    (answers once ``release`` is set)."""
 
     def __init__(self):
         self.keys: list = []
         self.fetches = 0
+        self.mode = "ok"
+        self.release = threading.Event()
+        self.serving = threading.Event()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 outer.fetches += 1
-                body = json.dumps({"keys": outer.keys}).encode()
-                self.send_response(200)
+                status, body = 200, json.dumps({"keys": outer.keys}).encode()
+                if outer.mode == "down":
+                    status, body = 503, b"maintenance"
+                elif outer.mode == "malformed":
+                    body = b'{"keys": [ <html>oops'
+                elif outer.mode == "not-a-jwks":
+                    body = b'{"keys": "none"}'
+                elif outer.mode == "slow":
+                    outer.serving.set()
+                    outer.release.wait(timeout=10)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -251,6 +266,7 @@ def provider(settings, monkeypatch):
     monkeypatch.setattr(auth.KeySet, "REFETCH_COOLDOWN_SECONDS", 0.0)
     auth.key_set.forget()
     yield server
+    server.release.set()
     server.server.shutdown()
     auth.key_set.forget()
 
@@ -295,5 +311,113 @@ def test_unreachable_jwks_is_401_not_500(settings):
     try:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         _assert_401(_call(_provider_token(key, "k1")), "could not be fetched")
+    finally:
+        auth.key_set.forget()
+
+
+# --- JWKS outages: last good keys (bounded), no lock held over the fetch, malformed bodies -------------
+
+
+def _rsa():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def test_a_jwks_outage_after_a_good_fetch_keeps_serving_the_last_good_keys_and_logs(provider, settings):
+    settings.NEXA_JWKS_CACHE_SECONDS = 0  # every request wants a refresh
+    key = _rsa()
+    provider.add_key(key, "k1", "RS256")
+    assert _call(_provider_token(key, "k1")).status_code == 200
+    provider.mode = "down"
+    with structlog.testing.capture_logs() as logs:
+        assert _call(_provider_token(key, "k1")).status_code == 200
+    assert provider.fetches == 2  # it did try
+    [failure] = [entry for entry in logs if entry["event"] == "jwks.fetch_failed"]
+    assert failure["serving_last_good_keys"] is True and "503" in failure["error"]
+
+
+@pytest.mark.parametrize("mode", ["malformed", "not-a-jwks"])
+def test_a_malformed_jwks_body_is_a_logged_401_not_a_500(provider, mode):
+    provider.mode = mode
+    with structlog.testing.capture_logs() as logs:
+        _assert_401(_call(_provider_token(_rsa(), "k1")), "could not be fetched")
+    assert [entry for entry in logs if entry["event"] == "jwks.fetch_failed"]
+
+
+def test_a_malformed_jwks_after_a_good_fetch_keeps_the_good_keys(provider, settings):
+    settings.NEXA_JWKS_CACHE_SECONDS = 0
+    key = _rsa()
+    provider.add_key(key, "k1", "RS256")
+    assert _call(_provider_token(key, "k1")).status_code == 200
+    provider.mode = "malformed"
+    assert _call(_provider_token(key, "k1")).status_code == 200
+
+
+def test_the_last_good_keys_serve_no_longer_than_the_staleness_bound(provider, settings):
+    settings.NEXA_JWKS_CACHE_SECONDS = 0
+    settings.NEXA_JWKS_MAX_STALENESS_SECONDS = 1
+    key = _rsa()
+    provider.add_key(key, "k1", "RS256")
+    assert _call(_provider_token(key, "k1")).status_code == 200
+    provider.mode = "down"
+    assert _call(_provider_token(key, "k1")).status_code == 200  # within the bound
+    time.sleep(1.2)
+    with structlog.testing.capture_logs() as logs:
+        _assert_401(_call(_provider_token(key, "k1")), "could not be fetched")
+    assert [entry for entry in logs if entry["event"] == "jwks.keys_too_stale"]
+    provider.mode = "ok"  # the provider is back: served again
+    assert _call(_provider_token(key, "k1")).status_code == 200
+
+
+def test_requests_with_known_kids_do_not_wait_for_a_slow_jwks_fetch(provider, settings):
+    """One request fetches (an unknown kid) while the provider hangs; a request whose kid is known is
+    answered meanwhile — no process-wide lock is held over the HTTP call."""
+    settings.NEXA_JWKS_CACHE_SECONDS = 0  # the known keys are due a refresh too
+    known, rotated = _rsa(), _rsa()
+    provider.add_key(known, "k1", "RS256")
+    assert _call(_provider_token(known, "k1")).status_code == 200
+    provider.add_key(rotated, "k2", "RS256")
+    provider.mode = "slow"
+    slow_result: dict = {}
+    fetcher = threading.Thread(target=lambda: slow_result.update(key=auth.key_set.key_for("k2")))
+    fetcher.start()
+    try:
+        assert provider.serving.wait(timeout=5), "the fetch never reached the provider"
+        started = time.monotonic()
+        assert _call(_provider_token(known, "k1")).status_code == 200
+        assert time.monotonic() - started < 1.0
+        assert fetcher.is_alive()  # the slow fetch is still in flight
+    finally:
+        provider.release.set()
+        fetcher.join(timeout=10)
+    assert slow_result["key"] is not None  # the fetching request got its rotated key
+
+
+# --- production: jti required, no development issuer -------------------------------------------------
+
+
+def test_production_refuses_tokens_without_jti(provider, settings):
+    settings.NEXA_ENV = "production"
+    key = _rsa()
+    provider.add_key(key, "k1", "RS256")
+    without = jwt.encode(_claims(iss="https://login.provider.example/", jti=None), key, "RS256", headers={"kid": "k1"})
+    _assert_401(_call(without), "jti")
+    assert _call(_provider_token(key, "k1")).status_code == 200
+    settings.NEXA_ENV = "development"  # elsewhere a token without jti is accepted (and cannot be revoked)
+    assert _call(without).status_code == 200
+
+
+def test_the_development_issuer_is_unreachable_in_production_even_without_oidc_issuer(settings):
+    dev_token = _dev_signed(_claims())
+    settings.NEXA_ENV = "production"
+    settings.OIDC_ISSUER = ""
+    settings.OIDC_JWKS_URL = ""
+    auth.key_set.forget()
+    try:
+        with pytest.raises(RuntimeError):
+            issue_token(airline="IB", role="ADMIN", operator_urn="urn:nexa:user:a")
+        with pytest.raises(CommandError):
+            call_command("issue_token", "--airline", "IB", "--role", "ADMIN", "--operator", "urn:nexa:user:a")
+        assert APIClient().get("/.well-known/jwks.json").status_code == 404
+        _assert_401(_call(dev_token), "could not be fetched")
     finally:
         auth.key_set.forget()

@@ -13,11 +13,11 @@ adds nothing twice.
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from cases import services as cases_services
-from nexa.platform.auth import Principal
+from nexa.platform.auth import Principal, is_production
 from nexa.platform.models import TenantSettings
 from nexa.platform.roles import Role
 from operators.models import Operator
@@ -47,8 +47,14 @@ def demo_supervisor(airline: str) -> Principal:
 class Command(BaseCommand):
     help = "Create or refresh the demo airlines, tenant settings, operators and their console users."
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        if is_production():
+            # Demo users have a published password: never in a production database.
+            raise CommandError("seed_demo refuses to run with NEXA_ENV=production (demo users, published password).")
+        self._seed()
+
+    @transaction.atomic
+    def _seed(self):
         user_model = get_user_model()
         created = 0
         for airline, airline_name in AIRLINES.items():
@@ -73,9 +79,9 @@ class Command(BaseCommand):
                         user.set_password(DEMO_PASSWORD)
                         user.save(update_fields=["password"])
                     _, was_created = Operator.objects.update_or_create(
+                        airline=airline,
                         operator_urn=demo_operator_urn(airline, role, number),
                         defaults={
-                            "airline": airline,
                             "role": role.value,
                             "display_name": display_name,
                             "user": user,

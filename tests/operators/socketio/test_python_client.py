@@ -132,6 +132,21 @@ def test_revoked_token_is_disconnected_on_the_ping_cycle(py_client, token_for):
     assert not client.connected
 
 
+def test_deactivated_operator_is_disconnected_on_the_ping_cycle_without_the_event(py_client, token_for):
+    """Deactivated outside the service (a Django admin save: no operator:deactivated event reaches the
+    socket): the ping cycle's principal check still disconnects it, not the token's expiry."""
+    from operators.models import Operator
+
+    client = py_client()
+    client.connect(token_for("IB", Role.AIRPORT_OPERATOR, "urn:nexa:user:ib-dora"))
+    client.inbox.wait_for("connect")
+    profile = Operator.objects.get(airline="IB", operator_urn="urn:nexa:user:ib-dora")  # made at CONNECT
+    profile.active = False
+    profile.save()
+    client.inbox.wait_for("disconnect", timeout=5)
+    assert not client.connected
+
+
 def _principal(airline: str):
     from nexa.platform.auth import Principal
 

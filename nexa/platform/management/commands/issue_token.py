@@ -1,5 +1,6 @@
 """Print a development API token: ``manage.py issue_token --airline IB --role OPS_SUPERVISOR
---operator urn:nexa:user:opsA [--ttl 3600]``. Refuses when a real OIDC provider is configured."""
+--operator urn:nexa:user:opsA [--ttl 3600]``. Refuses when a real OIDC provider is configured, and
+always with ``NEXA_ENV=production``."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -18,7 +19,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, airline, role, operator, ttl, **options):
         if not dev_issuer_enabled():
-            raise CommandError("A real OIDC provider is configured (OIDC_ISSUER); the development issuer is disabled.")
+            raise CommandError(
+                "The development issuer is disabled (NEXA_ENV=production, or a real OIDC provider is configured)."
+            )
         airline = airline.upper()
         if not (2 <= len(airline) <= 3 and airline.isalnum()):
             raise CommandError(f"{airline!r} is not an IATA airline code.")
