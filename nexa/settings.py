@@ -5,6 +5,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from nexa.service_urls import redis_db
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -103,7 +105,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # The Redis database number of REDIS_URL (0 when the URL names none).
-_REDIS_DB = (REDIS_URL.rsplit("/", 1)[-1].split("?")[0] if REDIS_URL.count("/") >= 3 else "") or "0"
+_REDIS_DB = redis_db(REDIS_URL)
 
 CACHES = {
     "default": {
