@@ -67,6 +67,13 @@ def worker_command(
             "--pool", pool, "--concurrency", str(concurrency), "-l", loglevel]  # fmt: skip
 
 
+def beat_command(*, loglevel: str = "INFO") -> list[str]:
+    """``celery -A nexa beat`` as `make run` starts it. The schedule lives in memory (``CELERY_BEAT_SCHEDULER``
+    is Celery's plain ``Scheduler``): nothing is written, so an interrupted stop cannot leave a schedule file
+    that stops the next start (issue 9 §1); every entry is an interval from settings, so nothing is lost."""
+    return [PYTHON, "-m", "celery", "-A", "nexa", "beat", "-l", loglevel, "--pidfile", ""]
+
+
 # The provider simulators `make run` starts (docs/providers.md): name, module, kind, preferred port and
 # the settings that point at it. A variable already set in the environment (a real provider, or a
 # simulator run elsewhere) wins and that simulator is not started. `make test` leaves them to the
@@ -562,15 +569,7 @@ def _run(args: argparse.Namespace, services: Services, supervisor: Supervisor, p
     if not args.no_celery:
         for number in range(1, WORKER_PROCESSES + 1):
             supervisor.start(f"celery worker {number}", worker_command(node=f"worker{number}"), env)
-        supervisor.start(
-            "celery beat",
-            [
-                PYTHON, "-m", "celery", "-A", "nexa", "beat", "-l", "INFO",
-                "--schedule", str(state_dir() / "celerybeat-schedule"),
-                "--pidfile", "",
-            ],
-            env,
-        )  # fmt: skip
+        supervisor.start("celery beat", beat_command(), env)
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/healthz", supervisor)
     tokens = {} if args.no_seed else demo_tokens(env)

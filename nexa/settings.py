@@ -175,6 +175,10 @@ CELERY_TASK_QUEUES_NAMES = ["saga", "notifications", "sla", "default"]
 # ETAs and retry countdowns must stay below this (ARCHITECTURE §3.10).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = False
+# Beat keeps its schedule in memory (Celery's plain Scheduler, not the shelve-file PersistentScheduler):
+# every entry is a short interval defined here, so there is nothing worth persisting, and a schedule file
+# left half-written by an interrupted stop used to keep beat (and `make run`) from starting.
+CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "nexa.platform.tasks.outbox_sweep", "schedule": 5.0},
     "idempotency-purge": {"task": "nexa.platform.tasks.idempotency_purge", "schedule": 3600.0},
