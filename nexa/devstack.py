@@ -563,6 +563,9 @@ def _run(args: argparse.Namespace, services: Services, supervisor: Supervisor, p
     env.update(start_simulators(supervisor, env))
 
     manage(env, "migrate", "--noinput")
+    # Static files (admin CSS, Swagger UI) are served by the app through WhiteNoise; without DEBUG it serves
+    # STATIC_ROOT (<state>/static) with collectstatic's manifest. Unchanged files are skipped.
+    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
     if not args.no_seed:
         manage(env, "seed_demo")
     supervisor.start(args.server, server_command(args.server, port=port, workers=args.workers), env)

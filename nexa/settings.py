@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "nexa.platform.metrics.MetricsMiddleware",
     "nexa.platform.problems.ProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin CSS, the Swagger UI of /v1/docs) from the app itself, in `make run` and in production.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -330,8 +332,22 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files are served by the app (WhiteNoise middleware) under /static/: from the apps' own directories
+# with DEBUG, from STATIC_ROOT (filled by `collectstatic`: `make run` runs it, the Docker image at build time)
+# otherwise. Without DEBUG they are stored hashed and pre-compressed (far-future cache headers), which needs
+# collectstatic's manifest; with DEBUG they are plain, so tests and a fresh clone need no collectstatic.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".nexa" / "static"
+STATIC_ROOT = Path(env.str("NEXA_STATIC_ROOT", default=str(NEXA_STATE_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
