@@ -1,6 +1,8 @@
 """`make run` smoke, as a newcomer uses it (issue 9 §1), run by .ci/run after `make test` (also `make smoke`).
 
-1. starts ``make run`` on a free port with DATABASE_URL/REDIS_URL unset (embedded PostgreSQL and Redis);
+1. starts ``make run`` on a free port with DATABASE_URL/REDIS_URL unset (embedded PostgreSQL and Redis), waits
+   until it is ready, then kills make and the launcher outright (SIGKILL, an unclean stop): everything the
+   launcher started must stop with it, and ``make run`` must start again on the same port;
 2. waits for ``/readyz`` and for the demo tokens the banner prints (``.nexa/demo-tokens.env``);
 3. calls an authenticated route with a printed token (and checks that no token is a 401), fetches the
    static files ``/v1/docs`` and the admin need, and connects once to the Socket.IO channel;
@@ -70,18 +72,21 @@ def descendants(root: int) -> dict[tuple[int, int], int]:
     return found
 
 
-def still_running(seen: dict[tuple[int, int], int]) -> list[str]:
-    left = []
+def still_running(seen: dict[tuple[int, int], int], keep: set[int] = frozenset()) -> list[str]:
+    """Every process of ``seen`` (same pid and start time) still alive, and any live member of their process
+    groups; pids in ``keep`` excepted."""
+    left: dict[int, str] = {}
     for (pid, started), _group in seen.items():
         stat = proc_stat(pid)
         if stat is not None and stat[2] == started:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            left.append(f"pid {pid}: {cmdline[:160]}")
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                left[pid] = f"pid {pid}: {cmdline[:160]}"
     groups = set(seen.values())
-    for entry in os.listdir("/proc"):  # any live (non-zombie) member of those groups, seen or not
+    for entry in os.listdir("/proc"):
         if entry.isdigit() and (stat := proc_stat(int(entry))) is not None and stat[1] in groups:
-            left.append(f"pid {entry} in process group {stat[1]}")
-    return sorted(set(left))
+            left.setdefault(int(entry), f"pid {entry} in process group {stat[1]}")
+    return [line for pid, line in sorted(left.items()) if pid not in keep]
 
 
 def embedded_leftovers(state: Path) -> list[str]:
@@ -144,78 +149,157 @@ def check_running_stack(base: str, tokens: dict[str, str]) -> None:
     log(f"Socket.IO /ws/cases CONNECT acknowledged (sid {sid})")
 
 
-def main() -> int:
-    started_at = time.monotonic()
-    port = devstack.free_port()
-    base = f"http://127.0.0.1:{port}"
-    state = devstack.state_dir()
-    tokens_file = state / "demo-tokens.env"
-    tokens_file.unlink(missing_ok=True)
-    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
-    env["PORT"] = str(port)
-    output = tempfile.NamedTemporaryFile(prefix="nexa-smoke-", suffix=".log", delete=False)  # noqa: SIM115
-    command = ["make", "--no-print-directory", "run"]
-    log(f"PORT={port} {shlex.join(command)} (output in {output.name})")
-    launcher = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )  # fmt: skip
-    seen: dict[tuple[int, int], int] = {}
-    failure = None
-    try:
+class Launch:
+    """One ``make run`` in its own process group (as a terminal's foreground job), output to a file."""
+
+    def __init__(self, port: int, label: str):
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.tokens_file = devstack.state_dir() / "demo-tokens.env"
+        self.tokens_file.unlink(missing_ok=True)
+        env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+        env["PORT"] = str(port)
+        self.output = tempfile.NamedTemporaryFile(prefix=f"nexa-smoke-{label}-", suffix=".log", delete=False)  # noqa: SIM115
+        command = ["make", "--no-print-directory", "run"]
+        log(f"{label}: PORT={port} {shlex.join(command)} (output in {self.output.name})")
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self.output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        self.seen: dict[tuple[int, int], int] = {}
+        self.started_at = time.monotonic()
+
+    def text(self) -> str:
+        return Path(self.output.name).read_text(errors="replace")
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.text().splitlines()[-lines:])
+
+    def wait_ready(self) -> dict[str, str]:
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
-            seen.update(descendants(launcher.pid))
-            if launcher.poll() is not None:
-                raise SmokeFailure(f"make run exited with {launcher.returncode} before it was ready")
+            self.seen.update(descendants(self.process.pid))
+            if self.process.poll() is not None:
+                raise SmokeFailure(f"make run exited with {self.process.returncode} before it was ready")
             if time.monotonic() > deadline:
-                raise SmokeFailure(f"/readyz and {tokens_file} not there within {READY_TIMEOUT:.0f}s")
+                raise SmokeFailure(f"/readyz and {self.tokens_file} not there within {READY_TIMEOUT:.0f}s")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200 and tokens_file.exists():
+                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200 and self.tokens_file.exists():
                     break
             time.sleep(0.5)
-        log(f"ready in {time.monotonic() - started_at:.0f}s")
-        tokens = read_tokens(tokens_file)
+        self.seen.update(descendants(self.process.pid))
+        log(f"ready in {time.monotonic() - self.started_at:.0f}s ({len(self.seen)} processes below make)")
+        tokens = read_tokens(self.tokens_file)
         if set(tokens) != set(devstack.ROLES):
-            raise SmokeFailure(f"{tokens_file} has tokens for {sorted(tokens)}, expected {list(devstack.ROLES)}")
-        check_running_stack(base, tokens)
-        seen.update(descendants(launcher.pid))
-    except SmokeFailure as error:
-        failure = str(error)
-    finally:
-        if launcher.poll() is None:
-            log(f"SIGINT to make run's process group {launcher.pid} ({len(seen)} processes seen below it)")
-            os.killpg(launcher.pid, signal.SIGINT)
-            try:
-                launcher.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                failure = failure or f"make run did not stop within {STOP_TIMEOUT:.0f}s of SIGINT"
+            raise SmokeFailure(f"{self.tokens_file} has tokens for {sorted(tokens)}, expected {list(devstack.ROLES)}")
+        return tokens
+
+    def interrupt(self) -> str | None:
+        """Ctrl-C: SIGINT to the process group; the reason it did not stop cleanly, or None."""
+        if self.process.poll() is not None:
+            return f"make run had already exited with {self.process.returncode}"
+        log(f"SIGINT to make run's process group {self.process.pid}")
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            return f"make run did not stop within {STOP_TIMEOUT:.0f}s of SIGINT"
+        # make itself dies of the SIGINT (as in a terminal); the launcher reports its own clean stop.
+        if "SIGINT: stopped cleanly" not in self.text():
+            return f"make run (exit {self.process.returncode}) did not report a clean stop after SIGINT"
+        return None
+
+    def crash(self) -> None:
+        """An unclean stop: SIGKILL make and the launcher (nothing of theirs runs: no cleanup at all)."""
+        log(f"SIGKILL to make run's process group {self.process.pid} (the launcher dies without cleaning up)")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def kill_leftovers(self) -> None:
+        for (pid, started), _group in self.seen.items():  # tidy up what this smoke started, by pid
+            stat = proc_stat(pid)
+            if stat is not None and stat[2] == started:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(launcher.pid, signal.SIGKILL)
-                launcher.wait()
-            else:
-                # make itself dies of the SIGINT (as in a terminal); the launcher reports its own clean stop.
-                if failure is None and "SIGINT: stopped cleanly" not in Path(output.name).read_text(errors="replace"):
-                    failure = f"make run (exit {launcher.returncode}) did not report a clean stop after SIGINT"
+                    os.kill(pid, signal.SIGKILL)
+
+
+def wait_gone(seen: dict[tuple[int, int], int], timeout: float, keep: set[int] = frozenset()) -> list[str]:
+    """What of ``seen`` is still running after ``timeout`` (pids in ``keep`` excepted)."""
+    deadline = time.monotonic() + timeout
+    while (left := still_running(seen, keep)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+def embedded_services(state: Path) -> set[int]:
+    """The embedded Redis and PostgreSQL (the postmaster and its processes): meant to outlive a killed
+    launcher, since the next one adopts them."""
+    pids: set[int] = set()
+    with contextlib.suppress(OSError, ValueError):
+        pids.add(int((state / "redis" / "redis.pid").read_text().strip()))
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        postmaster = int((state / "pg" / "postmaster.pid").read_text().splitlines()[0])
+        pids.add(postmaster)
+        pids.update(pid for pid, _started in descendants(postmaster))
+    return pids
+
+
+def main() -> int:
+    started_at = time.monotonic()
+    state = devstack.state_dir()
+    port = devstack.free_port()
+    failure = None
+    launches: list[Launch] = []
+    try:
+        # 1. An unclean stop: make run killed outright once it is up. Everything the launcher started must go
+        #    with it (the embedded Redis and PostgreSQL excepted: the next launcher adopts them).
+        crashed = Launch(port, "crash")
+        launches.append(crashed)
+        crashed.wait_ready()
+        crashed.crash()
+        left = wait_gone(crashed.seen, timeout=30, keep=embedded_services(state))
+        if left:
+            raise SmokeFailure("left running 30 s after make run was killed: " + "; ".join(left))
+        log("everything the killed launcher started has stopped")
+
+        # 2. make run again on the same port, as after any unclean stop; then the newcomer's checks and Ctrl-C.
+        launch = Launch(port, "run")
+        launches.append(launch)
+        tokens = launch.wait_ready()
+        check_running_stack(launch.base, tokens)
+        launch.seen.update(descendants(launch.process.pid))
+        failure = launch.interrupt()
         time.sleep(1.0)
-        left = still_running(seen) + embedded_leftovers(state)
+        left = still_running(launch.seen) + embedded_leftovers(state)
         if not devstack.port_is_free("127.0.0.1", port):
             left.append(f"127.0.0.1:{port} is still taken")
         if left:
             failure = (failure + "; " if failure else "") + "left running after the stop: " + "; ".join(left)
-            for (pid, started), _group in seen.items():  # tidy up what we started, by pid
-                stat = proc_stat(pid)
-                if stat is not None and stat[2] == started:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-    output.close()
+    except SmokeFailure as error:
+        failure = str(error)
+    finally:
+        for launch in launches:
+            if launch.process.poll() is None:
+                launch.interrupt()
+            if failure:
+                launch.kill_leftovers()
+            launch.output.close()
     elapsed = time.monotonic() - started_at
     if failure:
-        tail = Path(output.name).read_text(errors="replace").splitlines()[-60:]
-        log(f"FAILED after {elapsed:.0f}s: {failure}\n--- make run output (tail) ---\n" + "\n".join(tail))
+        for launch in launches:
+            log(f"--- {launch.output.name} (tail) ---\n{launch.tail()}")
+        log(f"FAILED after {elapsed:.0f}s: {failure}")
         return 1
-    log(f"passed in {elapsed:.0f}s: ready, authenticated call, static files, Socket.IO, clean SIGINT stop")
-    Path(output.name).unlink(missing_ok=True)
+    for launch in launches:
+        Path(launch.output.name).unlink(missing_ok=True)
+    log(
+        f"passed in {elapsed:.0f}s: restart after an unclean stop, ready, authenticated call, static files, "
+        "Socket.IO, clean SIGINT stop, nothing left running"
+    )
     return 0
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import functools
 import json
 import os
 import shutil
@@ -381,6 +383,18 @@ def server_processes(kind: str, workers: int = DEFAULT_WORKERS) -> int:
     return workers if kind in ("gunicorn-uvicorn", "uvicorn-workers") else 1
 
 
+def _die_with_parent(launcher_pid: int) -> None:
+    """In the child, before exec: SIGTERM when the launcher dies, however it dies (SIGKILL, a closed terminal).
+
+    Children run in their own sessions, so nothing else reaches them then; without this a killed launcher
+    left the server holding the port, workers and beat running, and the next `make run` could not start."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != launcher_pid:  # the launcher died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 class Supervisor:
     """Starts children in their own process groups and stops them all, leader first."""
 
@@ -391,7 +405,13 @@ class Supervisor:
     def start(self, name: str, command: Sequence[str], env: dict, **popen) -> subprocess.Popen:
         log(f"starting {name}: {' '.join(str(part) for part in command)}")
         process = subprocess.Popen(
-            list(command), env=env, cwd=ROOT, start_new_session=True, stdin=subprocess.DEVNULL, **popen
+            list(command),
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+            **popen,
         )
         self.children.append((name, process))
         return process
