@@ -2,7 +2,8 @@
 
 1. starts ``make run`` on a free port with DATABASE_URL/REDIS_URL unset (embedded PostgreSQL and Redis), waits
    until it is ready, then kills make and the launcher outright (SIGKILL, an unclean stop): everything the
-   launcher started must stop with it, and ``make run`` must start again on the same port;
+   launcher started must stop with it, and ``make run`` must start again on the same port (beside a corrupt
+   beat schedule file, as an interrupted beat used to leave);
 2. waits for ``/readyz`` and for the demo tokens the banner prints (``.nexa/demo-tokens.env``);
 3. calls an authenticated route with a printed token (and checks that no token is a 401), fetches the
    static files ``/v1/docs`` and the admin need, and connects once to the Socket.IO channel;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dbm
 import os
 import shlex
 import signal
@@ -265,6 +267,9 @@ def main() -> int:
         if left:
             raise SmokeFailure("left running 30 s after make run was killed: " + "; ".join(left))
         log("everything the killed launcher started has stopped")
+        # What an interrupted beat used to leave: a schedule shelve cut short (EOFError at beat's start).
+        with dbm.open(str(state / "celerybeat-schedule"), "n") as schedule:
+            schedule[b"entries"] = b""
 
         # 2. make run again on the same port, as after any unclean stop; then the newcomer's checks and Ctrl-C.
         launch = Launch(port, "run")
@@ -282,6 +287,8 @@ def main() -> int:
     except SmokeFailure as error:
         failure = str(error)
     finally:
+        for leftover in state.glob("celerybeat-schedule*"):  # the corrupt file this smoke wrote
+            leftover.unlink(missing_ok=True)
         for launch in launches:
             if launch.process.poll() is None:
                 launch.interrupt()
