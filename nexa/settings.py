@@ -54,8 +54,8 @@ MIDDLEWARE = [
     "nexa.platform.metrics.MetricsMiddleware",
     "nexa.platform.problems.ProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Static files (admin CSS, the Swagger UI of /v1/docs) from the app itself, in `make run` and in production.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Static files (admin CSS, /v1/docs Swagger UI) from the app (WhiteNoise): make run and production alike.
+    "nexa.platform.static.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
