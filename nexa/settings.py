@@ -5,6 +5,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from nexa.service_urls import redis_db
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "nexa.platform.metrics.MetricsMiddleware",
     "nexa.platform.problems.ProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin CSS, /v1/docs Swagger UI) from the app (WhiteNoise): make run and production alike.
+    "nexa.platform.static.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -115,7 +119,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # The Redis database number of REDIS_URL (0 when the URL names none).
-_REDIS_DB = (REDIS_URL.rsplit("/", 1)[-1].split("?")[0] if REDIS_URL.count("/") >= 3 else "") or "0"
+_REDIS_DB = redis_db(REDIS_URL)
 
 CACHES = {
     "default": {
@@ -185,6 +189,10 @@ CELERY_TASK_QUEUES_NAMES = ["saga", "notifications", "sla", "default"]
 # ETAs and retry countdowns must stay below this (ARCHITECTURE §3.10).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = False
+# Beat keeps its schedule in memory (Celery's plain Scheduler, not the shelve-file PersistentScheduler):
+# every entry is a short interval defined here, so there is nothing worth persisting, and a schedule file
+# left half-written by an interrupted stop used to keep beat (and `make run`) from starting.
+CELERY_BEAT_SCHEDULER = "celery.beat:Scheduler"
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "nexa.platform.tasks.outbox_sweep", "schedule": 5.0},
     "idempotency-purge": {"task": "nexa.platform.tasks.idempotency_purge", "schedule": 3600.0},
@@ -376,8 +384,22 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files are served by the app (WhiteNoise middleware) under /static/: from the apps' own directories
+# with DEBUG, from STATIC_ROOT (filled by `collectstatic`: `make run` runs it, the Docker image at build time)
+# otherwise. Without DEBUG they are stored hashed and pre-compressed (far-future cache headers), which needs
+# collectstatic's manifest; with DEBUG they are plain, so tests and a fresh clone need no collectstatic.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".nexa" / "static"
+STATIC_ROOT = Path(env.str("NEXA_STATIC_ROOT", default=str(NEXA_STATE_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")

@@ -9,13 +9,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from nexa.celery import app as celery_app
+from nexa.service_urls import postgres_url_from_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 WORKER_QUEUES = "default,saga,notifications,sla"
@@ -24,18 +24,9 @@ WORKER_STOP_TIMEOUT = 15.0
 
 
 def database_url(settings_dict: dict) -> str:
-    """A ``DATABASE_URL`` for a Django database settings dict (so subprocesses use the same database)."""
-    user = quote(settings_dict.get("USER") or "", safe="")
-    password = quote(settings_dict.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = settings_dict.get("HOST") or "127.0.0.1"
-    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    name = quote(settings_dict["NAME"], safe="")
-    if host.startswith("/"):
-        # A socket directory goes in ?host= (django-environ does not unquote a percent-encoded host, and
-        # a bare path would parse as the database name).
-        return f"postgres://{credentials}{port}/{name}?host={quote(host, safe='/')}"
-    return f"postgres://{credentials}{host}{port}/{name}"
+    """A ``DATABASE_URL`` for a Django database settings dict (so subprocesses use the same database):
+    TCP host or Unix socket directory alike (nexa/service_urls.py)."""
+    return postgres_url_from_settings(settings_dict)
 
 
 @pytest.fixture(scope="session")
