@@ -30,7 +30,10 @@ def database_url(settings_dict: dict) -> str:
     credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     host = settings_dict.get("HOST") or "127.0.0.1"
     port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
-    return f"postgres://{credentials}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
+    name = quote(settings_dict["NAME"], safe="")
+    if host.startswith("/"):  # a Unix socket directory: django-environ's form, the directory percent-encoded
+        return f"postgres://{credentials}{port}/{quote(host, safe='')}/{name}"
+    return f"postgres://{credentials}{host}{port}/{name}"
 
 
 @pytest.fixture(scope="session")
