@@ -8,7 +8,7 @@ from rest_framework import status as http_status
 from rest_framework.response import Response
 
 from booking.selectors import wallet_for_subcase
-from cases import selectors, services
+from cases import compensation, selectors, services
 from cases.api.views import (
     CASE_URN_PARAMETER,
     FENCING_TOKEN_HEADER,
@@ -17,6 +17,7 @@ from cases.api.views import (
     SUB_CASE_URN_PARAMETER,
     SUPERVISOR,
 )
+from nexa.platform.openapi import NON_BLANK, with_schema
 from nexa.platform.problems import validation_problem
 from nexa.platform.urns import format_urn
 from nexa.platform.views import NexaAPIView
@@ -30,17 +31,94 @@ def _iso(value):
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+# cases.compensation.validate_request's shape rules, stated for the schema. The per-passenger limits, a
+# MEAL card's expiry in the future and HOTEL (a 422) are business rules no schema states.
+_AMOUNT = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^(?:[1-9][0-9]{0,4}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"},
+        {"type": "integer", "minimum": 1, "maximum": int(compensation.MAX_AMOUNT)},
+    ],
+    "description": 'Positive, at most two decimals, as a decimal string such as "25.00".',
+    "example": "25.00",
+}
+_CURRENCY = {"type": "string", "enum": sorted(compensation.ISO_4217), "example": "EUR"}
+_PLACE = {
+    "type": "object",
+    "properties": {
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "lng": {"type": "number", "minimum": -180, "maximum": 180},
+        "address": {"type": "string", "pattern": NON_BLANK, "maxLength": 300},
+    },
+    "required": ["lat", "lng"],
+}
+COMPENSATION_ITEM_SCHEMA = {
+    "oneOf": [
+        {
+            "type": "object",
+            "title": "MEAL",
+            "properties": {
+                "type": {"type": "string", "enum": ["MEAL"]},
+                "amount": _AMOUNT,
+                "currency": _CURRENCY,
+                "expiresAt": {"type": "string", "format": "date-time", "description": "In the future; default 24 h."},
+            },
+            "required": ["type", "amount", "currency"],
+        },
+        {
+            "type": "object",
+            "title": "CASH",
+            "properties": {
+                "type": {"type": "string", "enum": ["CASH"]},
+                "amount": _AMOUNT,
+                "currency": _CURRENCY,
+                "regulation": {"type": "string", "enum": list(compensation.REGULATIONS)},
+            },
+            "required": ["type", "amount", "currency", "regulation"],
+        },
+        {
+            "type": "object",
+            "title": "TRANSPORT",
+            "properties": {
+                "type": {"type": "string", "enum": ["TRANSPORT"]},
+                "provider": {"type": "string", "enum": list(compensation.TRANSPORT_PROVIDERS)},
+                "pickup": _PLACE,
+                "dropoff": _PLACE,
+                "pickupAt": {"type": "string", "format": "date-time", "description": "In the future; default now."},
+                "amount": _AMOUNT,
+                "currency": _CURRENCY,
+            },
+            "required": ["type", "provider", "pickup", "dropoff"],
+            # amount needs a currency
+            "anyOf": [{"not": {"required": ["amount"]}}, {"required": ["amount", "currency"]}],
+        },
+    ],
+    "example": {"type": "MEAL", "amount": "25.00", "currency": "EUR"},
+}
+
+
 class CompensateRequestSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, help_text="The sub-case version you read (optimistic concurrency).")
-    items = serializers.ListField(
-        child=serializers.JSONField(),
-        help_text=(
-            'MEAL {amount, currency, expiresAt?}; CASH {amount, currency, regulation}; TRANSPORT {provider: "UBER"|'
-            '"CABIFY", pickup, dropoff, pickupAt?, amount?, currency?}. HOTEL is refused with a 422 (arrives with '
-            "booking)."
+    items = with_schema(
+        serializers.ListField(
+            child=serializers.JSONField(),
+            help_text=(
+                'MEAL {amount, currency, expiresAt?}; CASH {amount, currency, regulation}; TRANSPORT {provider: "UBER"|'
+                '"CABIFY", pickup, dropoff, pickupAt?, amount?, currency?}. HOTEL is refused with a 422 (arrives with '
+                "booking)."
+            ),
         ),
+        {
+            "type": "array",
+            "items": COMPENSATION_ITEM_SCHEMA,
+            "minItems": 1,
+            "maxItems": compensation.MAX_ITEMS,
+            "description": "MEAL, CASH or TRANSPORT items (HOTEL is refused with a 422: it arrives with booking).",
+        },
     )
-    reason = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    reason = with_schema(
+        serializers.CharField(allow_blank=True, trim_whitespace=False),
+        {"type": "string", "pattern": NON_BLANK, "maxLength": compensation.REASON_MAX_LENGTH},
+    )
 
 
 class CompensateAcceptedSerializer(serializers.Serializer):

@@ -2,12 +2,15 @@
 shapes only; business rules (catalog airport, manifest rows, duplicates) live in the services."""
 
 import datetime as dt
+from collections.abc import Mapping
 
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases.models import SUBCASE_TRANSITIONS, Case, Cause, PassengerGroup, SpecialNeed, SubCase, SubCaseStatus, Tier
+from nexa.platform.instants import as_utc
+from nexa.platform.openapi import FLIGHT_NUMBER_SCHEMA, NON_BLANK, urn_schema, with_schema
 from nexa.platform.urns import format_urn
 
 MAX_PASSENGERS_PER_REQUEST = 20_000
@@ -18,7 +21,10 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     def to_internal_value(self, value):
         if isinstance(value, str):
-            parsed = parse_datetime(value.strip())
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well-formed but out of range, e.g. 12:99 (was a 500)
+                self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]]±hh:mm")
             if parsed is not None and parsed.tzinfo is None:
                 self.fail("naive")
         return super().to_internal_value(value)
@@ -32,21 +38,42 @@ class AwareDateTimeField(serializers.DateTimeField):
 # --- passengers ------------------------------------------------------------------------------------
 
 
+# cases.manifest's rules, stated for the schema (spaces are collapsed and codes upper-cased there).
+_SEP = r"[\s\-.()/]*"  # separators the manifest removes
+PHONE_SCHEMA = {
+    "type": "string",
+    "pattern": rf"^{_SEP}(?:\+|00){_SEP}[1-9](?:{_SEP}[0-9]){{6,14}}{_SEP}$",
+    "example": "+34600123456",
+}
+
+
 class PassengerRowSerializer(serializers.Serializer):
     """One manifest row (documentation of the shape; cases.manifest validates it)."""
 
-    firstName = serializers.CharField(max_length=100)  # noqa: N815 - wire name
-    lastName = serializers.CharField(max_length=100)  # noqa: N815
-    pnr = serializers.CharField(min_length=6, max_length=6, help_text="Booking reference, 6 letters/digits.")
+    firstName = with_schema(  # noqa: N815 - wire name
+        serializers.CharField(), {"type": "string", "pattern": NON_BLANK, "maxLength": 100, "example": "Ana"}
+    )
+    lastName = with_schema(  # noqa: N815
+        serializers.CharField(), {"type": "string", "pattern": NON_BLANK, "maxLength": 100, "example": "Garcia"}
+    )
+    pnr = with_schema(
+        serializers.CharField(help_text="Booking reference, 6 letters/digits."),
+        {"type": "string", "pattern": r"^\s*[A-Za-z0-9]{6}\s*$", "example": "X7K2QP"},
+    )
     tier = serializers.ChoiceField(choices=Tier.choices, required=False, default=Tier.ECONOMY)
-    loyaltyTier = serializers.CharField(required=False, max_length=30)  # noqa: N815
+    loyaltyTier = serializers.CharField(required=False, max_length=30, allow_blank=True)  # noqa: N815
     specialNeeds = serializers.ListField(  # noqa: N815
         child=serializers.ChoiceField(choices=SpecialNeed.choices), required=False
     )
     email = serializers.EmailField(required=False)
-    phone = serializers.CharField(required=False, help_text="E.164, e.g. +34600123456.")
-    language = serializers.CharField(required=False, default="en", help_text="Language tag, e.g. es or pt-BR.")
-    onwardFlight = serializers.CharField(required=False, help_text="Flight number, e.g. IB3166.")  # noqa: N815
+    phone = with_schema(serializers.CharField(required=False, help_text="E.164, e.g. +34600123456."), PHONE_SCHEMA)
+    language = with_schema(
+        serializers.CharField(required=False, default="en", help_text="Language tag, e.g. es or pt-BR."),
+        {"type": "string", "pattern": r"^\s*[A-Za-z]{2,3}(?:-[A-Za-z]{2})?\s*$", "example": "es"},
+    )
+    onwardFlight = with_schema(  # noqa: N815
+        serializers.CharField(required=False, help_text="Flight number, e.g. IB3166."), FLIGHT_NUMBER_SCHEMA
+    )
 
     class Meta:
         ref_name = "PassengerRow"
@@ -65,8 +92,11 @@ class PassengerRowsField(serializers.ListField):
 
 
 class CaseDeclareSerializer(serializers.Serializer):
-    airport = serializers.CharField(max_length=3, help_text="IATA code of the disrupted airport.")
-    flightNumber = serializers.CharField(max_length=10)  # noqa: N815
+    airport = with_schema(
+        serializers.CharField(max_length=3, help_text="IATA code of the disrupted airport (in the catalog)."),
+        {"type": "string", "pattern": r"^\s*[A-Za-z]{3}\s*$", "example": "MAD"},
+    )
+    flightNumber = with_schema(serializers.CharField(max_length=10), FLIGHT_NUMBER_SCHEMA)  # noqa: N815
     flightDate = serializers.DateField(help_text="Operating date (local) of the flight.")  # noqa: N815
     scheduledDeparture = AwareDateTimeField()  # noqa: N815
     cause = serializers.ChoiceField(choices=Cause.choices)
@@ -79,16 +109,26 @@ class ManifestAppendSerializer(serializers.Serializer):
 
 
 class PassengerGroupsRequestSerializer(serializers.Serializer):
-    groups = serializers.ListField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        allow_null=True,
-        help_text="Explicit groups of sub-case URNs; omit (send {}) to group automatically by PNR.",
+    groups = with_schema(
+        serializers.ListField(
+            child=serializers.ListField(child=serializers.CharField()),
+            required=False,
+            allow_null=True,
+            help_text="Explicit groups of sub-case URNs; omit (send {}) to group automatically by PNR.",
+        ),
+        {
+            "type": "array",
+            "nullable": True,
+            "minItems": 1,
+            "items": {"type": "array", "minItems": 1, "items": urn_schema("subcase")},
+        },
     )
 
     def to_internal_value(self, data):
         # URNs are checked by the service so each bad entry is named groups[i][j]; only the outer
         # shape is checked here.
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)  # "Invalid data. Expected a dictionary …" (400)
         if isinstance(data, dict) and "groups" in data and data["groups"] is not None:
             if not isinstance(data["groups"], list):
                 raise serializers.ValidationError({"groups": ["must be a list of lists of sub-case URNs"]})
@@ -214,4 +254,4 @@ def parse_date_or_datetime(value: str) -> dt.datetime | dt.date | None:
         return None
     if parsed is None or parsed.tzinfo is None:
         return None
-    return parsed
+    return as_utc(parsed)

@@ -24,6 +24,7 @@ from cases.api.serializers import (
     parse_date_or_datetime,
 )
 from cases.models import CaseStatus, SubCaseStatus
+from nexa.platform.openapi import DATE_OR_DATE_TIME_SCHEMA, EMPTY_IS_ABSENT, urn_schema
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
@@ -122,13 +123,30 @@ class CaseListCreateView(_PerMethodPermissionsMixin, NexaAPIView):
         summary="List cases",
         description="Newest scheduled departure first. Filters are validated: a bad value is a 400 naming it.",
         parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, enum=CaseStatus.values, description="Case status."),
-            OpenApiParameter("airport", OpenApiTypes.STR, description="IATA code of the disrupted airport."),
             OpenApiParameter(
-                "from", OpenApiTypes.STR, description="Scheduled departure at or after (date or date-time)."
+                "status",
+                OpenApiTypes.STR,
+                enum=CaseStatus.values,
+                description="Case status.",
+                extensions=EMPTY_IS_ABSENT,
             ),
             OpenApiParameter(
-                "to", OpenApiTypes.STR, description="Scheduled departure at or before (a date covers the whole day)."
+                "airport",
+                {"type": "string", "pattern": r"^\s*[A-Za-z]{3}\s*$", "example": "MAD"},
+                description="IATA code of the disrupted airport (one of the catalog's).",
+                extensions=EMPTY_IS_ABSENT,
+            ),
+            OpenApiParameter(
+                "from",
+                DATE_OR_DATE_TIME_SCHEMA,
+                description="Scheduled departure at or after (date, or date-time with a UTC offset).",
+                extensions=EMPTY_IS_ABSENT,
+            ),
+            OpenApiParameter(
+                "to",
+                DATE_OR_DATE_TIME_SCHEMA,
+                description="Scheduled departure at or before (a date covers the whole day); not before from.",
+                extensions=EMPTY_IS_ABSENT,
             ),
         ],
     )
@@ -209,8 +227,19 @@ class CaseManifestView(_PerMethodPermissionsMixin, NexaAPIView):
         summary="The case's sub-cases (one per passenger)",
         parameters=[
             CASE_URN_PARAMETER,
-            OpenApiParameter("status", OpenApiTypes.STR, enum=SubCaseStatus.values, description="Sub-case status."),
-            OpenApiParameter("group", OpenApiTypes.STR, description="Only members of this group (urn:nexa:group:…)."),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=SubCaseStatus.values,
+                description="Sub-case status.",
+                extensions=EMPTY_IS_ABSENT,
+            ),
+            OpenApiParameter(
+                "group",
+                urn_schema("group"),
+                description="Only members of this group (urn:nexa:group:…).",
+                extensions=EMPTY_IS_ABSENT,
+            ),
         ],
     )
     def get(self, request, case_urn: str):
@@ -284,7 +313,7 @@ FENCING_TOKEN_PARAMETER = OpenApiParameter(
     name=FENCING_TOKEN_HEADER,
     location=OpenApiParameter.HEADER,
     required=False,
-    type=int,
+    type={"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
     description="The fencing token of your lock on the sub-case; a stale one is a 409 (stale-fencing-token).",
 )
 
