@@ -39,7 +39,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 
 # cases.manifest's rules, stated for the schema (spaces are collapsed and codes upper-cased there).
-_SEP = r"[\s\-.()/]*"  # separators the manifest removes
+_SEP = r"[\s\x1c-\x1f\-.()/]*"  # separators the manifest removes
 PHONE_SCHEMA = {
     "type": "string",
     "pattern": rf"^{_SEP}(?:\+|00){_SEP}[1-9](?:{_SEP}[0-9]){{6,14}}{_SEP}$",
@@ -58,7 +58,7 @@ class PassengerRowSerializer(serializers.Serializer):
     )
     pnr = with_schema(
         serializers.CharField(help_text="Booking reference, 6 letters/digits."),
-        {"type": "string", "pattern": r"^\s*[A-Za-z0-9]{6}\s*$", "example": "X7K2QP"},
+        {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z0-9]{6}[\s\x1c-\x1f]*$", "example": "X7K2QP"},
     )
     tier = serializers.ChoiceField(choices=Tier.choices, required=False, default=Tier.ECONOMY)
     loyaltyTier = serializers.CharField(required=False, max_length=30, allow_blank=True)  # noqa: N815
@@ -69,7 +69,7 @@ class PassengerRowSerializer(serializers.Serializer):
     phone = with_schema(serializers.CharField(required=False, help_text="E.164, e.g. +34600123456."), PHONE_SCHEMA)
     language = with_schema(
         serializers.CharField(required=False, default="en", help_text="Language tag, e.g. es or pt-BR."),
-        {"type": "string", "pattern": r"^\s*[A-Za-z]{2,3}(?:-[A-Za-z]{2})?\s*$", "example": "es"},
+        {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z]{2,3}(?:-[A-Za-z]{2})?[\s\x1c-\x1f]*$", "example": "es"},
     )
     onwardFlight = with_schema(  # noqa: N815
         serializers.CharField(required=False, help_text="Flight number, e.g. IB3166."), FLIGHT_NUMBER_SCHEMA
@@ -94,9 +94,10 @@ class PassengerRowsField(serializers.ListField):
 class CaseDeclareSerializer(serializers.Serializer):
     airport = with_schema(
         serializers.CharField(max_length=3, help_text="IATA code of the disrupted airport (in the catalog)."),
-        {"type": "string", "pattern": r"^\s*[A-Za-z]{3}\s*$", "example": "MAD"},
+        {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z]{3}[\s\x1c-\x1f]*$", "example": "MAD"},
     )
-    flightNumber = with_schema(serializers.CharField(max_length=10), FLIGHT_NUMBER_SCHEMA)  # noqa: N815
+    # No max_length: inner whitespace is removed by normalise_flight_number, which bounds the number.
+    flightNumber = with_schema(serializers.CharField(), FLIGHT_NUMBER_SCHEMA)  # noqa: N815
     flightDate = serializers.DateField(help_text="Operating date (local) of the flight.")  # noqa: N815
     scheduledDeparture = AwareDateTimeField()  # noqa: N815
     cause = serializers.ChoiceField(choices=Cause.choices)

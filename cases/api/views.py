@@ -132,7 +132,7 @@ class CaseListCreateView(_PerMethodPermissionsMixin, NexaAPIView):
             ),
             OpenApiParameter(
                 "airport",
-                {"type": "string", "pattern": r"^\s*[A-Za-z]{3}\s*$", "example": "MAD"},
+                {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z]{3}[\s\x1c-\x1f]*$", "example": "MAD"},
                 description="IATA code of the disrupted airport (one of the catalog's).",
                 extensions=EMPTY_IS_ABSENT,
             ),

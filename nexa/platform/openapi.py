@@ -128,7 +128,7 @@ PROBLEM_SCHEMA = {
 # cases.manifest.normalise_flight_number: whitespace removed, upper-cased, then an IATA/ICAO flight number.
 FLIGHT_NUMBER_SCHEMA = {
     "type": "string",
-    "pattern": r"^\s*(?:[A-Za-z0-9]{2}|[A-Za-z]{3})\s*[0-9]{1,4}[A-Za-z]?\s*$",
+    "pattern": r"^[\s\x1c-\x1f]*(?:[A-Za-z0-9]{2}|[A-Za-z]{3})[\s\x1c-\x1f]*[0-9]{1,4}[A-Za-z]?[\s\x1c-\x1f]*$",
     "example": "IB3166",
 }
 # A string the service strips (str.strip / str.split) before requiring it: at least one character that is

@@ -8,7 +8,9 @@ refusal of a schema-valid request still fails the run.
 """
 
 import json
+import os
 import re
+from collections import Counter
 
 import schemathesis
 
@@ -52,17 +54,31 @@ def _rule_for(operation: str, field: str) -> str | None:
     return None
 
 
-def semantic_refusal(operation: str, status: int, body: dict | None) -> bool:
-    """True when the refusal is one the schema cannot state: a stateful problem, or a 400 whose errors
-    all name fields under a rule of :data:`SEMANTIC_RULES`."""
+def semantic_refusal(operation: str, status: int, body: dict | None) -> str | None:
+    """The rule when the refusal is one the schema cannot state (a stateful problem, or a 400/422 whose
+    errors all name fields under :data:`SEMANTIC_RULES`), else None."""
     if not isinstance(body, dict):
-        return False
+        return None
     if body.get("type") in STATEFUL_PROBLEMS:
-        return True
+        return STATEFUL_PROBLEMS[body["type"]]
     errors = body.get("errors")
     if status not in (400, 422) or not isinstance(errors, list) or not errors:
-        return False
-    return all(isinstance(error, dict) and _rule_for(operation, str(error.get("field"))) for error in errors)
+        return None
+    rules = [_rule_for(operation, str(error.get("field"))) if isinstance(error, dict) else None for error in errors]
+    return "; ".join(sorted(set(rules))) if all(rules) else None
+
+
+# What was dropped and why, written for the test to print (NEXA_SCHEMATHESIS_DROPPED: a file path).
+_dropped: Counter = Counter()
+
+
+def _drop(operation: str, why: str) -> bool:
+    _dropped[f"{operation}: {why}"] += 1
+    path = os.environ.get("NEXA_SCHEMATHESIS_DROPPED")
+    if path:
+        with open(path, "w") as out:
+            json.dump(dict(_dropped.most_common()), out, indent=1)
+    return False
 
 
 def _fencing_token_out_of_range(case) -> bool:
@@ -100,17 +116,21 @@ def _operation(case) -> str:
 
 @schemathesis.hook
 def filter_failure(context, failure, case, response) -> bool:
+    operation = _operation(case)
     if response is not None and response.status_code >= 500:
-        operation = _operation(case)
-        return not any(op == operation and predicate(case) for (op, predicate) in KNOWN_ELSEWHERE)
+        for (known_operation, predicate), branch in KNOWN_ELSEWHERE.items():
+            if known_operation == operation and predicate(case):
+                return _drop(operation, f"{response.status_code} known elsewhere ({branch})")
+        return True
     if "positive_data_acceptance" not in getattr(failure, "checks", ()):
         return True
     meta = getattr(case, "meta", None)
     if meta is not None and any(info.mode.is_negative for info in meta.components.values()):
-        return True  # a component was generated to violate the schema: not positive data at all
-    operation = _operation(case)
+        # schemathesis labels the case positive while a component was generated to violate the schema
+        return _drop(operation, "a component was generated negative")
     try:
         body = json.loads(response.content)
     except (ValueError, TypeError):
         body = None
-    return not semantic_refusal(operation, response.status_code, body)
+    rule = semantic_refusal(operation, response.status_code, body)
+    return True if rule is None else _drop(operation, f"{response.status_code}: {rule}")
