@@ -150,6 +150,7 @@ _PROBLEMS_EVERYWHERE = {
     "401": "Missing, invalid, expired or revoked bearer token.",
     "403": "Your role is below the route's minimum.",
     "429": "Rate limited; honour Retry-After.",
+    "500": "Unexpected error; quote the instance URN (never expected: the fuzzer fails on any 5xx).",
 }
 _PROBLEMS_POST = {
     "409": "Conflict: the Idempotency-Key is in flight, a lock is held (lockedBy, expiresInSeconds), "
@@ -261,7 +262,7 @@ def _exact_parameter(parameter: dict) -> None:
 def postprocess_exact_schema(result, generator, request, public):
     """drf-spectacular postprocessing hook: every operation states what the server really enforces —
     URN patterns on path parameters, bounds on limit — and documents every problem it can answer
-    (``application/problem+json``, the Problem schema) by status: 400/401/403/429 everywhere, 404 with a
+    (``application/problem+json``, the Problem schema) by status: 400/401/403/429/500 everywhere, 404 with a
     path parameter, 409/413/415/422/503 on POST."""
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
@@ -289,7 +290,6 @@ def postprocess_exact_schema(result, generator, request, public):
                 wanted.update(_PROBLEMS_POST)
             for status, description in wanted.items():
                 responses.setdefault(status, _problem_response(description))
-            responses.pop("500", None)
             operation["responses"] = dict(sorted(responses.items()))
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
