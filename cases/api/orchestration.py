@@ -2,7 +2,7 @@
 runs, and the passenger wallet. Parse → call one service or selector → render."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework import status as http_status
 from rest_framework.response import Response
@@ -194,6 +194,20 @@ class SubCaseCompensateView(NexaAPIView):
         parameters=[SUB_CASE_URN_PARAMETER, FENCING_TOKEN_PARAMETER],
         request=CompensateRequestSerializer,
         responses={202: CompensateAcceptedSerializer},
+        examples=[
+            OpenApiExample(
+                "A meal voucher and EU261 cash",
+                request_only=True,
+                value={
+                    "version": 3,
+                    "items": [
+                        {"type": "MEAL", "amount": "25.00", "currency": "EUR"},
+                        {"type": "CASH", "amount": "250.00", "currency": "EUR", "regulation": "EU261"},
+                    ],
+                    "reason": "Cancelled IB3166, 6 h delay",
+                },
+            )
+        ],
     )
     def post(self, request, sub_case_urn: str):
         body = CompensateRequestSerializer(data=request.data)

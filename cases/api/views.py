@@ -3,7 +3,7 @@
 import datetime as dt
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status as http_status
 from rest_framework.response import Response
 
@@ -179,6 +179,23 @@ class CaseListCreateView(_PerMethodPermissionsMixin, NexaAPIView):
         ),
         request=CaseDeclareSerializer,
         responses={201: CaseDetailSerializer},
+        examples=[
+            OpenApiExample(
+                "Cancellation at MAD with one passenger",
+                request_only=True,
+                value={
+                    "airport": "MAD",
+                    "flightNumber": "IB3166",
+                    "flightDate": "2026-11-22",
+                    "scheduledDeparture": "2026-11-22T21:40:00+01:00",
+                    "cause": "CANCELLATION",
+                    "note": "Storm over the bay",
+                    "passengers": [
+                        {"firstName": "Ana", "lastName": "Garcia", "pnr": "X7K2QP", "phone": "+34600123456"}
+                    ],
+                },
+            )
+        ],
     )
     def post(self, request):
         body = CaseDeclareSerializer(data=request.data)

@@ -146,6 +146,8 @@ def test_request_bodies_state_enums_patterns_and_examples(schema):
     }
     assert components["PassengerRowRequest"]["additionalProperties"] is False
     assert components["CaseDeclareRequest"]["properties"]["flightNumber"]["example"] == "IB3166"
+    for path in ("/v1/cases", "/v1/subcases/{sub_case_urn}/compensate"):
+        assert schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["examples"], path
 
 
 # --- server bugs the fuzzer found (each failed before) ---------------------------------------------------
