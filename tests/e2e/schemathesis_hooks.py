@@ -10,6 +10,7 @@ refusal of a schema-valid request still fails the run.
 import json
 import os
 import re
+import threading
 from collections import Counter
 
 import schemathesis
@@ -70,14 +71,16 @@ def semantic_refusal(operation: str, status: int, body: dict | None) -> str | No
 
 # What was dropped and why, written for the test to print (NEXA_SCHEMATHESIS_DROPPED: a file path).
 _dropped: Counter = Counter()
+_dropped_lock = threading.Lock()  # schemathesis workers are threads
 
 
 def _drop(operation: str, why: str) -> bool:
-    _dropped[f"{operation}: {why}"] += 1
-    path = os.environ.get("NEXA_SCHEMATHESIS_DROPPED")
-    if path:
-        with open(path, "w") as out:
-            json.dump(dict(_dropped.most_common()), out, indent=1)
+    with _dropped_lock:
+        _dropped[f"{operation}: {why}"] += 1
+        path = os.environ.get("NEXA_SCHEMATHESIS_DROPPED")
+        if path:
+            with open(path, "w") as out:
+                json.dump(dict(_dropped.most_common()), out, indent=1)
     return False
 
 

@@ -66,7 +66,7 @@ def _api(server, token: str, method: str, path: str, body: dict | None = None) -
 
 
 @pytest.fixture(scope="module")
-def seeded(asgi_server, django_db_blocker):
+def seeded(asgi_server):
     """Real objects the fuzzer's path parameters can name, created through the API itself."""
     from nexa.platform.auth import issue_token
 
