@@ -42,7 +42,7 @@ from cases.models import SubCase
 from nexa.platform.auth import Principal, revoke_token_id
 from nexa.platform.problems import Problem, conflict_problem, not_found_problem, validation_problem
 from nexa.platform.roles import Role, role_satisfies
-from nexa.platform.urns import InvalidUrn, parse_urn
+from nexa.platform.urns import InvalidUrn, is_opaque_urn, parse_urn
 from operators import events, principal_check, selectors
 from operators.models import EntityLock, Operator, OperatorSession
 from operators.permissions import user_role_groups_sync
@@ -462,7 +462,9 @@ VALUES (%s, %s, %s, %s, %s, statement_timestamp(), statement_timestamp())
 
 
 def _default_display_name(operator_urn: str) -> str:
-    return operator_urn.rsplit(":", 1)[-1] or operator_urn
+    """The URN's last segment, cut to the column (a URN may be longer than a display name)."""
+    max_length = Operator._meta.get_field("display_name").max_length
+    return (operator_urn.rsplit(":", 1)[-1] or operator_urn)[:max_length]
 
 
 def operator_session_open(*, principal: Principal, session_id: str, server_instance: str) -> None:
@@ -612,7 +614,7 @@ def _require_admin(principal: Principal, what: str) -> None:
 
 
 def _require_operator_urn(operator_urn: object) -> str:
-    if not isinstance(operator_urn, str) or not operator_urn.startswith("urn:") or len(operator_urn) > 255:
+    if not is_opaque_urn(operator_urn):
         raise validation_problem([{"field": "operator_urn", "message": "must be an operator URN (urn:…)"}])
     return operator_urn
 

@@ -14,11 +14,11 @@ from audit.api.serializers import AuditEntrySerializer
 from audit.export import audit_export_prepare
 from audit.selectors import AUDIT_ORDERING, audit_entries, audit_entries_for_case, audit_entries_for_entity
 from cases.selectors import case_get
-from nexa.platform.openapi import problem
+from nexa.platform.openapi import DATE_OR_DATE_TIME_SCHEMA, NON_BLANK, problem
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem
 from nexa.platform.roles import AnyOf, Role
-from nexa.platform.urns import InvalidUrn
+from nexa.platform.urns import InvalidUrn, is_opaque_urn
 from nexa.platform.views import NexaAPIView
 
 AUDIT_READERS = AnyOf(Role.FINANCE_AUDIT, Role.OPS_SUPERVISOR)
@@ -75,12 +75,24 @@ def _filters(params) -> dict:
 
 
 FILTER_PARAMETERS = [
-    OpenApiParameter("actor", OpenApiTypes.STR, description="Only this actor (operator URN or urn:nexa:system:…)."),
-    OpenApiParameter("action", OpenApiTypes.STR, description='Only this action, e.g. "subcase.locked".'),
     OpenApiParameter(
-        "from", OpenApiTypes.DATETIME, description="ISO 8601; rows at or after this instant (no offset = UTC)."
+        "actor",
+        {"type": "string", "minLength": 1, "maxLength": URN_MAX_LENGTH, "pattern": NON_BLANK},
+        description="Only this actor (operator URN or urn:nexa:system:…).",
     ),
-    OpenApiParameter("to", OpenApiTypes.DATETIME, description="ISO 8601; rows before this instant (exclusive)."),
+    OpenApiParameter(
+        "action",
+        {"type": "string", "minLength": 1, "maxLength": ACTION_MAX_LENGTH, "pattern": NON_BLANK},
+        description='Only this action, e.g. "subcase.locked".',
+    ),
+    OpenApiParameter(
+        "from",
+        DATE_OR_DATE_TIME_SCHEMA,
+        description="ISO 8601; rows at or after this instant (no offset = UTC).",
+    ),
+    OpenApiParameter(
+        "to", DATE_OR_DATE_TIME_SCHEMA, description="ISO 8601; rows before this instant (exclusive); not before from."
+    ),
 ]
 
 
@@ -116,7 +128,7 @@ class AuditEntityListView(NexaAPIView):
         description="Newest first. Any URN (sub-case, reservation, policy, operator …); another airline's is empty.",
     )
     def get(self, request, entity_urn: str):
-        if not entity_urn.startswith("urn:") or len(entity_urn) > URN_MAX_LENGTH:
+        if not is_opaque_urn(entity_urn):
             raise validation_problem([{"field": "entity_urn", "message": "Must be a URN (urn:…)."}])
         entries = audit_entries_for_entity(principal=request.auth, entity_urn=entity_urn)
         return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=_serialize)

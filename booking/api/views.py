@@ -1,12 +1,12 @@
 """HTTP views of the booking domain: parse → call one selector → render."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from booking.api.serializers import AirportSearchResultSerializer, AirportSerializer
 from booking.selectors import AIRPORT_SEARCH_MAX_LIMIT, airports_search
 from nexa.platform.inputs import strict_int_or_none
+from nexa.platform.openapi import NON_BLANK
 from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
 from nexa.platform.views import NexaAPIView
@@ -49,10 +49,16 @@ class AirportSearchView(NexaAPIView):
             "with, has a word starting with, or contains the query (case- and accent-insensitive)."
         ),
         parameters=[
-            OpenApiParameter("q", OpenApiTypes.STR, required=True, description="IATA/ICAO code, name or city."),
+            OpenApiParameter(
+                "q",
+                # Surrounding whitespace is stripped, then 1 to AIRPORT_QUERY_MAX_LENGTH characters remain.
+                {"type": "string", "minLength": 1, "maxLength": AIRPORT_QUERY_MAX_LENGTH, "pattern": NON_BLANK},
+                required=True,
+                description="IATA/ICAO code, name or city.",
+            ),
             OpenApiParameter(
                 "limit",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 1, "maximum": AIRPORT_SEARCH_MAX_LIMIT},
                 required=False,
                 description=f"1 to {AIRPORT_SEARCH_MAX_LIMIT}, default {AIRPORT_SEARCH_DEFAULT_LIMIT}.",
             ),

@@ -332,11 +332,14 @@ class CaseEventStreamView(NexaAPIView):
         parameters=[
             OpenApiParameter("case_urn", OpenApiTypes.STR, OpenApiParameter.PATH, description="urn:nexa:case:<uuid>"),
             OpenApiParameter(
-                "Last-Event-ID", OpenApiTypes.STR, OpenApiParameter.HEADER, description="Resume after this offset."
+                "Last-Event-ID",
+                {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[0-9]{0,18}[\s\x1c-\x1f]*$"},
+                OpenApiParameter.HEADER,
+                description="Resume after this offset.",
             ),
             OpenApiParameter(
                 LAST_EVENT_ID_QUERY_PARAMETER,
-                OpenApiTypes.STR,
+                {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[0-9]{0,18}[\s\x1c-\x1f]*$"},
                 description="Same as the Last-Event-ID header (for EventSource polyfills); the header wins.",
             ),
         ],

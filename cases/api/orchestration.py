@@ -2,13 +2,13 @@
 runs, and the passenger wallet. Parse → call one service or selector → render."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework import status as http_status
 from rest_framework.response import Response
 
 from booking.selectors import wallet_for_subcase
-from cases import selectors, services
+from cases import compensation, selectors, services
 from cases.api.views import (
     CASE_URN_PARAMETER,
     FENCING_TOKEN_PARAMETER,
@@ -18,6 +18,7 @@ from cases.api.views import (
     fencing_token_header,
 )
 from nexa.platform.inputs import PG_INTEGER_MAX
+from nexa.platform.openapi import NON_BLANK, with_schema
 from nexa.platform.urns import format_urn
 from nexa.platform.views import NexaAPIView
 
@@ -30,19 +31,96 @@ def _iso(value):
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+# cases.compensation.validate_request's shape rules, stated for the schema. The per-passenger limits, a
+# MEAL card's expiry in the future and HOTEL (a 422) are business rules no schema states.
+_AMOUNT = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^(?:[1-9][0-9]{0,4}(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"},
+        {"type": "integer", "minimum": 1, "maximum": int(compensation.MAX_AMOUNT)},
+    ],
+    "description": 'Positive, at most two decimals, as a decimal string such as "25.00".',
+    "example": "25.00",
+}
+_CURRENCY = {"type": "string", "enum": sorted(compensation.ISO_4217), "example": "EUR"}
+_PLACE = {
+    "type": "object",
+    "properties": {
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "lng": {"type": "number", "minimum": -180, "maximum": 180},
+        "address": {"type": "string", "pattern": NON_BLANK, "maxLength": 300},
+    },
+    "required": ["lat", "lng"],
+}
+COMPENSATION_ITEM_SCHEMA = {
+    "oneOf": [
+        {
+            "type": "object",
+            "title": "MEAL",
+            "properties": {
+                "type": {"type": "string", "enum": ["MEAL"]},
+                "amount": _AMOUNT,
+                "currency": _CURRENCY,
+                "expiresAt": {"type": "string", "format": "date-time", "description": "In the future; default 24 h."},
+            },
+            "required": ["type", "amount", "currency"],
+        },
+        {
+            "type": "object",
+            "title": "CASH",
+            "properties": {
+                "type": {"type": "string", "enum": ["CASH"]},
+                "amount": _AMOUNT,
+                "currency": _CURRENCY,
+                "regulation": {"type": "string", "enum": list(compensation.REGULATIONS)},
+            },
+            "required": ["type", "amount", "currency", "regulation"],
+        },
+        {
+            "type": "object",
+            "title": "TRANSPORT",
+            "properties": {
+                "type": {"type": "string", "enum": ["TRANSPORT"]},
+                "provider": {"type": "string", "enum": list(compensation.TRANSPORT_PROVIDERS)},
+                "pickup": _PLACE,
+                "dropoff": _PLACE,
+                "pickupAt": {"type": "string", "format": "date-time", "description": "In the future; default now."},
+                "amount": _AMOUNT,
+                "currency": _CURRENCY,
+            },
+            "required": ["type", "provider", "pickup", "dropoff"],
+            # amount needs a currency
+            "anyOf": [{"not": {"required": ["amount"]}}, {"required": ["amount", "currency"]}],
+        },
+    ],
+    "example": {"type": "MEAL", "amount": "25.00", "currency": "EUR"},
+}
+
+
 class CompensateRequestSerializer(serializers.Serializer):
     version = serializers.IntegerField(
         min_value=1, max_value=PG_INTEGER_MAX, help_text="The sub-case version you read (optimistic concurrency)."
     )
-    items = serializers.ListField(
-        child=serializers.JSONField(),
-        help_text=(
-            'MEAL {amount, currency, expiresAt?}; CASH {amount, currency, regulation}; TRANSPORT {provider: "UBER"|'
-            '"CABIFY", pickup, dropoff, pickupAt?, amount?, currency?}. HOTEL is refused with a 422 (arrives with '
-            "booking)."
+    items = with_schema(
+        serializers.ListField(
+            child=serializers.JSONField(),
+            help_text=(
+                'MEAL {amount, currency, expiresAt?}; CASH {amount, currency, regulation}; TRANSPORT {provider: "UBER"|'
+                '"CABIFY", pickup, dropoff, pickupAt?, amount?, currency?}. HOTEL is refused with a 422 (arrives with '
+                "booking)."
+            ),
         ),
+        {
+            "type": "array",
+            "items": COMPENSATION_ITEM_SCHEMA,
+            "minItems": 1,
+            "maxItems": compensation.MAX_ITEMS,
+            "description": "MEAL, CASH or TRANSPORT items (HOTEL is refused with a 422: it arrives with booking).",
+        },
     )
-    reason = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    reason = with_schema(
+        serializers.CharField(allow_blank=True, trim_whitespace=False),
+        {"type": "string", "pattern": NON_BLANK, "maxLength": compensation.REASON_MAX_LENGTH},
+    )
 
 
 class CompensateAcceptedSerializer(serializers.Serializer):
@@ -112,6 +190,20 @@ class SubCaseCompensateView(NexaAPIView):
         parameters=[SUB_CASE_URN_PARAMETER, FENCING_TOKEN_PARAMETER],
         request=CompensateRequestSerializer,
         responses={202: CompensateAcceptedSerializer},
+        examples=[
+            OpenApiExample(
+                "A meal voucher and EU261 cash",
+                request_only=True,
+                value={
+                    "version": 3,
+                    "items": [
+                        {"type": "MEAL", "amount": "25.00", "currency": "EUR"},
+                        {"type": "CASH", "amount": "250.00", "currency": "EUR", "regulation": "EU261"},
+                    ],
+                    "reason": "Cancelled IB3166, 6 h delay",
+                },
+            )
+        ],
     )
     def post(self, request, sub_case_urn: str):
         body = CompensateRequestSerializer(data=request.data)

@@ -2,12 +2,14 @@
 shapes only; business rules (catalog airport, manifest rows, duplicates) live in the services."""
 
 import datetime as dt
+from collections.abc import Mapping
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases.models import SUBCASE_TRANSITIONS, Case, Cause, PassengerGroup, SpecialNeed, SubCase, SubCaseStatus, Tier
 from nexa.platform.inputs import PG_INTEGER_MAX, AwareDateTimeField, parse_aware_datetime
+from nexa.platform.openapi import FLIGHT_NUMBER_SCHEMA, NON_BLANK, urn_schema, with_schema
 from nexa.platform.urns import format_urn
 
 MAX_PASSENGERS_PER_REQUEST = 20_000
@@ -16,21 +18,42 @@ MAX_PASSENGERS_PER_REQUEST = 20_000
 # --- passengers ------------------------------------------------------------------------------------
 
 
+# cases.manifest's rules, stated for the schema (spaces are collapsed and codes upper-cased there).
+_SEP = r"[\s\x1c-\x1f\-.()/]*"  # separators the manifest removes
+PHONE_SCHEMA = {
+    "type": "string",
+    "pattern": rf"^{_SEP}(?:\+|00){_SEP}[1-9](?:{_SEP}[0-9]){{6,14}}{_SEP}$",
+    "example": "+34600123456",
+}
+
+
 class PassengerRowSerializer(serializers.Serializer):
     """One manifest row (documentation of the shape; cases.manifest validates it)."""
 
-    firstName = serializers.CharField(max_length=100)  # noqa: N815 - wire name
-    lastName = serializers.CharField(max_length=100)  # noqa: N815
-    pnr = serializers.CharField(min_length=6, max_length=6, help_text="Booking reference, 6 letters/digits.")
+    firstName = with_schema(  # noqa: N815 - wire name
+        serializers.CharField(), {"type": "string", "pattern": NON_BLANK, "maxLength": 100, "example": "Ana"}
+    )
+    lastName = with_schema(  # noqa: N815
+        serializers.CharField(), {"type": "string", "pattern": NON_BLANK, "maxLength": 100, "example": "Garcia"}
+    )
+    pnr = with_schema(
+        serializers.CharField(help_text="Booking reference, 6 letters/digits."),
+        {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z0-9]{6}[\s\x1c-\x1f]*$", "example": "X7K2QP"},
+    )
     tier = serializers.ChoiceField(choices=Tier.choices, required=False, default=Tier.ECONOMY)
-    loyaltyTier = serializers.CharField(required=False, max_length=30)  # noqa: N815
+    loyaltyTier = serializers.CharField(required=False, max_length=30, allow_blank=True)  # noqa: N815
     specialNeeds = serializers.ListField(  # noqa: N815
         child=serializers.ChoiceField(choices=SpecialNeed.choices), required=False
     )
     email = serializers.EmailField(required=False)
-    phone = serializers.CharField(required=False, help_text="E.164, e.g. +34600123456.")
-    language = serializers.CharField(required=False, default="en", help_text="Language tag, e.g. es or pt-BR.")
-    onwardFlight = serializers.CharField(required=False, help_text="Flight number, e.g. IB3166.")  # noqa: N815
+    phone = with_schema(serializers.CharField(required=False, help_text="E.164, e.g. +34600123456."), PHONE_SCHEMA)
+    language = with_schema(
+        serializers.CharField(required=False, default="en", help_text="Language tag, e.g. es or pt-BR."),
+        {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z]{2,3}(?:-[A-Za-z]{2})?[\s\x1c-\x1f]*$", "example": "es"},
+    )
+    onwardFlight = with_schema(  # noqa: N815
+        serializers.CharField(required=False, help_text="Flight number, e.g. IB3166."), FLIGHT_NUMBER_SCHEMA
+    )
 
     class Meta:
         ref_name = "PassengerRow"
@@ -49,8 +72,12 @@ class PassengerRowsField(serializers.ListField):
 
 
 class CaseDeclareSerializer(serializers.Serializer):
-    airport = serializers.CharField(max_length=3, help_text="IATA code of the disrupted airport.")
-    flightNumber = serializers.CharField(max_length=10)  # noqa: N815
+    airport = with_schema(
+        serializers.CharField(max_length=3, help_text="IATA code of the disrupted airport (in the catalog)."),
+        {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z]{3}[\s\x1c-\x1f]*$", "example": "MAD"},
+    )
+    # No max_length: inner whitespace is removed by normalise_flight_number, which bounds the number.
+    flightNumber = with_schema(serializers.CharField(), FLIGHT_NUMBER_SCHEMA)  # noqa: N815
     flightDate = serializers.DateField(help_text="Operating date (local) of the flight.")  # noqa: N815
     scheduledDeparture = AwareDateTimeField()  # noqa: N815
     cause = serializers.ChoiceField(choices=Cause.choices)
@@ -63,16 +90,26 @@ class ManifestAppendSerializer(serializers.Serializer):
 
 
 class PassengerGroupsRequestSerializer(serializers.Serializer):
-    groups = serializers.ListField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        allow_null=True,
-        help_text="Explicit groups of sub-case URNs; omit (send {}) to group automatically by PNR.",
+    groups = with_schema(
+        serializers.ListField(
+            child=serializers.ListField(child=serializers.CharField()),
+            required=False,
+            allow_null=True,
+            help_text="Explicit groups of sub-case URNs; omit (send {}) to group automatically by PNR.",
+        ),
+        {
+            "type": "array",
+            "nullable": True,
+            "minItems": 1,
+            "items": {"type": "array", "minItems": 1, "items": urn_schema("subcase")},
+        },
     )
 
     def to_internal_value(self, data):
         # URNs are checked by the service so each bad entry is named groups[i][j]; only the outer
         # shape is checked here.
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)  # "Invalid data. Expected a dictionary …" (400)
         if isinstance(data, dict) and "groups" in data and data["groups"] is not None:
             if not isinstance(data["groups"], list):
                 raise serializers.ValidationError({"groups": ["must be a list of lists of sub-case URNs"]})

@@ -9,20 +9,27 @@ from rest_framework.response import Response
 
 from cases import selectors, services
 from cases.api.views import CASE_URN_PARAMETER, OPERATOR
+from nexa.platform.openapi import NON_BLANK, urn_schema, with_schema
 from nexa.platform.views import NexaAPIView
 
 
 class PlaceSerializer(serializers.Serializer):
-    lat = serializers.FloatField()
-    lng = serializers.FloatField()
-    address = serializers.CharField(required=False)
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lng = serializers.FloatField(min_value=-180, max_value=180)
+    address = with_schema(
+        serializers.CharField(required=False), {"type": "string", "pattern": NON_BLANK, "maxLength": 300}
+    )
 
 
 class TransfersRequestSerializer(serializers.Serializer):
     """Documents the body; the service validates it and names every invalid field."""
 
-    subCaseUrns = serializers.ListField(child=serializers.CharField(), required=False)  # noqa: N815
-    groupUrns = serializers.ListField(child=serializers.CharField(), required=False)  # noqa: N815
+    subCaseUrns = serializers.ListField(  # noqa: N815
+        child=with_schema(serializers.CharField(), urn_schema("subcase")), required=False, max_length=1000
+    )
+    groupUrns = serializers.ListField(  # noqa: N815
+        child=with_schema(serializers.CharField(), urn_schema("group")), required=False, max_length=1000
+    )
     pickup = PlaceSerializer()
     dropoff = PlaceSerializer()
     pickupAt = serializers.DateTimeField(required=False, help_text="ISO 8601 with a UTC offset; default now")  # noqa: N815

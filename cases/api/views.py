@@ -3,7 +3,7 @@
 import datetime as dt
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status as http_status
 from rest_framework.response import Response
 
@@ -25,6 +25,7 @@ from cases.api.serializers import (
 )
 from cases.models import CaseStatus, SubCaseStatus
 from nexa.platform.inputs import PG_BIGINT_MAX, int_header
+from nexa.platform.openapi import DATE_OR_DATE_TIME_SCHEMA, EMPTY_IS_ABSENT, urn_schema
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
@@ -125,13 +126,30 @@ class CaseListCreateView(_PerMethodPermissionsMixin, NexaAPIView):
         summary="List cases",
         description="Newest scheduled departure first. Filters are validated: a bad value is a 400 naming it.",
         parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, enum=CaseStatus.values, description="Case status."),
-            OpenApiParameter("airport", OpenApiTypes.STR, description="IATA code of the disrupted airport."),
             OpenApiParameter(
-                "from", OpenApiTypes.STR, description="Scheduled departure at or after (date or date-time)."
+                "status",
+                OpenApiTypes.STR,
+                enum=CaseStatus.values,
+                description="Case status.",
+                extensions=EMPTY_IS_ABSENT,
             ),
             OpenApiParameter(
-                "to", OpenApiTypes.STR, description="Scheduled departure at or before (a date covers the whole day)."
+                "airport",
+                {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z]{3}[\s\x1c-\x1f]*$", "example": "MAD"},
+                description="IATA code of the disrupted airport (one of the catalog's).",
+                extensions=EMPTY_IS_ABSENT,
+            ),
+            OpenApiParameter(
+                "from",
+                DATE_OR_DATE_TIME_SCHEMA,
+                description="Scheduled departure at or after (date, or date-time with a UTC offset).",
+                extensions=EMPTY_IS_ABSENT,
+            ),
+            OpenApiParameter(
+                "to",
+                DATE_OR_DATE_TIME_SCHEMA,
+                description="Scheduled departure at or before (a date covers the whole day); not before from.",
+                extensions=EMPTY_IS_ABSENT,
             ),
         ],
     )
@@ -164,6 +182,23 @@ class CaseListCreateView(_PerMethodPermissionsMixin, NexaAPIView):
         ),
         request=CaseDeclareSerializer,
         responses={201: CaseDetailSerializer},
+        examples=[
+            OpenApiExample(
+                "Cancellation at MAD with one passenger",
+                request_only=True,
+                value={
+                    "airport": "MAD",
+                    "flightNumber": "IB3166",
+                    "flightDate": "2026-11-22",
+                    "scheduledDeparture": "2026-11-22T21:40:00+01:00",
+                    "cause": "CANCELLATION",
+                    "note": "Storm over the bay",
+                    "passengers": [
+                        {"firstName": "Ana", "lastName": "Garcia", "pnr": "X7K2QP", "phone": "+34600123456"}
+                    ],
+                },
+            )
+        ],
     )
     def post(self, request):
         body = CaseDeclareSerializer(data=request.data)
@@ -212,8 +247,19 @@ class CaseManifestView(_PerMethodPermissionsMixin, NexaAPIView):
         summary="The case's sub-cases (one per passenger)",
         parameters=[
             CASE_URN_PARAMETER,
-            OpenApiParameter("status", OpenApiTypes.STR, enum=SubCaseStatus.values, description="Sub-case status."),
-            OpenApiParameter("group", OpenApiTypes.STR, description="Only members of this group (urn:nexa:group:…)."),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=SubCaseStatus.values,
+                description="Sub-case status.",
+                extensions=EMPTY_IS_ABSENT,
+            ),
+            OpenApiParameter(
+                "group",
+                urn_schema("group"),
+                description="Only members of this group (urn:nexa:group:…).",
+                extensions=EMPTY_IS_ABSENT,
+            ),
         ],
     )
     def get(self, request, case_urn: str):

@@ -6,3 +6,8 @@ class PlatformConfig(AppConfig):
     label = "platform"
     verbose_name = "Nexa platform"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from nexa.platform import strict_fields
+
+        strict_fields.install()

@@ -364,7 +364,7 @@ def paginate[M](
 
 LIMIT_PARAMETER = OpenApiParameter(
     name=LIMIT_PARAM,
-    type=OpenApiTypes.INT,
+    type={"type": "integer", "minimum": 1, "maximum": settings.NEXA_PAGE_SIZE_MAX},
     location=OpenApiParameter.QUERY,
     required=False,
     description="Page size, 1 to 200 (default 50).",

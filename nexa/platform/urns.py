@@ -33,8 +33,17 @@ KINDS = frozenset(
 
 _URN_PATTERN = re.compile(
     r"^urn:nexa:(?P<kind>[a-z][a-z-]*):"
-    r"(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    r"(?P<id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\Z"
 )
+# A URN whose kind is open (an operator URN from a token claim, an audited entity of any kind): "urn:",
+# no control character, at most OPAQUE_URN_MAX_LENGTH characters. The OpenAPI schema states the same.
+OPAQUE_URN_MAX_LENGTH = 255
+OPAQUE_URN_PATTERN = r"^urn:[^\x00-\x1f\x7f]*\Z"
+_OPAQUE_URN = re.compile(OPAQUE_URN_PATTERN)
+
+
+def is_opaque_urn(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= OPAQUE_URN_MAX_LENGTH and _OPAQUE_URN.match(value) is not None
 
 
 class InvalidUrn(ValueError):

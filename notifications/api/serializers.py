@@ -2,7 +2,9 @@
 
 from rest_framework import serializers
 
+from nexa.platform.openapi import urn_schema, with_schema
 from notifications.models import Channel
+from notifications.services import template_names
 
 
 class NotificationSerializer(serializers.Serializer):
@@ -26,14 +28,17 @@ class NotificationSerializer(serializers.Serializer):
 
 class NotificationSendSerializer(serializers.Serializer):
     subCaseUrns = serializers.ListField(  # noqa: N815
-        child=serializers.CharField(max_length=100),
+        child=with_schema(serializers.CharField(max_length=100), urn_schema("subcase")),
         required=False,
         allow_empty=False,
         max_length=1000,
         help_text="Sub-cases to notify; omit for every passenger of the case.",
     )
     channel = serializers.ChoiceField(choices=Channel.choices)
-    template = serializers.CharField(max_length=64, help_text="compensation_summary, meal_voucher or hotel_ready.")
+    template = with_schema(
+        serializers.CharField(max_length=64, help_text="compensation_summary, meal_voucher or hotel_ready."),
+        {"type": "string", "enum": template_names()},
+    )
 
 
 class NotificationQueuedSerializer(serializers.Serializer):

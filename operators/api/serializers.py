@@ -35,7 +35,7 @@ class ForceUnlockResultSerializer(LockReleasedSerializer):
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=1000, help_text="Why; kept in the audit log.")
+    reason = serializers.CharField(max_length=1000, help_text="Why; kept in the audit log.")  # stripped: \S
 
     class Meta:
         ref_name = "Reason"

@@ -1,0 +1,108 @@
+"""Schemathesis hooks for tests/e2e/test_schemathesis.py (loaded through ``SCHEMATHESIS_HOOKS``).
+
+The OpenAPI schema states every *syntactic* rule the server enforces (patterns, bounds, enums, required
+fields). A few rules are not syntax and no JSON Schema can state them; the server refuses a request that
+breaks one with a documented 400 problem naming the field. Only for those, and only when the problem's
+``errors`` name nothing but such fields, a ``positive_data_acceptance`` failure is dropped here. Every other
+refusal of a schema-valid request still fails the run.
+"""
+
+import json
+import os
+import re
+import threading
+from collections import Counter
+
+import schemathesis
+
+# (operation or "*", field regex) → the rule no schema can state. The field is matched in full.
+SEMANTIC_RULES: dict[tuple[str, str], str] = {
+    ("*", r"cursor"): "a cursor is an opaque HMAC-signed token issued by the previous page, bound to its route, "
+    "filters and airline; a client cannot make one up",
+    ("GET /v1/cases", r"airport"): "membership in the airport catalog (airportsdata, ~7 800 codes)",
+    ("POST /v1/cases", r"airport"): "membership in the airport catalog",
+    ("GET /v1/cases", r"to"): "to must not be before from (a relation between two parameters)",
+    ("GET /v1/audit", r"to"): "to must not be before from",
+    ("GET /v1/audit/export.csv", r"to"): "to must not be before from",
+    ("POST /v1/cases", r"scheduledDeparture"): "within a day of flightDate in the airport's time zone",
+    ("POST /v1/cases", r"passengers\[\d+\]"): "the same passenger (PNR and name) twice in the batch",
+    ("POST /v1/cases/{case_urn}/manifest", r"passengers\[\d+\]"): "a passenger already on the manifest or "
+    "twice in the batch",
+    ("POST /v1/cases/{case_urn}/passenger-groups", r"groups\[\d+\]\[\d+\]"): "a sub-case of this case, in "
+    "one group only",
+    ("POST /v1/notifications/{case_urn}/send", r"subCaseUrns\[\d+\]"): "a sub-case of this case",
+    ("POST /v1/transport/cases/{case_urn}/transfers/request", r"subCaseUrns|groupUrns"): "at least one sub-case "
+    "or group (a relation between two members)",
+    ("POST /v1/transport/cases/{case_urn}/transfers/request", r"(subCaseUrns|groupUrns)\[\d+\]"): "a sub-case "
+    "or group of this case",
+    ("POST /v1/transport/cases/{case_urn}/transfers/request", r"pickupAt"): "in the future (relative to now)",
+    ("POST /v1/subcases/{sub_case_urn}/compensate", r"items\[\d+\]\.(expiresAt|pickupAt)"): "in the future",
+    ("POST /v1/subcases/{sub_case_urn}/compensate", r"items"): "the airline's compensation limits (a sum over "
+    "items and, after w-money, over earlier runs); shape errors on items are stated by minItems/maxItems",
+}
+
+# Problems that depend on what happened before, not on the request (RFC 9457 type → why).
+STATEFUL_PROBLEMS: dict[str, str] = {
+    "https://api.nexa/problems/idempotency-key-reused": "the fuzzer sent an Idempotency-Key it had already used "
+    "with another body (ARCHITECTURE §3.6: 422)",
+}
+
+
+def _rule_for(operation: str, field: str) -> str | None:
+    for (rule_operation, pattern), rule in SEMANTIC_RULES.items():
+        if rule_operation in ("*", operation) and re.fullmatch(pattern, field):
+            return rule
+    return None
+
+
+def semantic_refusal(operation: str, status: int, body: dict | None) -> str | None:
+    """The rule when the refusal is one the schema cannot state (a stateful problem, or a 400/422 whose
+    errors all name fields under :data:`SEMANTIC_RULES`), else None."""
+    if not isinstance(body, dict):
+        return None
+    if body.get("type") in STATEFUL_PROBLEMS:
+        return STATEFUL_PROBLEMS[body["type"]]
+    errors = body.get("errors")
+    if status not in (400, 422) or not isinstance(errors, list) or not errors:
+        return None
+    rules = [_rule_for(operation, str(error.get("field"))) if isinstance(error, dict) else None for error in errors]
+    return "; ".join(sorted(set(rules))) if all(rules) else None
+
+
+# What was dropped and why, written for the test to print (NEXA_SCHEMATHESIS_DROPPED: a file path).
+_dropped: Counter = Counter()
+_dropped_lock = threading.Lock()  # schemathesis workers are threads
+
+
+def _drop(operation: str, why: str) -> bool:
+    with _dropped_lock:
+        _dropped[f"{operation}: {why}"] += 1
+        path = os.environ.get("NEXA_SCHEMATHESIS_DROPPED")
+        if path:
+            with open(path, "w") as out:
+                json.dump(dict(_dropped.most_common()), out, indent=1)
+    return False
+
+
+def _operation(case) -> str:
+    path = case.operation.path
+    return f"{case.operation.method.upper()} {path if path.startswith('/v1') else '/v1' + path}"
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response) -> bool:
+    operation = _operation(case)
+    if response is not None and response.status_code >= 500:
+        return True
+    if "positive_data_acceptance" not in getattr(failure, "checks", ()):
+        return True
+    meta = getattr(case, "meta", None)
+    if meta is not None and any(info.mode.is_negative for info in meta.components.values()):
+        # schemathesis labels the case positive while a component was generated to violate the schema
+        return _drop(operation, "a component was generated negative")
+    try:
+        body = json.loads(response.content)
+    except (ValueError, TypeError):
+        body = None
+    rule = semantic_refusal(operation, response.status_code, body)
+    return True if rule is None else _drop(operation, f"{response.status_code}: {rule}")
