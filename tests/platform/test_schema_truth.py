@@ -10,6 +10,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from nexa.platform.auth import Principal
 from nexa.platform.idempotency import parse_idempotency_key
 from nexa.platform.openapi import NON_BLANK
 from nexa.platform.problems import Problem
@@ -187,14 +188,26 @@ def test_a_string_is_not_an_integer(client_for):
 
 
 def test_deactivating_an_operator_urn_longer_than_a_display_name(client_for):
-    operator_urn = "urn:" + "0" * 251  # 255 characters: a valid operator URN, display name cut to 200
+    operator_urn = "urn:" + "0" * 251  # 255 characters: a valid operator URN, longer than a display name
     response = client_for("IB", Role.ADMIN).post(
         f"/v1/operators/{operator_urn}/deactivate", {"reason": "fuzz"}, format="json"
     )
-    assert response.status_code == 200, response.content  # was 500 (value too long for display_name)
+    # Was a 500 (value too long for display_name) when deactivation created the profile; identity is now
+    # (airline, URN) and a URN without a profile in the airline is a 404 that creates nothing.
+    assert response.status_code == 404, response.content
     from operators.models import Operator
 
-    assert len(Operator.objects.get(operator_urn=operator_urn).display_name) == 200
+    assert not Operator.objects.filter(operator_urn=operator_urn).exists()
+
+
+def test_a_profile_made_for_an_operator_urn_longer_than_a_display_name_cuts_the_name():
+    from operators.models import Operator
+    from operators.services import operator_session_open
+
+    operator_urn = "urn:" + "0" * 251
+    principal = Principal(airline="IB", role=Role.AIRPORT_OPERATOR, operator_urn=operator_urn, subject=operator_urn)
+    operator_session_open(principal=principal, session_id="long-urn-session", server_instance="test")
+    assert len(Operator.objects.get(airline="IB", operator_urn=operator_urn).display_name) == 200
 
 
 @pytest.mark.parametrize(
@@ -203,12 +216,18 @@ def test_deactivating_an_operator_urn_longer_than_a_display_name(client_for):
         "/v1/audit?from=2754-10-08T15:38:01%2B16:42",
         "/v1/audit?to=2754-10-08T15:38:01%2B16:42",
         "/v1/cases?from=2754-10-08T15:38:01%2B16:42",
-        "/v1/audit?from=0001-01-01T00:00:00%2B23:59",
     ],
 )
 def test_utc_offsets_beyond_postgresql_range_are_not_a_500(client_for, path):
     response = client_for("IB", Role.OPS_SUPERVISOR).get(path)
     assert response.status_code == 200, response.content  # was 500: time zone displacement out of range
+
+
+def test_an_instant_before_the_first_representable_one_in_utc_is_a_400_not_a_500(client_for):
+    # 0001-01-01T00:00+23:59 is in year 0 in UTC: out of range, named (issue 9 §5), never a 500.
+    response = client_for("IB", Role.OPS_SUPERVISOR).get("/v1/audit?from=0001-01-01T00:00:00%2B23:59")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [{"field": "from", "message": "Out of range."}]
 
 
 def test_a_nul_in_a_json_string_is_a_400_not_a_500(client_for):
