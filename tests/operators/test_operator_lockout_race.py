@@ -62,3 +62,52 @@ def test_two_admins_deactivating_each_other_at_once_exactly_one_succeeds(attempt
     assert loser.json()["type"].endswith("/" + slug)
     assert Operator.objects.filter(airline="IB", role="ADMIN", active=True).count() == 1
     assert AuditEntry.objects.filter(action="operator.deactivated").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_demotion_and_a_deactivation_at_once_leave_an_active_admin(attempt):
+    """Ana demotes Ben (Django admin's role change) while Ben deactivates Ana (the API): both rules guard the
+    last active ADMIN, and both take the same per-airline lock, so exactly one of them goes through."""
+    from nexa.platform.auth import Principal
+    from nexa.platform.problems import Problem
+    from nexa.platform.roles import Role
+    from operators.services import operator_deactivate, operator_role_change
+
+    for operator in (ANA, BEN):
+        Operator.objects.create(operator_urn=operator, airline="IB", role="ADMIN", display_name=operator)
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def as_admin(operator: str) -> Principal:
+        return Principal(airline="IB", role=Role.ADMIN, operator_urn=operator, subject=operator)
+
+    def demote() -> None:
+        operator_role_change(principal=as_admin(ANA), operator_urn=BEN, role=Role.OPS_SUPERVISOR, reason="coup")
+
+    def deactivate() -> None:
+        operator_deactivate(principal=as_admin(BEN), operator_urn=ANA, reason="coup")
+
+    def run(name: str, action) -> None:
+        try:
+            barrier.wait(timeout=30)
+            action()
+            outcomes[name] = "ok"
+        except Problem as problem:
+            outcomes[name] = f"{problem.status_code} {problem.slug}"
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=item) for item in (("demote", demote), ("deactivate", deactivate))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not any(thread.is_alive() for thread in threads), "a request never finished"
+    assert not errors, errors
+    assert sorted(outcomes.values()) == ["409 last-active-admin", "ok"], outcomes
+    assert Operator.objects.filter(airline="IB", role="ADMIN", active=True).count() == 1
