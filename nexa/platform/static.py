@@ -7,6 +7,7 @@ this middleware hands Django an asynchronous iterator instead, reading one chunk
 handler's chunk size); under WSGI (the test client, a WSGI server) the response is WhiteNoise's own.
 """
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
@@ -22,6 +23,13 @@ async def _read_async(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 
 class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    def add_files(self, root, prefix=None):
+        # A STATIC_ROOT that collectstatic has not filled (tests, a fresh clone with DEBUG: files come from the
+        # finders) is nothing to serve, not a warning in every process start.
+        if root == self.static_root and not self.autorefresh and not os.path.isdir(root):
+            return
+        super().add_files(root, prefix)
+
     @staticmethod
     def serve(static_file, request):
         response = WhiteNoiseMiddleware.serve(static_file, request)
