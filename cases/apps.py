@@ -7,7 +7,18 @@ class CasesConfig(AppConfig):
 
     def ready(self):
         # Every process that commits (web, worker, commands) must hand accepted saga runs to a worker.
+        from cases import selectors
         from cases.saga import SAGA_REQUESTED
         from nexa.platform.outbox import register_consumer
+        from notifications.selectors import CaseLookups, case_lookups_register
 
         register_consumer(SAGA_REQUESTED, "cases.tasks.saga_run_execute", queue="saga")
+        # Layers below cases read cases through these hooks, never by importing it (docs/architecture.md):
+        # notifications finds the passengers it notifies.
+        case_lookups_register(
+            CaseLookups(
+                case_get=selectors.case_get,
+                subcase_get=selectors.subcase_get,
+                case_manifest=selectors.case_manifest,
+            )
+        )
