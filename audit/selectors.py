@@ -1,7 +1,12 @@
 """Reading the audit log. Always scoped to the principal's airline; newest first, with the id
-as tie-breaker — the order the paginator walks (``AUDIT_ORDERING``)."""
+as tie-breaker — the order the paginator walks (``AUDIT_ORDERING``).
+
+Cases belong to ``cases``, a layer above (docs/architecture.md). A case's trail must be a 404 when the
+case is not the caller's, so ``cases`` registers its check here at start-up (:func:`case_check_register`,
+from ``CasesConfig.ready``) and :func:`case_check` calls it; audit never imports ``cases``."""
 
 from datetime import datetime
+from typing import Protocol
 
 from django.db.models import QuerySet
 
@@ -10,6 +15,29 @@ from nexa.platform.auth import Principal
 from nexa.platform.tenancy import for_principal
 
 AUDIT_ORDERING = ("-created_at", "-id")
+
+
+class CaseCheck(Protocol):
+    """Raise a 404 problem unless ``case_urn`` is a case of the principal's airline; a malformed URN
+    raises :class:`~nexa.platform.urns.InvalidUrn`. The return value is ignored."""
+
+    def __call__(self, *, principal: Principal, case_urn: str) -> object: ...
+
+
+_case_checks: list[CaseCheck] = []
+
+
+def case_check_register(check: CaseCheck) -> CaseCheck:
+    """Install the case check (``cases`` calls this from its ``AppConfig.ready``); the last one wins."""
+    _case_checks[:] = [check]
+    return check
+
+
+def case_check(*, principal: Principal, case_urn: str) -> None:
+    """A 404 problem unless the principal's airline has this case (another airline's included)."""
+    if not _case_checks:
+        raise RuntimeError("no case check registered: CasesConfig.ready() registers it (is 'cases' installed?)")
+    _case_checks[0](principal=principal, case_urn=case_urn)
 
 
 def _scoped(principal: Principal) -> QuerySet[AuditEntry]:

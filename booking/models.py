@@ -1,9 +1,11 @@
-"""Tables owned by the booking domain."""
+"""Tables owned by the booking domain.
+
+Sub-cases belong to ``cases``, a layer above (docs/architecture.md): the foreign key names them as a
+string and this module imports nothing of that app."""
 
 from django.db import models
 from django.db.models.functions import Now
 
-from cases.models import SubCase
 from nexa.platform.urns import new_id
 
 
@@ -20,7 +22,7 @@ class WalletEntry(models.Model):
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     airline = models.CharField(max_length=3)
-    sub_case = models.ForeignKey(SubCase, on_delete=models.PROTECT, related_name="wallet_entries")
+    sub_case = models.ForeignKey("cases.SubCase", on_delete=models.PROTECT, related_name="wallet_entries")
     kind = models.CharField(max_length=10, choices=WalletEntryKind.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="signed: credits +, payouts/reversals -")
     currency = models.CharField(max_length=3)

@@ -12,13 +12,22 @@ Adapters live in :mod:`booking.payments` and :mod:`booking.transport`; they rais
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
 
 from audit import services as audit
 from booking.models import WalletEntry, WalletEntryKind
-from cases.models import SubCase
+
+
+class SubCase(Protocol):
+    """A ``cases.SubCase`` row, as far as the wallet ledger reads it. Cases sits above booking
+    (docs/architecture.md): the saga passes its row in, booking never imports that app."""
+
+    pk: Any
+    urn: str
+    airline: str
+
 
 # --- provider effects (no transaction: callers persist the outcome) -----------------------------------
 
@@ -142,7 +151,7 @@ def _ledger_insert(
         raise RuntimeError("wallet ledger writes must run inside the caller's transaction")
     entry = WalletEntry(
         airline=sub_case.airline,
-        sub_case=sub_case,
+        sub_case_id=sub_case.pk,
         kind=kind,
         amount=amount,
         currency=currency,

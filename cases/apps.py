@@ -7,7 +7,20 @@ class CasesConfig(AppConfig):
 
     def ready(self):
         # Every process that commits (web, worker, commands) must hand accepted saga runs to a worker.
+        from audit.selectors import case_check_register
+        from cases import selectors
         from cases.saga import SAGA_REQUESTED
         from nexa.platform.outbox import register_consumer
+        from notifications.selectors import CaseLookups, case_lookups_register
 
         register_consumer(SAGA_REQUESTED, "cases.tasks.saga_run_execute", queue="saga")
+        # Layers below cases read cases through these hooks, never by importing it (docs/architecture.md):
+        # notifications finds the passengers it notifies, audit 404s a trail of a case not the caller's.
+        case_lookups_register(
+            CaseLookups(
+                case_get=selectors.case_get,
+                subcase_get=selectors.subcase_get,
+                case_manifest=selectors.case_manifest,
+            )
+        )
+        case_check_register(selectors.case_get)

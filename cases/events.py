@@ -7,23 +7,23 @@ the outbox and every Socket.IO client stay free of personal data.
 from typing import Any
 
 from nexa.platform.outbox import publish
+from nexa.platform.rooms import airline_room, case_room, case_rooms
 
 CASE_UPDATED = "case:updated"
 SUBCASE_STATE_CHANGED = "subcase:state-changed"
 
-
-def case_room(case_urn: str) -> str:
-    """Operators watching one case (``subscribe {caseUrn}``)."""
-    return f"case:{case_urn}"
-
-
-def airline_room(airline: str) -> str:
-    """Every socket of the airline joins this room (dashboards, case lists)."""
-    return f"airline:{airline}"
-
-
-def case_rooms(*, case_urn: str, airline: str) -> list[str]:
-    return [case_room(case_urn), airline_room(airline)]
+# The rooms are named by the platform (every app publishes to them); handed on for this app's callers.
+__all__ = [
+    "CASE_UPDATED",
+    "SUBCASE_STATE_CHANGED",
+    "airline_room",
+    "case_room",
+    "case_rooms",
+    "case_updated_payload",
+    "publish_case_updated",
+    "publish_subcase_state_changed",
+    "subcase_state_changed_payload",
+]
 
 
 def case_updated_payload(*, case_urn: str, status: str, version: int, counts: dict[str, int]) -> dict[str, Any]:

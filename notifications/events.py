@@ -9,8 +9,8 @@
 
 from typing import Any
 
-from cases.events import case_rooms
 from nexa.platform.outbox import publish, register_consumer
+from nexa.platform.rooms import case_rooms
 
 NOTIFICATION_DISPATCHED = "notification:dispatched"
 NOTIFICATION_QUEUED = "notification:queued"

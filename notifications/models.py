@@ -1,9 +1,11 @@
-"""Tables owned by the notifications domain: the per-passenger notification log and WhatsApp opt-ins."""
+"""Tables owned by the notifications domain: the per-passenger notification log and WhatsApp opt-ins.
+
+Cases and sub-cases belong to ``cases``, a layer above (docs/architecture.md): the foreign keys name
+them as strings and this module imports nothing of that app."""
 
 from django.db import models
 from django.db.models.functions import Now
 
-from cases.models import Case, SubCase
 from nexa.platform.urns import format_urn, new_id
 
 
@@ -29,8 +31,8 @@ class Notification(models.Model):
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     airline = models.CharField(max_length=3)
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notifications")
-    sub_case = models.ForeignKey(SubCase, on_delete=models.CASCADE, related_name="notifications")
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="notifications")
+    sub_case = models.ForeignKey("cases.SubCase", on_delete=models.CASCADE, related_name="notifications")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     recipient = models.CharField(max_length=254, blank=True, default="")
     masked_recipient = models.CharField(max_length=254, blank=True, default="")
@@ -70,7 +72,7 @@ class WhatsAppOptIn(models.Model):
     """The passenger's consent to be messaged on WhatsApp (SubCase has no such field). One row per
     sub-case; the latest decision wins (``opted_in`` false records a withdrawal)."""
 
-    sub_case = models.OneToOneField(SubCase, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    sub_case = models.OneToOneField("cases.SubCase", on_delete=models.CASCADE, primary_key=True, related_name="+")
     airline = models.CharField(max_length=3)
     opted_in = models.BooleanField(default=True)
     source = models.CharField(max_length=100, help_text="Where consent was given, e.g. 'kiosk', 'airline-app'.")

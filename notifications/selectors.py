@@ -1,8 +1,19 @@
-"""Reads of the notifications domain; every query is scoped to the principal's airline."""
+"""Reads of the notifications domain; every query is scoped to the principal's airline.
+
+Cases and sub-cases (the passengers notified) belong to ``cases``, a layer above this app
+(docs/architecture.md). Notifications never imports it: :class:`Case` and :class:`SubCase` below say
+what it reads of their rows, and ``cases`` lends it three of its selectors at start-up
+(:func:`case_lookups_register`, from ``CasesConfig.ready``) — :func:`case_get`, :func:`subcase_get`
+and :func:`case_manifest` here call them.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from django.db.models import QuerySet
 
-from cases.models import Case, SubCase
 from nexa.platform.auth import Principal
 from nexa.platform.tenancy import for_principal, get_for_principal
 from nexa.platform.urns import parse_urn
@@ -10,6 +21,85 @@ from notifications.models import Notification, NotificationStatus, WhatsAppOptIn
 
 # Newest first, like the audit log; ids are UUIDv7 so they break ties in creation order.
 NOTIFICATION_ORDERING = ("-created_at", "-id")
+
+
+# --- what notifications reads of the cases domain ------------------------------------------------------
+
+
+class Case(Protocol):
+    """A ``cases.Case`` row, as far as notifications reads it."""
+
+    pk: Any
+    urn: str
+    airline: str
+    flight_number: str
+    flight_date: dt.date
+    airport: str
+
+
+class SubCase(Protocol):
+    """A ``cases.SubCase`` row (one passenger), as far as notifications reads it."""
+
+    pk: Any
+    urn: str
+    airline: str
+    case_id: Any
+    case: Case
+    first_name: str
+    last_name: str
+    pnr: str
+    email: str
+    phone: str
+    language: str
+    anonymised_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLookups:
+    """The selectors of ``cases`` that notifications calls, each tenant-scoped (another airline's row is
+    a 404 problem, a malformed URN an :class:`~nexa.platform.urns.InvalidUrn`):
+
+    * ``case_get(*, principal, case_urn) -> Case``;
+    * ``subcase_get(*, principal, sub_case_urn) -> SubCase`` (its case loaded);
+    * ``case_manifest(*, principal, case) -> QuerySet`` of the case's sub-cases.
+    """
+
+    case_get: Callable[..., Case]
+    subcase_get: Callable[..., SubCase]
+    case_manifest: Callable[..., QuerySet]
+
+
+_case_lookups: list[CaseLookups] = []
+
+
+def case_lookups_register(lookups: CaseLookups) -> CaseLookups:
+    """Install the case lookups (``cases`` calls this from its ``AppConfig.ready``); the last one wins."""
+    _case_lookups[:] = [lookups]
+    return lookups
+
+
+def _lookups() -> CaseLookups:
+    if not _case_lookups:
+        raise RuntimeError("no case lookups registered: CasesConfig.ready() registers them (is 'cases' installed?)")
+    return _case_lookups[0]
+
+
+def case_get(*, principal: Principal, case_urn: str) -> Case:
+    """The case, or a 404 problem (also for another airline's); a malformed URN is a 400."""
+    return _lookups().case_get(principal=principal, case_urn=case_urn)
+
+
+def subcase_get(*, principal: Principal, sub_case_urn: str) -> SubCase:
+    """The sub-case with its case, or a 404 problem (also for another airline's)."""
+    return _lookups().subcase_get(principal=principal, sub_case_urn=sub_case_urn)
+
+
+def case_manifest(*, principal: Principal, case: Case) -> QuerySet:
+    """The case's sub-cases (a query set the caller may filter, count and order)."""
+    return _lookups().case_manifest(principal=principal, case=case)
+
+
+# --- notifications -------------------------------------------------------------------------------------
 
 
 def notifications_for_case(*, principal: Principal, case: Case, status: str | None = None) -> QuerySet[Notification]:

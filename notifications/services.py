@@ -35,8 +35,6 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.services import SYSTEM_WORKER, record
-from cases.models import Case, SubCase
-from cases.selectors import case_manifest, subcase_get
 from nexa.platform.auth import Principal
 from nexa.platform.problems import Problem, conflict_problem, not_found_problem, validation_problem
 from nexa.platform.providers import ProviderPermanentError, ProviderTransientError, ProviderUnavailable
@@ -45,7 +43,14 @@ from nexa.platform.urns import InvalidUrn, new_id, parse_urn
 from notifications import events
 from notifications.masking import mask_recipient
 from notifications.models import Channel, Notification, NotificationStatus, WhatsAppOptIn
-from notifications.selectors import last_context_for, whatsapp_opted_in
+from notifications.selectors import (
+    Case,
+    SubCase,
+    case_manifest,
+    last_context_for,
+    subcase_get,
+    whatsapp_opted_in,
+)
 
 SUPPORTED_LANGUAGES = ("en", "es")
 FALLBACK_LANGUAGE = "en"

@@ -12,8 +12,13 @@ from rest_framework.renderers import BaseRenderer
 
 from audit.api.serializers import AuditEntrySerializer
 from audit.export import audit_export_prepare
-from audit.selectors import AUDIT_ORDERING, audit_entries, audit_entries_for_case, audit_entries_for_entity
-from cases.selectors import case_get
+from audit.selectors import (
+    AUDIT_ORDERING,
+    audit_entries,
+    audit_entries_for_case,
+    audit_entries_for_entity,
+    case_check,
+)
 from nexa.platform.openapi import DATE_OR_DATE_TIME_SCHEMA, NON_BLANK, problem
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem
@@ -111,7 +116,7 @@ class AuditCaseListView(NexaAPIView):
     def get(self, request, case_urn: str):
         try:
             # A case of another airline (or none at all) is a 404, as everywhere else.
-            case_get(principal=request.auth, case_urn=case_urn)
+            case_check(principal=request.auth, case_urn=case_urn)
         except InvalidUrn as error:
             raise validation_problem([{"field": "case_urn", "message": error.message}]) from None
         entries = audit_entries_for_case(principal=request.auth, case_urn=case_urn)

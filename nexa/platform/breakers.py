@@ -23,7 +23,7 @@ import pybreaker
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from nexa.platform.providers import ProviderTransientError, ProviderUnavailable
+from nexa.platform.provider_errors import ProviderTransientError, ProviderUnavailable
 from nexa.platform.redis import get_redis
 
 T = TypeVar("T")

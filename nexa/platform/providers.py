@@ -12,6 +12,9 @@ Every adapter (PSP, transport, SMS/WhatsApp, hotel vendors) raises only these er
 
 Each error's ``attempt_detail`` is a JSON-serialisable dict (provider, operation, HTTP status, the
 provider's error code and message, idempotency key, duration) for saga attempt records.
+
+The error types live in :mod:`nexa.platform.provider_errors` (the circuit breakers use them too) and are
+handed on from here, where every adapter imports them.
 """
 
 from __future__ import annotations
@@ -25,58 +28,30 @@ import httpx
 import structlog
 from django.conf import settings
 
+from nexa.platform import breakers
 from nexa.platform.problems import Problem, downstream_unavailable_problem
+from nexa.platform.provider_errors import (
+    ProviderError,
+    ProviderPermanentError,
+    ProviderTransientError,
+    ProviderUnavailable,
+    _rebuild_error,
+)
 
 # One structured line per provider call (httpx's own per-request INFO line is silenced in
 # nexa.platform.logging): provider, operation, status and duration, never the body (it may carry PII).
 logger = structlog.get_logger("nexa.providers")
 
-
-class ProviderError(Exception):
-    """Base of every provider error: ``provider``, ``code``, ``message``, ``attempt_detail``."""
-
-    def __init__(self, *, provider: str, code: str, message: str = "", attempt_detail: dict | None = None):
-        self.provider = provider
-        self.code = code
-        self.message = message or code
-        detail = {"provider": provider, "code": code, "message": self.message}
-        detail.update(attempt_detail or {})
-        self.attempt_detail = detail
-        super().__init__(f"{provider}: {code}: {self.message}")
-
-    def __reduce__(self):  # picklable (Celery, multiprocessing) despite keyword-only __init__
-        return _rebuild_error, (type(self), self.__dict__.copy())
-
-
-def _rebuild_error(cls: type, state: dict) -> ProviderError:
-    error = cls.__new__(cls)
-    Exception.__init__(error, f"{state.get('provider')}: {state.get('code')}: {state.get('message')}")
-    error.__dict__.update(state)
-    return error
-
-
-class ProviderTransientError(ProviderError):
-    """Timeouts, connection errors, 408/429/5xx: safe to retry with backoff (same idempotency key)."""
-
-
-class ProviderPermanentError(ProviderError):
-    """The provider refused the request; retrying the same request cannot succeed."""
-
-
-class ProviderUnavailable(ProviderError):
-    """The dependency's circuit breaker is open: the call was not attempted."""
-
-    def __init__(
-        self, *, domain: str, provider: str | None = None, message: str = "", attempt_detail: dict | None = None
-    ):
-        self.domain = domain
-        detail = {"domain": domain, "httpStatus": None, **(attempt_detail or {})}
-        super().__init__(
-            provider=provider or domain,
-            code="circuit_open",
-            message=message or f"The {domain} circuit is open; the call was not attempted.",
-            attempt_detail=detail,
-        )
+__all__ = [
+    "ProviderError",
+    "ProviderHttpClient",
+    "ProviderPermanentError",
+    "ProviderTransientError",
+    "ProviderUnavailable",
+    "_rebuild_error",  # pickles of provider errors made before the move name it here
+    "problem_for_unavailable",
+    "provider_timeout",
+]
 
 
 def problem_for_unavailable(error: ProviderUnavailable) -> Problem:
@@ -130,10 +105,8 @@ class ProviderHttpClient:
         idempotency_key: str | None = None,
         json: Any = None,
     ) -> dict:
-        from nexa.platform.breakers import call_through_breaker  # breakers imports this module's errors
-
         try:
-            return call_through_breaker(
+            return breakers.call_through_breaker(
                 self.breaker, self._send, method, path, operation=operation, idempotency_key=idempotency_key, json=json
             )
         except ProviderUnavailable as error:

@@ -4,7 +4,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from cases.selectors import case_get
 from nexa.platform.openapi import problem
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem
@@ -17,7 +16,7 @@ from notifications.api.serializers import (
     NotificationSerializer,
 )
 from notifications.models import NotificationStatus
-from notifications.selectors import NOTIFICATION_ORDERING, notifications_for_case
+from notifications.selectors import NOTIFICATION_ORDERING, case_get, notifications_for_case
 from notifications.services import notifications_send_manual
 
 CASE_URN_PARAMETER = OpenApiParameter(
