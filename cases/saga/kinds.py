@@ -37,6 +37,11 @@ class StepKind:
         """Who the heartbeat says the step is waiting for ("waiting for psp: 10 s")."""
         return self.provider_name or self.kind.lower()
 
+    def breaker(self, item: dict[str, Any]) -> str | None:
+        """The circuit breaker the step of ``item`` calls through: a new run is refused (503) while it is
+        open (``cases.compensation.refuse_while_circuit_open``). ``None``: none checked."""
+        return None
+
     def perform(self, run: SagaRun, step: SagaStep) -> dict[str, Any]:
         """The provider call, under ``step.idempotency_key``; returns plain JSON (the step's result)."""
         raise NotImplementedError
@@ -120,6 +125,9 @@ class Meal(StepKind):
 
     kind, step_name, provider_name, failure_category = "MEAL", "meal.issue_card", "psp", "PAYMENT_FAILED"
 
+    def breaker(self, item):
+        return "psp"
+
     def perform(self, run, step):
         item = step.item
         card = booking.meal_card_issue(
@@ -141,6 +149,9 @@ class Cash(StepKind):
     """A PSP payout into the passenger's wallet plus its ledger CREDIT; undone by a reversal (+ REVERSAL)."""
 
     kind, step_name, provider_name, failure_category = "CASH", "cash.payout", "psp", "PAYMENT_FAILED"
+
+    def breaker(self, item):
+        return "psp"
 
     def perform(self, run, step):
         item = step.item
@@ -189,6 +200,9 @@ class Transport(StepKind):
 
     def provider(self, step):
         return str(step.item.get("provider", "transport")).lower()
+
+    def breaker(self, item):
+        return f"transport-{item['provider'].lower()}"
 
     def perform(self, run, step):
         item = step.item
