@@ -166,3 +166,10 @@ def test_the_registry_refuses_a_kind_twice_and_forgets_an_unregistered_one(loung
     with pytest.raises(KeyError):
         saga.plan([{"type": "LOUNGE"}])
     saga.register(Lounge)  # the fixture unregisters it again
+
+
+def test_cases_registers_the_review_hook_the_engine_calls_when_a_run_fails():
+    from cases import services
+    from cases.saga import common
+
+    assert common._send_to_review is services.subcase_send_to_review_by_system
