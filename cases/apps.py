@@ -8,12 +8,14 @@ class CasesConfig(AppConfig):
     def ready(self):
         # Every process that commits (web, worker, commands) must hand accepted saga runs to a worker.
         from audit.selectors import case_check_register
-        from cases import selectors
-        from cases.saga import SAGA_REQUESTED
+        from cases import saga, selectors, services
         from nexa.platform.outbox import register_consumer
         from notifications.selectors import CaseLookups, case_lookups_register
 
-        register_consumer(SAGA_REQUESTED, "cases.tasks.saga_run_execute", queue="saga")
+        register_consumer(saga.SAGA_REQUESTED, "cases.tasks.saga_run_execute", queue="saga")
+        # The engine moves a failed run's sub-case to review through this hook, in the failing
+        # transaction, without importing the services that import it (docs/decisions.md, issue 10).
+        saga.review_hook_register(services.subcase_send_to_review_by_system)
         # Layers below cases read cases through these hooks, never by importing it (docs/architecture.md):
         # notifications finds the passengers it notifies, audit 404s a trail of a case not the caller's.
         case_lookups_register(

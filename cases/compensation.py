@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 
+from cases import saga
 from nexa.platform.inputs import parse_aware_datetime
 from nexa.platform.problems import validation_problem
 
@@ -375,8 +376,8 @@ def dependencies_of(request: CompensationRequest) -> list[str]:
     """The circuit-breaker names the saga of ``request`` will call, in item order, without repeats."""
     names: list[str] = []
     for item in request.items:
-        name = "psp" if item["type"] in ("MEAL", "CASH") else f"transport-{item['provider'].lower()}"
-        if name not in names:
+        name = saga.kind_of(item["type"]).breaker(item)
+        if name is not None and name not in names:
             names.append(name)
     return names
 
