@@ -70,6 +70,12 @@ def _tree(tmp_path: Path) -> Path:
     for layer in _layers(config):
         for module in layer:
             _write_module(root, module)
+    # Modules other contracts name (e.g. the forbidden `cases.saga` → `cases.services`) exist too.
+    for section in config.sections():
+        for option in ("source_modules", "forbidden_modules"):
+            for module in _lines(config[section].get(option, "")):
+                if not (root.joinpath(*module.split(".")).with_suffix(".py")).exists():
+                    _write_module(root, module)
 
     def importer(module: str) -> Path:
         return root / module / "services.py" if module in apps else _write_module(root, module)
