@@ -7,6 +7,8 @@ class CasesConfig(AppConfig):
 
     def ready(self):
         # Every process that commits (web, worker, commands) must hand accepted saga runs to a worker.
+        # Importing the events module declares the app's events (nexa/platform/events.py).
+        from cases import events  # noqa: F401
         from cases.saga import SAGA_REQUESTED
         from nexa.platform.outbox import register_consumer
 

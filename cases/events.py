@@ -1,29 +1,158 @@
-"""Events of the cases domain: names, rooms and payload builders (spec 000's event table).
+"""Events of the cases domain (spec 000's event table), declared in the event registry
+(:mod:`nexa.platform.events`): name, payload schema, audience and rooms.
 
 Payloads carry URNs, statuses and counts only — never passenger names or contact details — so
 the outbox and every Socket.IO client stay free of personal data.
+
+Rooms: every case event goes to the case room and the airline room.
 """
 
 from typing import Any
 
+from nexa.platform import events as registry
+from nexa.platform.events import Annotated, Audience, NotRequired, Room, TypedDict, Urn
 from nexa.platform.outbox import publish
 
 CASE_UPDATED = "case:updated"
 SUBCASE_STATE_CHANGED = "subcase:state-changed"
+# The saga's events (published by cases/saga.py; declared here, the cases app's event module).
+STEP_STARTED = "graph:step:started"
+STEP_COMPLETED = "graph:step:completed"
+STEP_PROGRESS = "graph:step:progress"
+SAGA_REQUESTED = "saga:requested"
+SAGA_FAILED = "saga:failed"
+SAGA_COMPLETED = "saga:completed"
+SAGA_CANCELLED = "saga:cancelled"
+
+CaseUrn = Annotated[str, Urn("case")]
+SubCaseUrn = Annotated[str, Urn("subcase")]
+StepUrn = Annotated[str, Urn("step")]
+SagaUrn = Annotated[str, Urn("saga")]
 
 
-def case_room(case_urn: str) -> str:
-    """Operators watching one case (``subscribe {caseUrn}``)."""
-    return f"case:{case_urn}"
+class CaseUpdated(TypedDict):
+    caseUrn: CaseUrn
+    status: str
+    version: int
+    counts: dict[str, int]  # sub-cases by status
 
 
-def airline_room(airline: str) -> str:
-    """Every socket of the airline joins this room (dashboards, case lists)."""
-    return f"airline:{airline}"
+class SubCaseStateChanged(TypedDict):
+    subCaseUrn: SubCaseUrn
+    caseUrn: CaseUrn
+    status: str
+    version: int
+    lockedBy: str | None  # the current holder of a live lock; null: nobody holds it
+
+
+class StepStarted(TypedDict):
+    caseUrn: CaseUrn
+    stepUrn: StepUrn
+    name: str
+    startedAt: str | None
+
+
+class StepCompleted(TypedDict):
+    caseUrn: CaseUrn
+    stepUrn: StepUrn
+    completedAt: str | None
+    result: dict[str, Any]
+
+
+class StepProgress(TypedDict):
+    caseUrn: CaseUrn
+    stepUrn: StepUrn
+    progress: float
+    message: NotRequired[str]
+
+
+class SagaRequested(TypedDict):
+    sagaUrn: SagaUrn
+    subCaseUrn: SubCaseUrn
+    caseUrn: CaseUrn
+
+
+class SagaFinished(TypedDict):
+    caseUrn: CaseUrn
+    subCaseUrn: SubCaseUrn
+    sagaUrn: SagaUrn
+
+
+class SagaFailed(TypedDict):
+    caseUrn: CaseUrn
+    subCaseUrn: SubCaseUrn
+    sagaUrn: SagaUrn
+    category: str | None
+    failedStep: str | None
+    compensationFailed: bool  # a step could not be undone
+    outcomeUnknown: list[StepUrn]  # steps whose provider outcome is in doubt
+    attempts: list[dict[str, Any]]  # every provider error, oldest first
+
+
+_CLIENT, _INTERNAL = Audience.CLIENT, Audience.INTERNAL
+registry.declare(
+    CASE_UPDATED,
+    payload=CaseUpdated,
+    audience=_CLIENT,
+    rooms=[Room.CASE, Room.AIRLINE],
+    description="Case state changed (any sub-case transition fans up)",
+)
+registry.declare(
+    SUBCASE_STATE_CHANGED,
+    payload=SubCaseStateChanged,
+    audience=_CLIENT,
+    rooms=[Room.CASE, Room.AIRLINE],
+    description="Sub-case transition or lock change",
+)
+registry.declare(
+    STEP_STARTED,
+    payload=StepStarted,
+    audience=_CLIENT,
+    rooms=[Room.CASE, Room.AIRLINE],
+    description="Saga step started",
+)
+registry.declare(
+    STEP_COMPLETED,
+    payload=StepCompleted,
+    audience=_CLIENT,
+    rooms=[Room.CASE, Room.AIRLINE],
+    description="Saga step completed",
+)
+registry.declare(
+    STEP_PROGRESS,
+    payload=StepProgress,
+    audience=_CLIENT,
+    rooms=[Room.CASE, Room.AIRLINE],
+    description="Long-running step heartbeat",
+)
+registry.declare(
+    SAGA_REQUESTED,
+    payload=SagaRequested,
+    audience=_INTERNAL,
+    description="A compensation run was accepted (or re-armed): the outbox hands it to a saga worker",
+)
+registry.declare(
+    SAGA_FAILED,
+    payload=SagaFailed,
+    audience=_INTERNAL,
+    rooms=[Room.CASE, Room.AIRLINE],
+    description="A compensation run failed for good; the sub-case went to manual review",
+)
+registry.declare(SAGA_COMPLETED, payload=SagaFinished, audience=_INTERNAL, rooms=[Room.CASE, Room.AIRLINE])
+registry.declare(SAGA_CANCELLED, payload=SagaFinished, audience=_INTERNAL, rooms=[Room.CASE, Room.AIRLINE])  # fmt: skip
+
+# --- rooms ------------------------------------------------------------------------------------------
+
+case_room = registry.case_room
+airline_room = registry.airline_room
 
 
 def case_rooms(*, case_urn: str, airline: str) -> list[str]:
+    """The rooms of a case's events: the case room and the airline room."""
     return [case_room(case_urn), airline_room(airline)]
+
+
+# --- payloads and publishers ------------------------------------------------------------------------------
 
 
 def case_updated_payload(*, case_urn: str, status: str, version: int, counts: dict[str, int]) -> dict[str, Any]:
@@ -32,7 +161,12 @@ def case_updated_payload(*, case_urn: str, status: str, version: int, counts: di
 
 
 def subcase_state_changed_payload(
-    *, sub_case_urn: str, case_urn: str, status: str, version: int, locked_by: str | None = None
+    *,
+    sub_case_urn: str,
+    case_urn: str,
+    status: str,
+    version: int,
+    locked_by: str | None = None,
 ) -> dict[str, Any]:
     """``{subCaseUrn, caseUrn, status, version, lockedBy}``; ``lockedBy`` is null unless a lock changed."""
     return {
@@ -49,19 +183,30 @@ def publish_case_updated(*, case_urn: str, airline: str, status: str, version: i
     publish(
         CASE_UPDATED,
         case_updated_payload(case_urn=case_urn, status=status, version=version, counts=counts),
-        case_rooms(case_urn=case_urn, airline=airline),
+        registry.rooms_for(CASE_UPDATED, case_urn=case_urn, airline=airline),
         airline=airline,
     )
 
 
 def publish_subcase_state_changed(
-    *, sub_case_urn: str, case_urn: str, airline: str, status: str, version: int, locked_by: str | None = None
+    *,
+    sub_case_urn: str,
+    case_urn: str,
+    airline: str,
+    status: str,
+    version: int,
+    locked_by: str | None = None,
 ) -> None:
+    """Inside the transaction that changed the sub-case (or its lock)."""
     publish(
         SUBCASE_STATE_CHANGED,
         subcase_state_changed_payload(
-            sub_case_urn=sub_case_urn, case_urn=case_urn, status=status, version=version, locked_by=locked_by
+            sub_case_urn=sub_case_urn,
+            case_urn=case_urn,
+            status=status,
+            version=version,
+            locked_by=locked_by,
         ),
-        case_rooms(case_urn=case_urn, airline=airline),
+        registry.rooms_for(SUBCASE_STATE_CHANGED, case_urn=case_urn, airline=airline),
         airline=airline,
     )
