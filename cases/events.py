@@ -4,7 +4,9 @@
 Payloads carry URNs, statuses and counts only — never passenger names or contact details — so
 the outbox and every Socket.IO client stay free of personal data.
 
-Rooms: every case event goes to the case room and the airline room.
+Rooms: ``case:updated`` goes to the case room and the airline room (lists, dashboard); every other
+event goes to the case room only, so a socket gets a case's sub-case and step events after it
+``subscribe``\\ s to the case.
 """
 
 from typing import Any
@@ -101,29 +103,17 @@ registry.declare(
     SUBCASE_STATE_CHANGED,
     payload=SubCaseStateChanged,
     audience=_CLIENT,
-    rooms=[Room.CASE, Room.AIRLINE],
+    rooms=[Room.CASE],
     description="Sub-case transition or lock change",
 )
 registry.declare(
-    STEP_STARTED,
-    payload=StepStarted,
-    audience=_CLIENT,
-    rooms=[Room.CASE, Room.AIRLINE],
-    description="Saga step started",
+    STEP_STARTED, payload=StepStarted, audience=_CLIENT, rooms=[Room.CASE], description="Saga step started"
 )
 registry.declare(
-    STEP_COMPLETED,
-    payload=StepCompleted,
-    audience=_CLIENT,
-    rooms=[Room.CASE, Room.AIRLINE],
-    description="Saga step completed",
+    STEP_COMPLETED, payload=StepCompleted, audience=_CLIENT, rooms=[Room.CASE], description="Saga step completed"
 )
 registry.declare(
-    STEP_PROGRESS,
-    payload=StepProgress,
-    audience=_CLIENT,
-    rooms=[Room.CASE, Room.AIRLINE],
-    description="Long-running step heartbeat",
+    STEP_PROGRESS, payload=StepProgress, audience=_CLIENT, rooms=[Room.CASE], description="Long-running step heartbeat"
 )
 registry.declare(
     SAGA_REQUESTED,
@@ -135,11 +125,11 @@ registry.declare(
     SAGA_FAILED,
     payload=SagaFailed,
     audience=_INTERNAL,
-    rooms=[Room.CASE, Room.AIRLINE],
+    rooms=[Room.CASE],
     description="A compensation run failed for good; the sub-case went to manual review",
 )
-registry.declare(SAGA_COMPLETED, payload=SagaFinished, audience=_INTERNAL, rooms=[Room.CASE, Room.AIRLINE])
-registry.declare(SAGA_CANCELLED, payload=SagaFinished, audience=_INTERNAL, rooms=[Room.CASE, Room.AIRLINE])  # fmt: skip
+registry.declare(SAGA_COMPLETED, payload=SagaFinished, audience=_INTERNAL, rooms=[Room.CASE])
+registry.declare(SAGA_CANCELLED, payload=SagaFinished, audience=_INTERNAL, rooms=[Room.CASE])  # fmt: skip
 
 # --- rooms ------------------------------------------------------------------------------------------
 
@@ -148,8 +138,11 @@ airline_room = registry.airline_room
 
 
 def case_rooms(*, case_urn: str, airline: str) -> list[str]:
-    """The rooms of a case's events: the case room and the airline room."""
-    return [case_room(case_urn), airline_room(airline)]
+    """The rooms of a case's sub-case, step and notification events: the case room only (``airline`` is
+    kept for the callers' signature). ``case:updated`` also goes to the airline room
+    (:func:`publish_case_updated`)."""
+    del airline
+    return [case_room(case_urn)]
 
 
 # --- payloads and publishers ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Events of the notifications domain (spec 000's event table).
 
-* ``notification:dispatched`` ``{caseUrn, channel, recipient}`` (client) to the case's and the
-  airline's rooms when a message was accepted for delivery. ``recipient`` is always masked.
+* ``notification:dispatched`` ``{caseUrn, channel, recipient}`` (client) to the case's room when a
+  message was accepted for delivery. ``recipient`` is always masked.
 * ``notification:queued`` ``{notificationUrn}``: internal, to no room. Its outbox row is the durable
   hand-off to the delivery task (ARCHITECTURE §3.10: tasks that must not be lost go through the
   outbox); :func:`register_delivery_consumer` wires it to ``notifications.tasks.notification_deliver``.
@@ -35,7 +35,7 @@ registry.declare(
     NOTIFICATION_DISPATCHED,
     payload=NotificationDispatched,
     audience=Audience.CLIENT,
-    rooms=[Room.CASE, Room.AIRLINE],
+    rooms=[Room.CASE],
     description="Voucher dispatched on any channel",
 )
 registry.declare(

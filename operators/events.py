@@ -2,7 +2,7 @@
 
 Lock changes are announced with the cases domain's ``subcase:state-changed`` (spec 000: "Sub-case
 transition or lock change"), built by :mod:`cases.events` so both producers send one payload shape:
-``{subCaseUrn, caseUrn, status, version, lockedBy}`` to rooms ``case:<urn>`` and ``airline:<IATA>``.
+``{subCaseUrn, caseUrn, status, version, lockedBy}`` to the room ``case:<urn>``.
 
 ``operator:deactivated`` is internal (declared so in the event registry, :mod:`nexa.platform.events`):
 it goes to the airline room so that every ASGI process sees it, and the Socket.IO consumer handles it

@@ -12,8 +12,9 @@ get it and write it to their sockets. Nothing here touches the database.
 * ``operator:deactivated`` (internal) carries its payload; consumers close that operator's sockets.
 * Other events are not sent to the channel layer at all.
 
-Rooms are the registry's. Every socket is in its airline room, so an event for
-``[case:<urn>, airline:<IATA>]`` is sent to the airline group only
+Rooms are the registry's: ``case:updated`` goes to ``[case:<urn>, airline:<IATA>]``, every other case
+event to ``[case:<urn>]`` only (sockets get those after ``subscribe``). Every socket is in its airline
+room, so an event for ``[case:<urn>, airline:<IATA>]`` is sent to the airline group only
 (:func:`target_rooms`). A socket that still gets an event twice (two rooms, or an
 outbox redelivery) drops the copy: the consumer remembers the sequences it delivered.
 

@@ -1,7 +1,8 @@
 """Socket.IO rooms and the channel-layer groups behind them.
 
 Rooms are the outbox's room names (``case:<case_urn>``, ``airline:<IATA>``), named by the event registry
-(nexa/platform/events.py), which also says which events go to which kind of room.
+(nexa/platform/events.py), which also says which events go to which kind of room: the airline room
+carries ``case:updated`` only; a case room carries that case's events.
 Channel-layer group names allow only ASCII letters, digits, ``-``, ``_`` and ``.``, shorter than 100
 characters, so :func:`group_for` maps a room to a group name one-to-one:
 

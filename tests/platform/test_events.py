@@ -76,10 +76,7 @@ def test_declaring_again_the_same_is_harmless_and_differently_an_error(probe):
 
 def test_rooms_come_from_the_declaration():
     assert registry.rooms_for("case:updated", case_urn=CASE_URN, airline="IB") == [f"case:{CASE_URN}", "airline:IB"]
-    assert registry.rooms_for("subcase:state-changed", case_urn=CASE_URN, airline="IB") == [
-        f"case:{CASE_URN}",
-        "airline:IB",
-    ]
+    assert registry.rooms_for("subcase:state-changed", case_urn=CASE_URN, airline="IB") == [f"case:{CASE_URN}"]
     assert registry.rooms_for("operator:deactivated", airline="IB") == ["airline:IB"]
     with pytest.raises(ValueError, match="case_urn"):
         registry.rooms_for("subcase:state-changed", airline="IB")
