@@ -7,8 +7,14 @@ the outbox and every Socket.IO client stay free of personal data.
 Rooms: ``case:updated`` goes to the case room and the airline room (lists, dashboard); every other
 event goes to the case room only, so a socket gets a case's sub-case and step events after it
 ``subscribe``\\ s to the case.
+
+``subcase:state-changed`` always carries the sub-case's current lock holder in ``lockedBy`` (null only
+when nobody holds a live lock: spec 000 § Lock state in the UI). The cases domain does not know about
+locks; the operators app registers the lookup (:func:`lock_holder_lookup_register`) at start-up, the
+way it registers the write guard, and the builder asks it inside the publishing transaction.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from nexa.platform import events as registry
@@ -145,6 +151,42 @@ def case_rooms(*, case_urn: str, airline: str) -> list[str]:
     return [case_room(case_urn)]
 
 
+# --- the lock-holder lookup (registered by operators) ---------------------------------------------------
+
+LockHolderLookup = Callable[..., str | None]  # (*, sub_case_urn, airline) -> holder URN | None
+_lock_holder_lookups: list[LockHolderLookup] = []
+
+
+def lock_holder_lookup_register(lookup: LockHolderLookup) -> LockHolderLookup:
+    """Install the lookup of a sub-case's current lock holder (the operators app, at start-up). It runs
+    on the publishing transaction's connection. Idempotent."""
+    if lookup not in _lock_holder_lookups:
+        _lock_holder_lookups.append(lookup)
+    return lookup
+
+
+def lock_holder_lookup_unregister(lookup: LockHolderLookup) -> None:
+    if lookup in _lock_holder_lookups:
+        _lock_holder_lookups.remove(lookup)
+
+
+def current_lock_holder(*, sub_case_urn: str, airline: str) -> str | None:
+    """The operator holding a live lock on the sub-case, or None (also when no lookup is installed)."""
+    for lookup in tuple(_lock_holder_lookups):
+        holder = lookup(sub_case_urn=sub_case_urn, airline=airline)
+        if holder:
+            return holder
+    return None
+
+
+class _CurrentHolder:
+    def __repr__(self) -> str:
+        return "CURRENT_HOLDER"
+
+
+CURRENT_HOLDER: Any = _CurrentHolder()  # "look the holder up" (the default of the builders below)
+
+
 # --- payloads and publishers ------------------------------------------------------------------------------
 
 
@@ -159,9 +201,14 @@ def subcase_state_changed_payload(
     case_urn: str,
     status: str,
     version: int,
-    locked_by: str | None = None,
+    locked_by: str | None = CURRENT_HOLDER,
+    airline: str = "",
 ) -> dict[str, Any]:
-    """``{subCaseUrn, caseUrn, status, version, lockedBy}``; ``lockedBy`` is null unless a lock changed."""
+    """``{subCaseUrn, caseUrn, status, version, lockedBy}``. ``lockedBy`` is the current holder, looked up
+    (in the caller's transaction) unless the caller states it: the lock services pass the holder they
+    just granted, or None for a release."""
+    if locked_by is CURRENT_HOLDER:
+        locked_by = current_lock_holder(sub_case_urn=sub_case_urn, airline=airline)
     return {
         "subCaseUrn": sub_case_urn,
         "caseUrn": case_urn,
@@ -188,9 +235,10 @@ def publish_subcase_state_changed(
     airline: str,
     status: str,
     version: int,
-    locked_by: str | None = None,
+    locked_by: str | None = CURRENT_HOLDER,
 ) -> None:
-    """Inside the transaction that changed the sub-case (or its lock)."""
+    """Inside the transaction that changed the sub-case (or its lock). Without ``locked_by`` the payload
+    carries the lock's current holder."""
     publish(
         SUBCASE_STATE_CHANGED,
         subcase_state_changed_payload(
@@ -199,6 +247,7 @@ def publish_subcase_state_changed(
             status=status,
             version=version,
             locked_by=locked_by,
+            airline=airline,
         ),
         registry.rooms_for(SUBCASE_STATE_CHANGED, case_urn=case_urn, airline=airline),
         airline=airline,

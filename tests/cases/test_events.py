@@ -3,13 +3,16 @@ registry (``tests.events.capture_events``: declared, schema, audience, rooms); `
 ``subcase:state-changed`` is the current holder (issue 10)."""
 
 import pytest
+from django.db.models.functions import Now
 
 from cases import services
 from cases.api import event_stream
-from cases.models import SagaRun, SagaRunStatus, SubCase
+from cases.models import SagaRun, SagaRunStatus, SubCase, SubCaseStatus
 from nexa.platform import events as registry
 from nexa.platform.auth import Principal
 from nexa.platform.roles import Role
+from operators import services as operators
+from operators.models import EntityLock
 from operators.socketio import protocol
 from tests.cases.factories import MEAL, CaseFactory, SubCaseFactory, declaration, passenger_row
 from tests.events import capture_events
@@ -78,20 +81,67 @@ def test_transition_publishes_the_sub_case_to_its_case_room_and_the_case_to_both
     assert events.one("case:updated").rooms == [f"case:{case.urn}", "airline:IB"]
 
 
-def test_compensate_publishes_the_state_change_and_hands_the_run_to_a_worker():
+def test_a_locked_sub_case_transitioned_by_its_holder_keeps_lockedBy():
+    """Regression (issue 10): a transition under a lock published ``lockedBy: null``, which spec 000 reads
+    as "the lock is gone", so consoles dropped the 🔒."""
+    sub_case = SubCaseFactory()
+    holder = principal(Role.AIRPORT_OPERATOR)
+    grant = operators.subcase_lock(principal=holder, sub_case_urn=sub_case.urn)
+    with capture_events() as events:
+        services.subcase_transition(
+            principal=holder,
+            sub_case=sub_case,
+            transition="mark_grouped",
+            expected_version=1,
+            fencing_token=grant.fencing_token,
+        )
+    assert events.one("subcase:state-changed").payload["lockedBy"] == HOLDER
+
+
+def test_an_expired_lock_is_not_reported():
+    sub_case = SubCaseFactory()
+    operators.subcase_lock(principal=principal(Role.AIRPORT_OPERATOR), sub_case_urn=sub_case.urn)
+    EntityLock.objects.filter(entity_urn=sub_case.urn).update(expires_at=Now())
+    with capture_events() as events:
+        services.subcase_transition(
+            principal=principal(Role.AIRPORT_OPERATOR, "urn:nexa:user:ib-other"),
+            sub_case=sub_case,
+            transition="mark_grouped",
+            expected_version=1,
+        )
+    assert events.one("subcase:state-changed").payload["lockedBy"] is None
+
+
+def test_the_sagas_review_path_reports_the_holder_it_overrides():
+    sub_case = SubCaseFactory()
+    operators.subcase_lock(principal=principal(Role.AIRPORT_OPERATOR), sub_case_urn=sub_case.urn)
+    with capture_events() as events:
+        services.subcase_send_to_review_by_system(airline="IB", sub_case_id=sub_case.pk, reason="saga failed")
+    assert events.names() == ["subcase:state-changed", "case:updated"]
+    changed = events.one("subcase:state-changed").payload
+    assert (changed["status"], changed["lockedBy"]) == (SubCaseStatus.MANUAL_REVIEW, HOLDER)
+
+
+# --- compensate, retry, cancel, transfers ----------------------------------------------------------------
+
+
+def test_compensate_publishes_the_state_change_with_the_holder_and_hands_the_run_to_a_worker():
     sub_case = SubCaseFactory(case=CaseFactory(airline="IB"), airline="IB")
+    holder = principal()
+    grant = operators.subcase_lock(principal=holder, sub_case_urn=sub_case.urn)
     with capture_events() as events:
         run, created = services.subcase_compensate(
-            principal=principal(),
+            principal=holder,
             sub_case_urn=sub_case.urn,
             expected_version=version_of(sub_case),
             items=[MEAL],
             reason="storm",
+            fencing_token=grant.fencing_token,
         )
     assert created
     assert events.names() == ["subcase:state-changed", "saga:requested"]
     changed = events.one("subcase:state-changed")
-    assert changed.payload["lockedBy"] is None
+    assert changed.payload["lockedBy"] == HOLDER  # the regression: it was null under a lock
     assert changed.payload["version"] == version_of(sub_case)
     requested = events.one("saga:requested")
     assert requested.rooms == [] and requested.payload["sagaUrn"] == run.urn
@@ -162,10 +212,13 @@ def test_declare_and_manifest_publish_case_updated_to_both_rooms(client_for):
 def test_grouping_publishes_one_state_change_per_passenger_then_the_case(client_for):
     case = CaseFactory(airline="IB")
     passengers = [SubCaseFactory(case=case, pnr="ABC123") for _ in range(2)] + [SubCaseFactory(case=case)]
+    holder = principal(Role.AIRPORT_OPERATOR)
+    operators.subcase_lock(principal=holder, sub_case_urn=passengers[0].urn)
     with capture_events() as events:
         response = client_for("IB", Role.AIRPORT_OPERATOR, HOLDER).post(
             f"/v1/cases/{case.urn}/passenger-groups", {}, format="json"
         )
     assert response.status_code in (200, 201), response.content
     assert events.names() == ["subcase:state-changed"] * 3 + ["case:updated"]
-    assert {e.payload["subCaseUrn"] for e in events.of("subcase:state-changed")} == {p.urn for p in passengers}
+    locked_by = {e.payload["subCaseUrn"]: e.payload["lockedBy"] for e in events.of("subcase:state-changed")}
+    assert locked_by == {passengers[0].urn: HOLDER, passengers[1].urn: None, passengers[2].urn: None}
