@@ -8,7 +8,9 @@ class CasesConfig(AppConfig):
     def ready(self):
         # Every process that commits (web, worker, commands) must hand accepted saga runs to a worker.
         from audit.selectors import case_check_register
-        from cases import saga, selectors, services
+
+        # Importing the events module declares the app's events (nexa/platform/events.py).
+        from cases import events, saga, selectors, services  # noqa: F401
         from nexa.platform.outbox import register_consumer
         from notifications.selectors import CaseLookups, case_lookups_register
 

@@ -295,6 +295,10 @@ NEXA_OUTBOX_MAX_ATTEMPTS = env.int("NEXA_OUTBOX_MAX_ATTEMPTS", default=10)
 NEXA_OUTBOX_RELAY = env.str("NEXA_OUTBOX_RELAY", default="background")
 if NEXA_OUTBOX_RELAY not in ("background", "inline"):
     raise ImproperlyConfigured(f"NEXA_OUTBOX_RELAY must be 'background' or 'inline', not {NEXA_OUTBOX_RELAY!r}")
+# publish() checks every payload against its event's declaration (nexa/platform/events.py) and refuses a
+# mismatch. On in the test suite (tests/conftest.py); off by default, so a payload bug can never turn a
+# committed change into a 500 in production. Undeclared events are refused either way.
+NEXA_EVENT_SCHEMA_CHECK = env.bool("NEXA_EVENT_SCHEMA_CHECK", default=False)
 # GET /v1/cases/{urn}/events (Server-Sent Events): a ": heartbeat" comment after this many seconds of
 # silence, the outbox is polled for new delivered events this often, and Last-Event-ID replay reaches
 # back at most this far (older offsets resume from what is retained, with a replay-truncated notice).

@@ -7,6 +7,7 @@ class NotificationsConfig(AppConfig):
 
     def ready(self):
         # Every process that commits or sweeps outbox rows must hand queued notifications to the worker.
+        # Importing the events module also declares the app's events (nexa/platform/events.py).
         from notifications.events import register_delivery_consumer
 
         register_delivery_consumer()

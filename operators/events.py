@@ -2,20 +2,36 @@
 
 Lock changes are announced with the cases domain's ``subcase:state-changed`` (spec 000: "Sub-case
 transition or lock change"), built by :mod:`cases.events` so both producers send one payload shape:
-``{subCaseUrn, caseUrn, status, version, lockedBy}`` to rooms ``case:<urn>`` and ``airline:<IATA>``.
+``{subCaseUrn, caseUrn, status, version, lockedBy}`` to the room ``case:<urn>``.
 
-``operator:deactivated`` is internal: it goes to the airline room so that every ASGI process sees it,
-and the Socket.IO consumer handles it by closing that operator's sockets with 4401. It is not one of
-spec 000's client events and must not be forwarded to clients.
+``operator:deactivated`` is internal (declared so in the event registry, :mod:`nexa.platform.events`):
+it goes to the airline room so that every ASGI process sees it, and the Socket.IO consumer handles it
+by closing that operator's sockets with 4401. It is not one of spec 000's client events and is never
+forwarded to clients.
 """
 
 from typing import Any
 
 from cases import events as case_events
+from nexa.platform import events as registry
+from nexa.platform.events import Audience, Room, TypedDict
 from nexa.platform.outbox import publish
 
 SUBCASE_STATE_CHANGED = case_events.SUBCASE_STATE_CHANGED
 OPERATOR_DEACTIVATED = "operator:deactivated"
+
+
+class OperatorDeactivated(TypedDict):
+    operatorUrn: str
+
+
+registry.declare(
+    OPERATOR_DEACTIVATED,
+    payload=OperatorDeactivated,
+    audience=Audience.INTERNAL,
+    rooms=[Room.AIRLINE],
+    description="An operator was deactivated: every process closes their sockets (4401)",
+)
 
 
 def publish_lock_changed(
@@ -41,6 +57,6 @@ def publish_operator_deactivated(*, operator_urn: str, airline: str) -> None:
     publish(
         OPERATOR_DEACTIVATED,
         operator_deactivated_payload(operator_urn=operator_urn),
-        [case_events.airline_room(airline)],
+        registry.rooms_for(OPERATOR_DEACTIVATED, airline=airline),
         airline=airline,
     )

@@ -1,4 +1,6 @@
-"""Entity locks guard every sub-case write (registered with cases.services at start-up).
+"""Entity locks guard every sub-case write (registered with cases.services at start-up), and tell the
+cases domain who holds a sub-case's lock (registered with cases.events: every ``subcase:state-changed``
+carries the current ``lockedBy``, :func:`subcase_lock_holder`).
 
 ``cases.services`` calls :func:`entity_lock_guard` inside the writing transaction, with the case row
 locked, before it changes a sub-case:
@@ -15,6 +17,7 @@ locked, before it changes a sub-case:
 
 from django.db import connection
 
+from cases.events import lock_holder_lookup_register
 from cases.models import SubCase
 from cases.services import subcase_write_guard_register
 from nexa.platform.auth import Principal
@@ -39,6 +42,21 @@ SELECT holder,
 """  # noqa: S608
 
 
+_HOLDER_SQL = f"""
+SELECT holder FROM {LOCKS}
+ WHERE entity_urn = %s AND airline = %s AND holder IS NOT NULL AND expires_at > statement_timestamp()
+"""  # noqa: S608
+
+
+def subcase_lock_holder(*, sub_case_urn: str, airline: str) -> str | None:
+    """The operator holding a live lease on the sub-case, or None; read on the caller's connection, so
+    inside the publishing transaction (a lease granted or released earlier in it is seen as it is now)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLDER_SQL, [sub_case_urn, airline])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def entity_lock_guard(*, principal: Principal, sub_case: SubCase, fencing_token: int | None) -> None:
     urn, me = sub_case.urn, principal.operator_urn
     with connection.cursor() as cursor:
@@ -59,3 +77,4 @@ def entity_lock_guard(*, principal: Principal, sub_case: SubCase, fencing_token:
 
 
 subcase_write_guard_register(entity_lock_guard)
+lock_holder_lookup_register(subcase_lock_holder)

@@ -6,13 +6,16 @@ transaction, in stream-sequence order. :func:`fan_out` sends one channel-layer m
 event to that room's group (operators/socketio/rooms.py); every ASGI process's consumers in those groups
 get it and write it to their sockets. Nothing here touches the database.
 
-* Server events of spec 000 are encoded **once** here, as the finished frame
+* Server events of spec 000 (the registry's ``client`` events, nexa/platform/events.py) are encoded
+  **once** here, as the finished frame
   ``42["<event>", payload, "<offset>"]``, so a consumer only forwards a string.
 * ``operator:deactivated`` (internal) carries its payload; consumers close that operator's sockets.
 * Other events are not sent to the channel layer at all.
 
-Every socket is in its airline room, so an event for ``[case:<urn>, airline:<IATA>]`` is sent to the
-airline group only (:func:`target_rooms`). A socket that still gets an event twice (two rooms, or an
+Rooms are the registry's: ``case:updated`` goes to ``[case:<urn>, airline:<IATA>]``, every other case
+event to ``[case:<urn>]`` only (sockets get those after ``subscribe``). Every socket is in its airline
+room, so an event for ``[case:<urn>, airline:<IATA>]`` is sent to the airline group only
+(:func:`target_rooms`). A socket that still gets an event twice (two rooms, or an
 outbox redelivery) drops the copy: the consumer remembers the sequences it delivered.
 
 Sending happens on one event loop per process, in a daemon thread that owns its own channel-layer
@@ -33,7 +36,7 @@ from typing import Any
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 
 from nexa.platform.outbox import Delivery, register_sink
-from operators.socketio.protocol import OPERATOR_DEACTIVATED, SERVER_EVENTS, offset_event_frame
+from operators.socketio.protocol import OPERATOR_DEACTIVATED, is_server_event, offset_event_frame
 from operators.socketio.rooms import CASE_ROOM_PREFIX, airline_room, group_for
 
 SEND_TIMEOUT_SECONDS = 2.0
@@ -96,7 +99,7 @@ _publisher = _Publisher()
 
 def channel_message(delivery: Delivery) -> dict[str, Any] | None:
     """The channel-layer message for a delivery, or None when sockets have no use for it."""
-    if delivery.event in SERVER_EVENTS:
+    if is_server_event(delivery.event):
         return {
             "type": MESSAGE_TYPE,
             "event": delivery.event,

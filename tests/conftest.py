@@ -33,6 +33,17 @@ def client_for(token_for):
     return make
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _event_schema_check():
+    """Every event published in a test is checked against its declaration (nexa/platform/events.py)."""
+    from django.conf import settings
+
+    previous = settings.NEXA_EVENT_SCHEMA_CHECK
+    settings.NEXA_EVENT_SCHEMA_CHECK = True
+    yield
+    settings.NEXA_EVENT_SCHEMA_CHECK = previous
+
+
 @pytest.fixture(autouse=True)
 def _fresh_tenant_settings_cache():
     """Tenant settings are cached in-process for 30 s; each test starts from the database."""

@@ -1,7 +1,8 @@
 """``GET /v1/cases/{case_urn}/events``: a case's events as Server-Sent Events (see docs/event-stream.md).
 
 The stream carries what the Socket.IO channel carries for the case room: outbox rows whose ``rooms``
-contain ``case:<case_urn>``, limited to the six public events of spec 000, each as
+contain ``case:<case_urn>``, limited to the six public events of spec 000 (the event registry's
+``client`` events, nexa/platform/events.py), each as
 ``id: <sequence>`` / ``event: <name>`` / ``data: <json payload>``. The ``id`` is the outbox stream
 sequence (the same offset Socket.IO clients see), so ``Last-Event-ID`` resumes exactly after it.
 
@@ -44,8 +45,9 @@ from redis.exceptions import RedisError
 from rest_framework.renderers import BaseRenderer
 
 from cases import selectors
-from cases.events import CASE_UPDATED, SUBCASE_STATE_CHANGED, case_room
+from cases.events import case_room
 from nexa.platform.auth import Principal, standing
+from nexa.platform.events import client_event_names
 from nexa.platform.inputs import strict_int_or_none
 from nexa.platform.models import OutboxEvent
 from nexa.platform.problems import Problem, validation_problem
@@ -54,18 +56,6 @@ from nexa.platform.views import NexaAPIView
 
 logger = structlog.get_logger(__name__)
 
-# Spec 000's server events: the only outbox events a client may see (internal ones such as
-# ``operator:deactivated`` share rooms but never leave the server).
-PUBLIC_EVENTS = frozenset(
-    {
-        CASE_UPDATED,
-        SUBCASE_STATE_CHANGED,
-        "graph:step:started",
-        "graph:step:completed",
-        "graph:step:progress",
-        "notification:dispatched",
-    }
-)
 # A stream control event (not an outbox event, no ``id:``): replay could not start where asked.
 REPLAY_TRUNCATED = "replay-truncated"
 EVENT_STREAM_CONTENT_TYPE = "text/event-stream"
@@ -131,7 +121,9 @@ def _retention_cutoff():
 
 
 def _room_events(room: str):
-    return OutboxEvent.objects.filter(rooms__contains=[room], event__in=PUBLIC_EVENTS, sequence__isnull=False)
+    # Only the registry's ``client`` events (spec 000's server events) leave the server; internal ones
+    # such as ``operator:deactivated`` may share a room but never reach a client.
+    return OutboxEvent.objects.filter(rooms__contains=[room], event__in=client_event_names(), sequence__isnull=False)
 
 
 def _fetch_after(room: str, after: int, limit: int) -> list[StreamEvent]:

@@ -11,6 +11,7 @@ from kombu import Connection
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from rest_framework.response import Response
 
+from nexa.platform import events as registry
 from nexa.platform.auth import dev_issuer_enabled, dev_jwks
 from nexa.platform.outbox import publish
 from nexa.platform.problems import problem_response
@@ -91,6 +92,16 @@ class BenchPingView(NexaAPIView):
         return Response({"pong": True})
 
 
+BENCH_WRITTEN = "bench:written"
+
+
+class BenchWritten(registry.TypedDict):
+    bench: bool
+
+
+registry.declare(BENCH_WRITTEN, payload=BenchWritten, audience=registry.Audience.INTERNAL, description="bench/ only")
+
+
 class BenchWriteView(NexaAPIView):
     """The floor of a write (NEXA_BENCH=1 only): the ping plus one transaction holding one outbox row,
     relayed after commit. bench/compensate.py measures it beside the ping, so the compensate figures can
@@ -99,5 +110,5 @@ class BenchWriteView(NexaAPIView):
     @extend_schema(exclude=True)
     def post(self, request):
         with transaction.atomic():
-            publish("bench:written", {"bench": True}, [], airline=request.auth.airline)
+            publish(BENCH_WRITTEN, {"bench": True}, [], airline=request.auth.airline)
         return Response({"written": True}, status=202)

@@ -72,6 +72,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models.functions import Now
 
 from nexa.celery import app as celery_app
+from nexa.platform import events as registry
 from nexa.platform.context import current_correlation_urn
 from nexa.platform.models import OutboxEvent
 from nexa.platform.urns import format_urn
@@ -216,7 +217,10 @@ def publish(
     """Write ``event`` to the outbox in the caller's transaction; it is relayed after commit.
 
     ``payload`` must be plain JSON (pass URNs and ISO strings, never model instances or datetimes).
-    Raises :class:`PublishOutsideTransaction` outside ``transaction.atomic()``.
+    Raises :class:`PublishOutsideTransaction` outside ``transaction.atomic()`` and
+    :class:`~nexa.platform.events.UnregisteredEvent` for an event no app declared; with
+    ``NEXA_EVENT_SCHEMA_CHECK`` (on in tests) a payload that does not match the declaration raises
+    :class:`~nexa.platform.events.EventPayloadInvalid`.
     """
     if not transaction.get_connection(using).in_atomic_block:
         raise PublishOutsideTransaction(
@@ -233,6 +237,9 @@ def publish(
         plain_payload = json.loads(json.dumps(payload, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"payload of {event!r} is not JSON-serialisable: {exc}") from exc
+    spec = registry.spec_of(event)
+    if getattr(settings, "NEXA_EVENT_SCHEMA_CHECK", False):
+        spec.validate(plain_payload)
 
     row = OutboxEvent.objects.using(using).create(
         event=event,

@@ -14,6 +14,8 @@ from typing import Any
 from engineio import packet as eio
 from socketio import packet as sio
 
+from nexa.platform.events import client_event_names, is_client_event
+
 DEFAULT_NAMESPACE = "/"
 
 # WebSocket close codes used by the channel (docs/presence-channel.md § Close codes).
@@ -28,17 +30,17 @@ CLOSE_FLOOD = 4429  # kept sending over its event budget
 
 UNAUTHORIZED = {"message": "unauthorized", "data": {"code": CLOSE_UNAUTHORIZED}}
 
-# The server events of spec 000 — the only outbox events forwarded to clients (and replayed).
-SERVER_EVENTS = frozenset(
-    {
-        "case:updated",
-        "subcase:state-changed",
-        "graph:step:started",
-        "graph:step:completed",
-        "graph:step:progress",
-        "notification:dispatched",
-    }
-)
+
+def server_events() -> frozenset[str]:
+    """The server events of spec 000 — the only outbox events forwarded to clients (and replayed): the
+    events declared with audience ``client`` in the event registry (nexa/platform/events.py)."""
+    return client_event_names()
+
+
+def is_server_event(name: str) -> bool:
+    return is_client_event(name)
+
+
 # Internal events the consumer acts on and never forwards (operators/events.py).
 OPERATOR_DEACTIVATED = "operator:deactivated"
 

@@ -36,7 +36,7 @@ from nexa.platform.models import OutboxEvent
 # arrives live on the groups joined just before — never neither.
 from nexa.platform.outbox import RELAY_LOCK_KEY
 from nexa.platform.redis import get_redis
-from operators.socketio.protocol import SERVER_EVENTS
+from operators.socketio.protocol import server_events
 
 logger = structlog.get_logger(__name__)
 
@@ -114,7 +114,7 @@ def missed_events(*, rooms: list[str], offset: int) -> list[ReplayEvent] | None:
             OutboxEvent.objects.filter(
                 in_rooms,
                 sequence__gt=offset,
-                event__in=SERVER_EVENTS,
+                event__in=server_events(),
                 created_at__gte=Now() - timedelta(seconds=replay_seconds()),
             )
             .order_by("sequence")

@@ -1,6 +1,8 @@
 """Socket.IO rooms and the channel-layer groups behind them.
 
-Rooms are the outbox's room names (``case:<case_urn>``, ``airline:<IATA>``, see cases/events.py).
+Rooms are the outbox's room names (``case:<case_urn>``, ``airline:<IATA>``), named by the event registry
+(nexa/platform/events.py), which also says which events go to which kind of room: the airline room
+carries ``case:updated`` only; a case room carries that case's events.
 Channel-layer group names allow only ASCII letters, digits, ``-``, ``_`` and ``.``, shorter than 100
 characters, so :func:`group_for` maps a room to a group name one-to-one:
 
@@ -13,19 +15,12 @@ characters, so :func:`group_for` maps a room to a group name one-to-one:
 import hashlib
 import re
 
+from nexa.platform.events import AIRLINE_ROOM_PREFIX, CASE_ROOM_PREFIX, airline_room, case_room
+
 _READABLE = re.compile(r"^[A-Za-z0-9_:-]+$")
 _MAX_GROUP_LENGTH = 99  # channel layers refuse names of 100 characters or more
 
-CASE_ROOM_PREFIX = "case:"
-AIRLINE_ROOM_PREFIX = "airline:"
-
-
-def case_room(case_urn: str) -> str:
-    return f"{CASE_ROOM_PREFIX}{case_urn}"
-
-
-def airline_room(airline: str) -> str:
-    return f"{AIRLINE_ROOM_PREFIX}{airline}"
+__all__ = ["AIRLINE_ROOM_PREFIX", "CASE_ROOM_PREFIX", "airline_room", "case_room", "group_for"]
 
 
 def group_for(room: str) -> str:

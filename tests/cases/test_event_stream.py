@@ -18,8 +18,9 @@ from django.utils import timezone
 
 from cases import services
 from cases.api.event_stream import DB_THREADS
-from cases.events import case_room, case_rooms, publish_case_updated
+from cases.events import case_room, publish_case_updated
 from nexa.platform.auth import Principal, revoke_token_id
+from nexa.platform.events import rooms_for
 from nexa.platform.models import OutboxEvent
 from nexa.platform.outbox import flush_pending, publish
 from nexa.platform.roles import Role
@@ -138,10 +139,16 @@ def open_stream(http, token_for):
         yield open_
 
 
-def publish_on(case, name: str = "case:updated", **payload) -> int:
-    """Commit one event in ``case``'s rooms and return its stream offset (assigned by the relay after commit)."""
+def publish_on(case, *, status: str = "OPEN", version: int = 1) -> int:
+    """Commit one ``case:updated`` in ``case``'s rooms and return its stream offset (assigned by the relay
+    after commit)."""
     with transaction.atomic():
-        row = publish(name, {"caseUrn": case.urn, **payload}, case_rooms(case_urn=case.urn, airline=case.airline))
+        row = publish(
+            "case:updated",
+            {"caseUrn": case.urn, "status": status, "version": version, "counts": {}},
+            rooms_for("case:updated", case_urn=case.urn, airline=case.airline),
+            airline=case.airline,
+        )
     assert flush_pending(), "the background relay is stuck"
     sequence = OutboxEvent.objects.get(pk=row.pk).sequence
     assert sequence is not None, "the relay delivers on commit"

@@ -180,7 +180,7 @@ def test_permanent_refusal_compensates_in_reverse_and_sends_the_passenger_to_rev
     [attempt] = payload["attempts"]
     assert attempt["step"] == "transport.request_ride" and attempt["provider"] == "cabify"
     assert attempt["code"] == "no_drivers_available" and attempt["message"] and attempt["at"]
-    assert failed.rooms == [f"case:{passenger.case.urn}", "airline:IB"]
+    assert failed.rooms == [f"case:{passenger.case.urn}"]  # saga events go to the case room only
     from audit.models import AuditEntry
 
     review = AuditEntry.objects.get(action="subcase.send_to_review", entity_urn=passenger.urn)

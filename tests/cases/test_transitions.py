@@ -65,7 +65,7 @@ def test_transition_moves_bumps_version_audits_and_publishes(operator):
         "version": 2,
         "lockedBy": None,
     }
-    assert state_changed.rooms == [f"case:{case.urn}", "airline:IB"] and state_changed.airline == "IB"
+    assert state_changed.rooms == [f"case:{case.urn}"] and state_changed.airline == "IB"  # case room only
     case_updated = OutboxEvent.objects.get(event="case:updated")
     assert case_updated.payload["caseUrn"] == case.urn
     assert case_updated.payload["status"] == "IN_PROGRESS" and case_updated.payload["version"] == 2

@@ -3,22 +3,43 @@
 Each task appends what it received to a Redis list, so the test process sees what the real worker ran.
 Consumers are registered with the outbox in the worker at import (the ``celery_worker_process`` fixture
 sets ``NEXA_TEST_CELERY_WORKER``) and in the test process by a fixture of ``test_outbox.py`` only, so the
-rest of the suite never sends to them.
+rest of the suite never sends to them. The test events are declared in the event registry at import (any
+process that publishes or relays them imports this module).
 """
 
 import json
 import os
+from typing import Any
 
 from celery import shared_task
 
+from nexa.platform import events as registry
 from nexa.platform import outbox
 from nexa.platform.redis import get_redis
 
 RECORDED_EVENT = "test.outbox.recorded"
+UNSUBSCRIBED_EVENT = "test.outbox.unsubscribed"
 LOG_PREFIX = "nexa:test:outbox:"
 RECORD_TASK = "tests.platform.outbox_consumers.record"
 RECORD_ANY_TASK = "tests.platform.outbox_consumers.record_any"
 MARK_TASK = "tests.platform.outbox_consumers.mark"
+
+
+class AnyPayload(registry.TypedDict, total=False):
+    """The outbox tests' payloads: whatever the test needs (``n``, ``marker``, ``worker`` …)."""
+
+    n: int
+    x: int
+    caseUrn: str  # noqa: N815 (wire name)
+    status: str
+    marker: str
+    worker: int
+    poison: bool
+    row: Any
+
+
+for _name in (RECORDED_EVENT, UNSUBSCRIBED_EVENT):
+    registry.declare(_name, payload=AnyPayload, audience=registry.Audience.INTERNAL, description="tests only")
 
 
 def log_key(name: str) -> str:

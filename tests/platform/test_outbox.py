@@ -188,7 +188,7 @@ def test_offsets_strictly_increase_across_events():
 
 def test_wildcard_consumer_gets_events_nobody_else_subscribed_to():
     with transaction.atomic():
-        row = outbox.publish("test.outbox.unsubscribed", {"x": 1}, [])
+        row = outbox.publish(consumers.UNSUBSCRIBED_EVENT, {"x": 1}, [])
     event_id = outbox.event_urn(row.pk)
     got = wait_delivered("*", [event_id])[event_id]
     assert got["event"] == "test.outbox.unsubscribed"
@@ -202,6 +202,7 @@ import django
 django.setup()
 from django.db import transaction
 from nexa.platform.outbox import publish
+import tests.platform.outbox_consumers  # declares the test events
 
 with transaction.atomic():
     transaction.on_commit(lambda: os._exit(0))  # runs first: the dispatcher never does
@@ -218,7 +219,7 @@ from django.db import transaction
 from nexa.platform.outbox import publish
 
 with transaction.atomic():
-    row = publish("case:updated", {"caseUrn": sys.argv[1], "status": "OPEN", "version": 1},
+    row = publish("case:updated", {"caseUrn": sys.argv[1], "status": "OPEN", "version": 1, "counts": {}},
                   ["airline:IB"], airline="IB")
 print(row.pk, flush=True)
 """  # the script ends here: the relay still has the row, and the interpreter is shutting down

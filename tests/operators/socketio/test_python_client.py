@@ -64,9 +64,10 @@ def test_subscriber_receives_subcase_and_case_events_with_offsets(py_client, tok
     assert offset.isdigit()
     updated = client.inbox.wait_for("case:updated", lambda args: args[0]["caseUrn"] == case.urn)
     assert int(updated.args[1]) > int(offset), "offsets grow with the stream"
-    # One copy per event even though it went to both the case room and the airline room.
+    # One copy per event: case:updated went to both the case room and the airline room.
     client.inbox.drain(0.5)
     assert client.inbox.kinds().count("subcase:state-changed") == 1
+    assert client.inbox.kinds().count("case:updated") == 1
 
 
 def test_another_airlines_case_is_refused_and_never_delivered(py_client, token_for, ux_case):
@@ -104,10 +105,33 @@ def test_unsubscribe_stops_case_events(py_client, token_for, ib_case):
     assert watcher.call_ack("unsubscribe", {"caseUrn": case.urn}) == {"ok": True}
 
     commit_transition(sub_case, "mark_grouped")
-    # Still in the airline room: IB's events arrive through it (exactly once).
-    watcher.inbox.wait_for("subcase:state-changed")
-    other.inbox.drain(0.8)
+    # Still in the airline room: IB's case:updated arrives through it (lists, dashboard), but the
+    # sub-case event went to the case room only, which the watcher left.
+    watcher.inbox.wait_for("case:updated", lambda args: args[0]["caseUrn"] == case.urn)
+    watcher.inbox.drain(0.8)
+    assert "subcase:state-changed" not in watcher.inbox.kinds()
+    other.inbox.drain(0.1)
     assert "subcase:state-changed" not in other.inbox.kinds()
+    assert "case:updated" not in other.inbox.kinds()
+
+
+def test_the_airline_room_carries_case_updated_only_and_subscribe_narrows(py_client, token_for, ib_case):
+    """Issue 10: an unsubscribed socket of the airline gets case:updated (lists, dashboard) and nothing
+    else of the case; a socket subscribed to the case also gets the sub-case event."""
+    case, sub_case = ib_case
+    lister = py_client()
+    lister.connect(token_for("IB", operator="urn:nexa:user:ib-lister"))
+    watcher = py_client()
+    watcher.connect(token_for("IB", operator="urn:nexa:user:ib-watcher"))
+    assert watcher.subscribe(case.urn) == {"ok": True}
+
+    commit_transition(sub_case, "mark_grouped")
+
+    watcher.inbox.wait_for("subcase:state-changed", lambda args: args[0]["subCaseUrn"] == sub_case.urn)
+    watcher.inbox.wait_for("case:updated", lambda args: args[0]["caseUrn"] == case.urn)
+    lister.inbox.wait_for("case:updated", lambda args: args[0]["caseUrn"] == case.urn)
+    lister.inbox.drain(0.8)
+    assert [kind for kind in lister.inbox.kinds() if ":" in kind] == ["case:updated"]
 
 
 def test_token_expiry_mid_session_disconnects(py_client, token_for):
