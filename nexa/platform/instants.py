@@ -1,6 +1,7 @@
-"""Instants from the wire, ready for the database."""
+"""Instants from the wire, ready for the database, and back onto the wire (:func:`iso`)."""
 
 import datetime as dt
+from typing import overload
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
@@ -10,3 +11,21 @@ def as_utc(value: dt.datetime) -> dt.datetime:
         return value.astimezone(dt.UTC)
     except OverflowError:
         return dt.datetime.min.replace(tzinfo=dt.UTC) if value.year == 1 else dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+@overload
+def iso(moment: dt.datetime) -> str: ...
+@overload
+def iso(moment: None) -> None: ...
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    """The one way an instant goes on the wire: ISO 8601 in UTC with a ``Z`` suffix
+    (``2026-11-22T20:40:00Z``, microseconds when there are any); ``None`` stays ``None``. A naive
+    datetime is a programming error (``ValueError``): its instant is unknown."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("iso() needs an aware datetime")
+    text = moment.astimezone(dt.UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"
