@@ -31,17 +31,6 @@ OPERATOR_URN_PARAMETER = OpenApiParameter(
 CONFLICT = OpenApiResponse(description="Problem: see the `type` (lock held, not locked, …).")
 
 
-def _problem(description: str) -> OpenApiResponse:
-    return OpenApiResponse(
-        response=OpenApiTypes.OBJECT, description=f"Problem (application/problem+json): {description}"
-    )
-
-
-UNAUTHORIZED = _problem("no token, or an invalid, expired or revoked one.")
-FORBIDDEN = _problem("`forbidden` (role too low) or `operator-deactivated`.")
-NOT_FOUND = _problem("`not-found`: no such operator in your airline (another airline's URN looks the same).")
-
-
 class SubCaseLockView(NexaAPIView):
     permission_classes = [OPERATOR]
 
