@@ -26,10 +26,9 @@ def cases_list(
     airport: str | None = None,
     departure_from: datetime | None = None,
     departure_to: datetime | None = None,
-    departure_to_inclusive: bool = True,
 ) -> QuerySet[Case]:
-    """Cases filtered on status, airport and scheduled departure (``from`` ≤ departure ≤ ``to``;
-    ``departure_to_inclusive=False`` makes ``to`` exclusive, for whole-day bounds)."""
+    """Cases filtered on status, airport and scheduled departure, half-open like every time range
+    (``from`` ≤ departure < ``to``, nexa.platform.filters)."""
     cases = for_principal(Case.objects.all(), principal)
     if status:
         cases = cases.filter(status=status)
@@ -38,8 +37,7 @@ def cases_list(
     if departure_from is not None:
         cases = cases.filter(scheduled_departure__gte=departure_from)
     if departure_to is not None:
-        lookup = "scheduled_departure__lte" if departure_to_inclusive else "scheduled_departure__lt"
-        cases = cases.filter(**{lookup: departure_to})
+        cases = cases.filter(scheduled_departure__lt=departure_to)
     return cases
 
 

@@ -204,13 +204,15 @@ def test_time_range_is_half_open(auditor, log):
 
 
 def test_offsets_and_dates_are_understood(auditor, log):
-    # 19:02+01:00 is 18:02Z; a date alone is midnight UTC.
+    # 19:02+01:00 is 18:02Z; a date is its whole UTC day: from its first instant, to after its last.
     assert urns_of(auditor.get("/v1/audit", {"from": "2026-03-10T19:02:00+01:00"})) == [
         log[4].urn,
         log[3].urn,
         log[2].urn,
     ]
-    assert urns_of(auditor.get("/v1/audit", {"to": "2026-03-10"})) == []
+    assert urns_of(auditor.get("/v1/audit", {"to": "2026-03-09"})) == []
+    assert len(urns_of(auditor.get("/v1/audit", {"from": "2026-03-10", "to": "2026-03-10"}))) == len(log)
+    assert urns_of(auditor.get("/v1/audit", {"from": "2026-03-11"})) == []
 
 
 def test_an_unencoded_plus_in_the_offset_still_parses(auditor, log):
