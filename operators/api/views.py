@@ -48,14 +48,7 @@ class SubCaseLockView(NexaAPIView):
     )
     def post(self, request, sub_case_urn: str):
         grant = services.subcase_lock(principal=request.auth, sub_case_urn=sub_case_urn)
-        return Response(
-            {
-                "subCaseUrn": grant.sub_case_urn,
-                "lockedBy": grant.locked_by,
-                "fencingToken": grant.fencing_token,
-                "expiresInSeconds": grant.expires_in_seconds,
-            }
-        )
+        return Response(LockGrantSerializer(grant).data)
 
 
 class SubCaseUnlockView(NexaAPIView):
@@ -148,9 +141,7 @@ class OperatorDeactivateView(NexaAPIView):
         result = services.operator_deactivate(
             principal=request.auth, operator_urn=operator_urn, reason=body.validated_data["reason"]
         )
-        return Response(
-            {"operatorUrn": result.operator_urn, "active": result.active, "releasedLocks": result.released_locks}
-        )
+        return Response(OperatorDeactivatedSerializer(result).data)
 
 
 class OperatorReactivateView(NexaAPIView):
@@ -177,7 +168,7 @@ class OperatorReactivateView(NexaAPIView):
         operator = services.operator_reactivate(
             principal=request.auth, operator_urn=operator_urn, reason=body.validated_data["reason"]
         )
-        return Response({"operatorUrn": operator.operator_urn, "active": operator.active})
+        return Response(OperatorReactivatedSerializer(operator).data)
 
 
 class LogoutView(NexaAPIView):
