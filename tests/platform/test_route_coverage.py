@@ -25,10 +25,12 @@ EXCUSED: dict[str, str] = {
     "GET v1/openapi.json": "the schema itself, public (tests/platform/test_schema_truth.py)",
     "GET v1/docs": "Swagger UI over the schema, public",
     "v1/_bench/*": "only when NEXA_BENCH is set: benchmark probes, never in production",
-    # Streams: the base's in-process client would block on the open stream after a 200.
+    # The base calls routes in process, inside the test's transaction.
     "GET v1/cases/{}/events": (
-        "Server-Sent Events: a 200 is an endless stream; 401/403/404/400 are problem documents "
-        "tested over a live server in tests/cases/test_event_stream.py::test_refusals_are_problem_documents"
+        "Server-Sent Events: before streaming, the view closes the request thread's database connections "
+        "(connections.close_all), which would end the base's test transaction, and a 200 is an endless "
+        "stream; its refusals (401/403/404/400 problem documents) and the roles that may stream are "
+        "tested over a live server in tests/cases/test_event_stream.py"
     ),
 }
 
