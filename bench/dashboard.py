@@ -11,7 +11,7 @@ Steps:
    already loaded), migrated, loaded through the real services: 40 cases of 250 passengers
    (10 000 PENDING sub-cases; ``case_declare`` also writes their audit rows), 30 operators, and
    as many cases and operators for another airline.
-2. Each section of ``cases.api.dashboard.DASHBOARD_SECTIONS`` called alone, in this process,
+2. Each section of ``nexa.dashboard.DASHBOARD_SECTIONS`` called alone, in this process,
    ``--runs`` times: p50/p99.
 3. The ASGI server ``make run`` uses (bench/baseline.py), with ``NEXA_BENCH=1``: the ping baseline
    and the dashboard with bench/load.py at each ``--levels`` concurrency.
@@ -100,7 +100,7 @@ def load(airline: str) -> float:
 
 
 def time_sections(runs: int) -> dict[str, dict[str, float]]:
-    from cases.api.dashboard import DASHBOARD_SECTIONS
+    from nexa.dashboard import DASHBOARD_SECTIONS
 
     caller = principal(AIRLINE, "AIRPORT_OPERATOR")
     figures = {}
@@ -120,7 +120,7 @@ def time_sections(runs: int) -> dict[str, dict[str, float]]:
 def time_with_a_hung_section(runs: int) -> list[float]:
     from functools import partial
 
-    from cases.api.dashboard import DASHBOARD_SECTIONS
+    from nexa.dashboard import DASHBOARD_SECTIONS
     from nexa.platform.composition import compose
 
     caller = principal(AIRLINE, "AIRPORT_OPERATOR")

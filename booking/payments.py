@@ -10,12 +10,13 @@ breaker. Errors: :class:`~nexa.platform.providers.ProviderTransientError` (retry
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from urllib.parse import quote
 
 from django.conf import settings
 
+from nexa.platform.instants import iso
 from nexa.platform.providers import ProviderHttpClient
 
 PROVIDER = "psp"
@@ -24,12 +25,6 @@ BREAKER = "psp"
 
 def _amount(value: Decimal | str | int) -> str:
     return str(Decimal(str(value)).quantize(Decimal("0.01")))
-
-
-def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        raise ValueError("expires_at must be timezone-aware")
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _card(card: dict) -> dict:
@@ -58,7 +53,7 @@ class PspClient:
                 "subCaseUrn": sub_case_urn,
                 "amount": _amount(amount),
                 "currency": currency,
-                "expiresAt": _iso(expires_at),
+                "expiresAt": iso(expires_at),
             },
         )
         return _card(card)

@@ -125,13 +125,6 @@ def effect_lookup(*, kind: str, idempotency_key: str, provider: str | None = Non
     raise ValueError(f"no provider lookup for {kind}")
 
 
-def psp_wallet_balance(*, sub_case_urn: str) -> dict[str, Any]:
-    """The PSP's view of the wallet: {subCaseUrn, balances: {"EUR": "250.00"}}."""
-    from booking.payments import psp_client
-
-    return psp_client().wallet_balance(sub_case_urn=sub_case_urn)
-
-
 # --- the wallet ledger --------------------------------------------------------------------------------
 
 
@@ -216,7 +209,3 @@ def wallet_reversal_record(
         actor=actor,
         case_urn=case_urn,
     )
-
-
-# The brief's name for the saga's ledger write.
-wallet_payout_record = wallet_credit_record

@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote
 
 from django.conf import settings
 
+from nexa.platform.instants import iso
 from nexa.platform.providers import ProviderHttpClient, ProviderPermanentError
 
 PROVIDERS = ("UBER", "CABIFY")
@@ -32,14 +33,6 @@ def _point(location: dict, provider: str, field: str) -> tuple[float, float, str
             attempt_detail={"httpStatus": None, "operation": "request_ride"},
         )
     return float(lat), float(lng), location.get("address") or location.get("name")
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise ValueError("pickup_at must be timezone-aware")
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class TransportClient(ABC):
@@ -90,7 +83,7 @@ class UberClient(TransportClient):
             "end_longitude": end_lng,
             "start_address": start_address,
             "end_address": end_address,
-            "scheduled_at": _iso(pickup_at),
+            "scheduled_at": iso(pickup_at),
             "external_ref": sub_case_urn,
         }
         answer = self.http.request(
@@ -126,7 +119,7 @@ class CabifyClient(TransportClient):
         for field, location in (("pickup", pickup), ("dropoff", dropoff)):
             lat, lng, address = _point(location, self.provider, field)
             stops.append({"loc": [lat, lng], "addr": address})
-        body = {"stops": stops, "start_at": _iso(pickup_at), "external_reference": sub_case_urn}
+        body = {"stops": stops, "start_at": iso(pickup_at), "external_reference": sub_case_urn}
         answer = self.http.request(
             "POST", "/api/v4/journey", operation="request_ride", idempotency_key=idempotency_key, json=body
         )

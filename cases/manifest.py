@@ -32,7 +32,6 @@ ROW_FIELDS = (
     "language",
     "onwardFlight",
 )
-REQUIRED_FIELDS = ("firstName", "lastName", "pnr")
 CSV_ALIASES = {
     "first_name": "firstName",
     "last_name": "lastName",

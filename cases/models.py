@@ -59,9 +59,6 @@ FULFILLED_SUBCASE_STATUSES = frozenset({SubCaseStatus.BOOKED, SubCaseStatus.NOTI
 STUCK_SUBCASE_STATUSES = frozenset({SubCaseStatus.FAILED, SubCaseStatus.MANUAL_REVIEW})
 # Passengers can be (re)grouped only before rooms are allocated.
 GROUPABLE_SUBCASE_STATUSES = frozenset({SubCaseStatus.PENDING, SubCaseStatus.GROUPED})
-ACTIVE_SUBCASE_STATUSES = [
-    s for s in SubCaseStatus if s not in (SubCaseStatus.CLOSED, SubCaseStatus.CANCELLED, SubCaseStatus.FAILED)
-]
 
 
 def derive_case_status(counts: dict[str, int]) -> CaseStatus:
@@ -308,11 +305,6 @@ class SagaStepStatus(models.TextChoices):
     COMPENSATED = "COMPENSATED"
     COMPENSATION_FAILED = "COMPENSATION_FAILED"
     SKIPPED = "SKIPPED"  # never started: the run failed or was cancelled before it
-
-
-ACTIVE_SAGA_RUN_STATUSES = frozenset(
-    {SagaRunStatus.PENDING, SagaRunStatus.RUNNING, SagaRunStatus.COMPENSATING, SagaRunStatus.CANCELLING}
-)
 
 
 class SagaRun(models.Model):

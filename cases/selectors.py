@@ -26,10 +26,9 @@ def cases_list(
     airport: str | None = None,
     departure_from: datetime | None = None,
     departure_to: datetime | None = None,
-    departure_to_inclusive: bool = True,
 ) -> QuerySet[Case]:
-    """Cases filtered on status, airport and scheduled departure (``from`` ≤ departure ≤ ``to``;
-    ``departure_to_inclusive=False`` makes ``to`` exclusive, for whole-day bounds)."""
+    """Cases filtered on status, airport and scheduled departure, half-open like every time range
+    (``from`` ≤ departure < ``to``, nexa.platform.filters)."""
     cases = for_principal(Case.objects.all(), principal)
     if status:
         cases = cases.filter(status=status)
@@ -38,8 +37,7 @@ def cases_list(
     if departure_from is not None:
         cases = cases.filter(scheduled_departure__gte=departure_from)
     if departure_to is not None:
-        lookup = "scheduled_departure__lte" if departure_to_inclusive else "scheduled_departure__lt"
-        cases = cases.filter(**{lookup: departure_to})
+        cases = cases.filter(scheduled_departure__lt=departure_to)
     return cases
 
 
@@ -94,7 +92,7 @@ def case_groups(*, principal: Principal, case: Case) -> list[PassengerGroup]:
     )
 
 
-# --- dashboard sections (GET /v1/cases/dashboard renders these) --------------------------------------
+# --- dashboard sections (nexa.dashboard renders these) ---------------------------------------------
 
 
 def case_counts_by_status_and_airport(*, principal: Principal) -> dict[str, Any]:
@@ -115,24 +113,13 @@ def case_counts_by_status_and_airport(*, principal: Principal) -> dict[str, Any]
     return {"total": sum(by_status.values()), "byStatus": by_status, "byAirport": airports}
 
 
-def oldest_open_cases(*, principal: Principal, limit: int = 10) -> list[dict[str, Any]]:
-    """The ``limit`` longest-open (not CLOSED) cases, oldest first, as JSON-ready dicts."""
-    cases = (
+def oldest_open_cases(*, principal: Principal, limit: int = 10) -> list[Case]:
+    """The ``limit`` longest-open (not CLOSED) cases, oldest first (only the columns the dashboard shows)."""
+    return list(
         for_principal(Case.objects.exclude(status=CaseStatus.CLOSED), principal)
         .order_by("created_at", "id")
         .only("id", "flight_number", "airport", "scheduled_departure", "status", "created_at")[: max(limit, 0)]
     )
-    return [
-        {
-            "urn": case.urn,
-            "flightNumber": case.flight_number,
-            "airport": case.airport,
-            "scheduledDeparture": case.scheduled_departure.isoformat(),
-            "status": case.status,
-            "openSince": case.created_at.isoformat(),
-        }
-        for case in cases
-    ]
 
 
 # --- compensation sagas -------------------------------------------------------------------------------

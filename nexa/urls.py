@@ -5,9 +5,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
+from nexa import dashboard
 from nexa.platform import ops
 
 api_v1 = [
+    # The composition route joins domains, so it lives in the top layer. Before cases.api.urls, whose
+    # cases/<case_urn> would otherwise capture "dashboard" as a (malformed) URN.
+    path("cases/dashboard", dashboard.CaseDashboardView.as_view(), name="cases-dashboard"),
     path("", include("cases.api.urls")),
     path("", include("booking.api.urls")),
     path("", include("audit.api.urls")),

@@ -15,8 +15,7 @@ from typing import Any, Protocol
 from django.db.models import QuerySet
 
 from nexa.platform.auth import Principal
-from nexa.platform.tenancy import for_principal, get_for_principal
-from nexa.platform.urns import parse_urn
+from nexa.platform.tenancy import for_principal
 from notifications.models import Notification, NotificationStatus, WhatsAppOptIn
 
 # Newest first, like the audit log; ids are UUIDv7 so they break ties in creation order.
@@ -114,11 +113,6 @@ def notifications_awaiting_resend(*, principal: Principal, case: Case | None = N
     """FAILED notifications (retries exhausted or refused): what an operator should resend by hand."""
     failed = for_principal(Notification.objects.filter(status=NotificationStatus.FAILED), principal)
     return failed.filter(case_id=case.pk) if case is not None else failed
-
-
-def notification_get(*, principal: Principal, notification_urn: str) -> Notification:
-    urn = parse_urn(notification_urn, "notification")
-    return get_for_principal(Notification.objects.select_related("sub_case", "case"), principal, id=urn.id)
 
 
 def whatsapp_opted_in(*, sub_case: SubCase) -> bool:

@@ -47,8 +47,11 @@ How to use it::
   :data:`ROLES_AT_LEAST`, independently of ``nexa.platform.roles``, so the tests check the
   implementation rather than reuse it.
 * ``body`` is a dict, or a callable ``body(objects) -> dict`` for bodies that name objects.
-  ``check(response, objects)`` may assert more on a success, and must return a truthy value or
-  ``None``.
+  ``check(response, objects)`` may assert more on a success and must **return ``True``**: ``False``,
+  ``None`` (a check that forgot its ``return``) or any other value fails the test
+  (``tests/platform/test_api_base.py`` proves it with deliberately broken contracts).
+* Every route in the URLconf is either on a contract class or excused, with a reason, in
+  ``tests/platform/test_route_coverage.py``'s one list; a new route without either fails there.
 * Writes are audited by default (``audited=None`` means "unless GET"); pass ``audited=False`` for a
   write that legitimately changes nothing.
 * Override :meth:`APIContractTests.assert_unchanged` to check more after a refused cross-tenant
@@ -63,6 +66,7 @@ import json
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 import pytest
@@ -177,6 +181,26 @@ def assert_problem(response, status: int, slug: str) -> dict:
     return body
 
 
+def client_with_token(token_for, airline: str, role: Role) -> APIClient:
+    """An API client carrying a token of ``role`` in ``airline`` (the base's ``client_as``)."""
+    client = APIClient()
+    token = token_for(airline, role, operator_urn(airline, role))
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def assert_check_holds(route: RouteContract, response, objects: Objects) -> None:
+    """Run ``route.check`` on a success: it must return exactly ``True`` (a check that forgets its
+    ``return`` gives ``None``, and must not pass)."""
+    if route.check is None:
+        return
+    result = route.check(response, objects)
+    assert result is True, (
+        f"{route.name}: check returned {result!r}, not True (a check must return True when it holds)",
+        response.content,
+    )
+
+
 def _other_kind(kind: str) -> str:
     return "case" if kind != "case" else "subcase"
 
@@ -224,13 +248,7 @@ class APIContractTests:
 
     @pytest.fixture
     def client_as(self, token_for):
-        def make(airline: str, role: Role) -> APIClient:
-            client = APIClient()
-            token = token_for(airline, role, operator_urn(airline, role))
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-            return client
-
-        return make
+        return partial(client_with_token, token_for)
 
     @pytest.fixture
     def objects(self) -> Objects:
@@ -252,8 +270,7 @@ class APIContractTests:
         response = call(client_as(self.airline, role), route, objects)
         if role in route.roles:
             assert response.status_code == route.expect_status, response.content
-            if route.check is not None:
-                assert route.check(response, objects) is not False, response.content
+            assert_check_holds(route, response, objects)
         else:
             body = assert_problem(response, 403, "forbidden")
             assert str(role) in body["detail"]

@@ -2,6 +2,11 @@
 
 from rest_framework import serializers
 
+from nexa.platform.filters import InstantRangeFilters, TextFilter
+
+URN_MAX_LENGTH = 255
+ACTION_MAX_LENGTH = 100
+
 
 class AuditEntrySerializer(serializers.Serializer):
     urn = serializers.CharField(help_text="urn:nexa:audit:<uuid>")
@@ -14,3 +19,10 @@ class AuditEntrySerializer(serializers.Serializer):
     after = serializers.JSONField(allow_null=True, help_text="The changed fields after the change.")
     correlationUrn = serializers.CharField(source="correlation_urn", allow_blank=True)  # noqa: N815
     createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
+
+
+class AuditLogFilters(InstantRangeFilters):
+    """``GET /v1/audit`` and its CSV export: ``from``/``to`` bound ``createdAt``, half-open ``[from, to)``."""
+
+    actor = TextFilter(max_length=URN_MAX_LENGTH)
+    action = TextFilter(max_length=ACTION_MAX_LENGTH)

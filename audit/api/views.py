@@ -1,16 +1,13 @@
 """Audit reads (spec 000 § Audit; ARCHITECTURE §11): per case, per entity, the filtered log and
 its CSV export. Read-only; FINANCE_AUDIT or OPS_SUPERVISOR+; always the caller's airline."""
 
-import re
-from datetime import UTC, datetime
-
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer
 
-from audit.api.serializers import AuditEntrySerializer
+from audit.api.serializers import ACTION_MAX_LENGTH, URN_MAX_LENGTH, AuditEntrySerializer, AuditLogFilters
 from audit.export import audit_export_prepare
 from audit.selectors import (
     AUDIT_ORDERING,
@@ -19,7 +16,8 @@ from audit.selectors import (
     audit_entries_for_entity,
     case_check,
 )
-from nexa.platform.openapi import DATE_OR_DATE_TIME_SCHEMA, NON_BLANK, problem
+from nexa.platform.filters import instant_range_parameters
+from nexa.platform.openapi import NON_BLANK, problem
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem
 from nexa.platform.roles import AnyOf, Role
@@ -27,56 +25,21 @@ from nexa.platform.urns import InvalidUrn, is_opaque_urn
 from nexa.platform.views import NexaAPIView
 
 AUDIT_READERS = AnyOf(Role.FINANCE_AUDIT, Role.OPS_SUPERVISOR)
-URN_MAX_LENGTH = 255
-ACTION_MAX_LENGTH = 100
-# "…T10:00:00 01:00": an unencoded "+" in a query string arrives as a space.
-_OFFSET_SENT_AS_SPACE = re.compile(r" (\d{2}(:?\d{2})?)$")
 
 
 def _serialize(entry):
     return AuditEntrySerializer(entry).data
 
 
-def _text_filter(params, name: str, max_length: int) -> str | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    if not value or len(value) > max_length:
-        raise validation_problem([{"field": name, "message": f"Give 1 to {max_length} characters."}])
-    return value
-
-
-def _instant_filter(params, name: str) -> datetime | None:
-    raw = params.get(name)
-    if raw is None:
-        return None
-    text = _OFFSET_SENT_AS_SPACE.sub(r"+\1", raw.strip())
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise validation_problem(
-            [{"field": name, "message": "An ISO 8601 date or date-time, e.g. 2026-11-22T18:30:00Z."}]
-        ) from None
-    # A date or a date-time without an offset is read as UTC. Normalised to UTC: Python allows offsets up
-    # to ±23:59, PostgreSQL only ±15:59 (a query with "-23:59" was a 500), and 9999-12-31T23:59-01:00 is
-    # past datetime.max in UTC.
-    try:
-        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    except OverflowError:
-        raise validation_problem([{"field": name, "message": "Out of range."}]) from None
-
-
-def _filters(params) -> dict:
-    filters = {
-        "actor": _text_filter(params, "actor", URN_MAX_LENGTH),
-        "action": _text_filter(params, "action", ACTION_MAX_LENGTH),
-        "created_from": _instant_filter(params, "from"),
-        "created_to": _instant_filter(params, "to"),
-    }
-    if filters["created_from"] and filters["created_to"] and filters["created_from"] > filters["created_to"]:
-        raise validation_problem([{"field": "to", "message": "Must not be before 'from'."}])
-    return filters
+def _filtered_entries(request):
+    filters = AuditLogFilters.parse(request)
+    return audit_entries(
+        principal=request.auth,
+        actor=filters["actor"],
+        action=filters["action"],
+        created_from=filters["from"],
+        created_to=filters["to"],
+    )
 
 
 FILTER_PARAMETERS = [
@@ -90,14 +53,7 @@ FILTER_PARAMETERS = [
         {"type": "string", "minLength": 1, "maxLength": ACTION_MAX_LENGTH, "pattern": NON_BLANK},
         description='Only this action, e.g. "subcase.locked".',
     ),
-    OpenApiParameter(
-        "from",
-        DATE_OR_DATE_TIME_SCHEMA,
-        description="ISO 8601; rows at or after this instant (no offset = UTC).",
-    ),
-    OpenApiParameter(
-        "to", DATE_OR_DATE_TIME_SCHEMA, description="ISO 8601; rows before this instant (exclusive); not before from."
-    ),
+    *instant_range_parameters("Recorded"),
 ]
 
 
@@ -150,7 +106,7 @@ class AuditListView(NexaAPIView):
         description="Newest first, filtered by actor, action and a half-open [from, to) time range.",
     )
     def get(self, request):
-        entries = audit_entries(principal=request.auth, **_filters(request.query_params))
+        entries = _filtered_entries(request)
         return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=_serialize)
 
 
@@ -185,7 +141,7 @@ class AuditExportView(NexaAPIView):
         },
     )
     def get(self, request):
-        entries = audit_entries(principal=request.auth, **_filters(request.query_params))
+        entries = _filtered_entries(request)
         export = audit_export_prepare(entries)
         # Under ASGI an async body is streamed; a sync one would be read whole before sending.
         streaming = isinstance(request._request, ASGIRequest)

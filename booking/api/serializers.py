@@ -2,6 +2,12 @@
 
 from rest_framework import serializers
 
+from booking.selectors import AIRPORT_SEARCH_MAX_LIMIT
+from nexa.platform.filters import IntegerFilter, QueryField, QueryFilters
+
+AIRPORT_QUERY_MAX_LENGTH = 100
+AIRPORT_SEARCH_DEFAULT_LIMIT = 20
+
 
 class AirportSerializer(serializers.Serializer):
     iata = serializers.CharField()
@@ -16,3 +22,26 @@ class AirportSerializer(serializers.Serializer):
 
 class AirportSearchResultSerializer(serializers.Serializer):
     items = AirportSerializer(many=True)
+
+
+class AirportQueryFilter(QueryField):
+    default_error_messages = {
+        "required": "Give an IATA or ICAO code, or part of a name or city.",
+        "too_long": f"At most {AIRPORT_QUERY_MAX_LENGTH} characters.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(required=True, **kwargs)
+
+    def to_internal_value(self, data):
+        query = str(data).strip()
+        if not query:
+            self.fail("required")
+        if len(query) > AIRPORT_QUERY_MAX_LENGTH:
+            self.fail("too_long")
+        return query
+
+
+class AirportSearchFilters(QueryFilters):
+    q = AirportQueryFilter()
+    limit = IntegerFilter(minimum=1, maximum=AIRPORT_SEARCH_MAX_LIMIT, default=AIRPORT_SEARCH_DEFAULT_LIMIT)

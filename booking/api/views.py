@@ -3,39 +3,16 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from booking.api.serializers import AirportSearchResultSerializer, AirportSerializer
+from booking.api.serializers import (
+    AIRPORT_QUERY_MAX_LENGTH,
+    AIRPORT_SEARCH_DEFAULT_LIMIT,
+    AirportSearchFilters,
+    AirportSearchResultSerializer,
+)
 from booking.selectors import AIRPORT_SEARCH_MAX_LIMIT, airports_search
-from nexa.platform.inputs import strict_int_or_none
 from nexa.platform.openapi import NON_BLANK
-from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
 from nexa.platform.views import NexaAPIView
-
-AIRPORT_QUERY_MAX_LENGTH = 100
-AIRPORT_SEARCH_DEFAULT_LIMIT = 20
-
-
-def _search_query(params) -> str:
-    query = (params.get("q") or "").strip()
-    if not query:
-        raise validation_problem([{"field": "q", "message": "Give an IATA or ICAO code, or part of a name or city."}])
-    if len(query) > AIRPORT_QUERY_MAX_LENGTH:
-        raise validation_problem(
-            [{"field": "q", "message": f"At most {AIRPORT_QUERY_MAX_LENGTH} characters."}],
-        )
-    return query
-
-
-def _search_limit(params) -> int:
-    raw = params.get("limit")
-    if raw is None:
-        return AIRPORT_SEARCH_DEFAULT_LIMIT
-    limit = strict_int_or_none(raw, minimum=1, maximum=AIRPORT_SEARCH_MAX_LIMIT)  # "²" or 10**5000: None
-    if limit is None:
-        raise validation_problem(
-            [{"field": "limit", "message": f"An integer from 1 to {AIRPORT_SEARCH_MAX_LIMIT}."}],
-        )
-    return limit
 
 
 class AirportSearchView(NexaAPIView):
@@ -66,7 +43,6 @@ class AirportSearchView(NexaAPIView):
         responses={200: AirportSearchResultSerializer},
     )
     def get(self, request):
-        query = _search_query(request.query_params)
-        limit = _search_limit(request.query_params)
-        airports = airports_search(query=query, limit=limit)
-        return Response({"items": AirportSerializer(airports, many=True).data})
+        filters = AirportSearchFilters.parse(request)
+        airports = airports_search(query=filters["q"], limit=filters["limit"])
+        return Response(AirportSearchResultSerializer({"items": airports}).data)

@@ -18,6 +18,7 @@ from cases.api.views import (
     fencing_token_header,
 )
 from nexa.platform.inputs import PG_INTEGER_MAX
+from nexa.platform.instants import iso
 from nexa.platform.openapi import NON_BLANK, with_schema
 from nexa.platform.urns import format_urn
 from nexa.platform.views import NexaAPIView
@@ -25,10 +26,6 @@ from nexa.platform.views import NexaAPIView
 SAGA_URN_PARAMETER = OpenApiParameter(
     "saga_urn", OpenApiTypes.STR, OpenApiParameter.PATH, description="urn:nexa:saga:<uuid>"
 )
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 # cases.compensation.validate_request's shape rules, stated for the schema. The per-passenger limits, a
@@ -145,10 +142,10 @@ def step_data(step) -> dict:
         "idempotencyKey": step.idempotency_key,
         "outcomeUnknown": step.outcome_unknown,
         "settledAmount": None if step.settled_amount is None else str(step.settled_amount),
-        "startedAt": _iso(step.started_at),
-        "completedAt": _iso(step.completed_at),
-        "compensatedAt": _iso(step.compensated_at),
-        "nextAttemptAt": _iso(step.next_attempt_at),
+        "startedAt": iso(step.started_at),
+        "completedAt": iso(step.completed_at),
+        "compensatedAt": iso(step.compensated_at),
+        "nextAttemptAt": iso(step.next_attempt_at),
         "result": step.result,
         "error": step.error,
         "compensation": step.compensation,
@@ -168,9 +165,9 @@ def run_data(run) -> dict:
         "failure": run.failure,
         "retries": run.retries,
         "fx": run.fx,
-        "createdAt": _iso(run.created_at),
-        "startedAt": _iso(run.started_at),
-        "finishedAt": _iso(run.finished_at),
+        "createdAt": iso(run.created_at),
+        "startedAt": iso(run.started_at),
+        "finishedAt": iso(run.finished_at),
         "steps": [step_data(step) for step in run.steps.all()],
     }
 
@@ -313,7 +310,7 @@ class SubCaseWalletView(NexaAPIView):
                         "currency": entry.currency,
                         "reference": entry.reference,
                         "providerRef": entry.provider_ref,
-                        "createdAt": _iso(entry.created_at),
+                        "createdAt": iso(entry.created_at),
                     }
                     for entry in wallet.entries
                 ],

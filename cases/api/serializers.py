@@ -1,16 +1,27 @@
 """Wire shapes of the cases routes (camelCase, URNs as ids). Input serializers check types and
 shapes only; business rules (catalog airport, manifest rows, duplicates) live in the services."""
 
-import datetime as dt
 from collections.abc import Mapping
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cases.models import SUBCASE_TRANSITIONS, Case, Cause, PassengerGroup, SpecialNeed, SubCase, SubCaseStatus, Tier
-from nexa.platform.inputs import PG_INTEGER_MAX, AwareDateTimeField, parse_aware_datetime
+from booking.selectors import airport_get
+from cases.models import (
+    SUBCASE_TRANSITIONS,
+    Case,
+    CaseStatus,
+    Cause,
+    PassengerGroup,
+    SpecialNeed,
+    SubCase,
+    SubCaseStatus,
+    Tier,
+)
+from nexa.platform.filters import ChoiceFilter, InstantRangeFilters, QueryField, QueryFilters
+from nexa.platform.inputs import PG_INTEGER_MAX, AwareDateTimeField
 from nexa.platform.openapi import FLIGHT_NUMBER_SCHEMA, NON_BLANK, urn_schema, with_schema
-from nexa.platform.urns import format_urn
+from nexa.platform.urns import InvalidUrn, format_urn, parse_urn
 
 MAX_PASSENGERS_PER_REQUEST = 20_000
 
@@ -223,12 +234,39 @@ class PassengerGroupsResultSerializer(serializers.Serializer):
     groups = PassengerGroupSerializer(many=True, help_text="Every group of the case after regrouping.")
 
 
-def parse_date_or_datetime(value: str) -> dt.datetime | dt.date | None:
-    """``2026-11-22`` → date; ISO date-time with offset → aware datetime; anything else → None."""
-    value = value.strip()
-    if len(value) == 10:
+# --- list filters (nexa.platform.filters) --------------------------------------------------------------
+
+
+class AirportFilter(QueryField):
+    """An IATA code of the catalog, any case, surrounding whitespace allowed."""
+
+    def to_internal_value(self, data):
+        code = data.strip().upper()
+        if len(code) != 3 or airport_get(iata=code) is None:
+            raise serializers.ValidationError(f"{data!r} is not an IATA airport code")
+        return code
+
+
+class UrnFilter(QueryField):
+    def __init__(self, kind: str, **kwargs):
+        self.kind = kind
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
         try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            return None
-    return parse_aware_datetime(value)
+            parse_urn(data, self.kind)
+        except InvalidUrn as error:
+            raise serializers.ValidationError(error.message) from None
+        return data
+
+
+class CaseListFilters(InstantRangeFilters):
+    """``GET /v1/cases``: ``from``/``to`` bound the scheduled departure, half-open ``[from, to)``."""
+
+    status = ChoiceFilter(CaseStatus.values, empty_is_absent=True)
+    airport = AirportFilter(empty_is_absent=True)
+
+
+class ManifestFilters(QueryFilters):
+    status = ChoiceFilter(SubCaseStatus.values, empty_is_absent=True)
+    group = UrnFilter("group", empty_is_absent=True)

@@ -3,12 +3,10 @@
 from django.urls import path
 
 from cases.api import event_stream, orchestration, transport, views
-from cases.api.dashboard import CaseDashboardView
 
 urlpatterns = [
     path("cases", views.CaseListCreateView.as_view(), name="cases"),
-    # Before cases/<case_urn>, which would otherwise capture "dashboard" as a (malformed) URN.
-    path("cases/dashboard", CaseDashboardView.as_view(), name="cases-dashboard"),
+    # GET cases/dashboard is nexa.dashboard's (the top layer), routed in nexa/urls.py before this file.
     path("cases/<str:case_urn>", views.CaseDetailView.as_view(), name="case-detail"),
     path("cases/<str:case_urn>/manifest", views.CaseManifestView.as_view(), name="case-manifest"),
     path("cases/<str:case_urn>/events", event_stream.CaseEventStreamView.as_view(), name="case-events"),

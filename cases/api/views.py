@@ -1,35 +1,32 @@
 """HTTP views of the cases domain: parse → call one service or selector → render."""
 
-import datetime as dt
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status as http_status
 from rest_framework.response import Response
 
-from booking.selectors import airport_get
 from cases import selectors, services
 from cases.api.serializers import (
     CaseDeclareSerializer,
     CaseDetailSerializer,
+    CaseListFilters,
     CaseSerializer,
     ManifestAppendResultSerializer,
     ManifestAppendSerializer,
+    ManifestFilters,
     PassengerGroupSerializer,
     PassengerGroupsRequestSerializer,
     PassengerGroupsResultSerializer,
     SubCaseSerializer,
     SubCaseTransitionSerializer,
     case_detail_data,
-    parse_date_or_datetime,
 )
 from cases.models import CaseStatus, SubCaseStatus
+from nexa.platform.filters import instant_range_parameters
 from nexa.platform.inputs import PG_BIGINT_MAX, int_header
-from nexa.platform.openapi import DATE_OR_DATE_TIME_SCHEMA, EMPTY_IS_ABSENT, urn_schema
+from nexa.platform.openapi import EMPTY_IS_ABSENT, urn_schema
 from nexa.platform.pagination import extend_schema_paginated, paginate
-from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
-from nexa.platform.urns import InvalidUrn, parse_urn
 from nexa.platform.views import NexaAPIView
 
 OPERATOR = MinRole(Role.AIRPORT_OPERATOR)
@@ -50,68 +47,6 @@ class _PerMethodPermissionsMixin:
 
     def get_permissions(self):
         return [permission() for permission in self.permissions_by_method.get(self.request.method, [SUPERVISOR])]
-
-
-# --- filters ----------------------------------------------------------------------------------------
-
-
-def _choice_param(params, name: str, choices) -> str | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw not in choices:
-        raise validation_problem([{"field": name, "message": f"must be one of {', '.join(choices)}"}])
-    return raw
-
-
-def _departure_bounds(params) -> tuple[dt.datetime | None, dt.datetime | None, bool]:
-    """``from``/``to`` as aware datetimes; a bare date ``to`` covers that whole day (exclusive bound)."""
-    bounds: dict[str, dt.datetime | None] = {"from": None, "to": None}
-    to_inclusive = True
-    errors = []
-    for name in ("from", "to"):
-        raw = params.get(name)
-        if raw is None or raw == "":
-            continue
-        value = parse_date_or_datetime(raw)
-        if value is None:
-            errors.append({"field": name, "message": "must be a date (2026-11-22) or a date-time with a UTC offset"})
-        elif isinstance(value, dt.datetime):
-            bounds[name] = value
-        elif name == "to" and value == dt.date.max:
-            continue  # the whole of 9999-12-31: no upper bound (its next day would overflow, a 500 before)
-        else:
-            start = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
-            if name == "to":
-                start += dt.timedelta(days=1)
-                to_inclusive = False
-            bounds[name] = start
-    if errors:
-        raise validation_problem(errors)
-    if bounds["from"] and bounds["to"] and bounds["to"] < bounds["from"]:
-        raise validation_problem([{"field": "to", "message": "must not be before from"}])
-    return bounds["from"], bounds["to"], to_inclusive
-
-
-def _airport_param(params) -> str | None:
-    raw = params.get("airport")
-    if raw is None or raw == "":
-        return None
-    code = raw.strip().upper()
-    if len(code) != 3 or airport_get(iata=code) is None:
-        raise validation_problem([{"field": "airport", "message": f"{raw!r} is not an IATA airport code"}])
-    return code
-
-
-def _group_param(params) -> str | None:
-    raw = params.get("group")
-    if raw is None or raw == "":
-        return None
-    try:
-        parse_urn(raw, "group")
-    except InvalidUrn as error:
-        raise validation_problem([{"field": "group", "message": error.message}]) from None
-    return raw
 
 
 # --- routes -----------------------------------------------------------------------------------------
@@ -139,32 +74,17 @@ class CaseListCreateView(_PerMethodPermissionsMixin, NexaAPIView):
                 description="IATA code of the disrupted airport (one of the catalog's).",
                 extensions=EMPTY_IS_ABSENT,
             ),
-            OpenApiParameter(
-                "from",
-                DATE_OR_DATE_TIME_SCHEMA,
-                description="Scheduled departure at or after (date, or date-time with a UTC offset).",
-                extensions=EMPTY_IS_ABSENT,
-            ),
-            OpenApiParameter(
-                "to",
-                DATE_OR_DATE_TIME_SCHEMA,
-                description="Scheduled departure at or before (a date covers the whole day); not before from.",
-                extensions=EMPTY_IS_ABSENT,
-            ),
+            *instant_range_parameters("Scheduled departure"),
         ],
     )
     def get(self, request):
-        params = request.query_params
-        status = _choice_param(params, "status", CaseStatus.values)
-        airport = _airport_param(params)
-        departure_from, departure_to, to_inclusive = _departure_bounds(params)
+        filters = CaseListFilters.parse(request)
         cases = selectors.cases_list(
             principal=request.auth,
-            status=status,
-            airport=airport,
-            departure_from=departure_from,
-            departure_to=departure_to,
-            departure_to_inclusive=to_inclusive,
+            status=filters["status"],
+            airport=filters["airport"],
+            departure_from=filters["from"],
+            departure_to=filters["to"],
         )
         return paginate(
             request,
@@ -264,9 +184,10 @@ class CaseManifestView(_PerMethodPermissionsMixin, NexaAPIView):
     )
     def get(self, request, case_urn: str):
         case = selectors.case_get(principal=request.auth, case_urn=case_urn)
-        status = _choice_param(request.query_params, "status", SubCaseStatus.values)
-        group_urn = _group_param(request.query_params)
-        sub_cases = selectors.case_manifest(principal=request.auth, case=case, status=status, group_urn=group_urn)
+        filters = ManifestFilters.parse(request)
+        sub_cases = selectors.case_manifest(
+            principal=request.auth, case=case, status=filters["status"], group_urn=filters["group"]
+        )
         return paginate(
             request,
             sub_cases,

@@ -384,10 +384,6 @@ def principals_refused(pairs: Collection[Pair]) -> set[Pair]:
     return standing(pairs=list(pairs)).refused
 
 
-def principal_is_refused(principal: "Principal") -> bool:
-    return bool(principals_refused([(principal.airline, principal.operator_urn)]))
-
-
 def principal_refused_problem(operator_urn: str) -> Problem:
     return Problem(
         status=403,

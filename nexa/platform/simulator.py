@@ -43,6 +43,8 @@ from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from nexa.platform.instants import iso
+
 DROP = object()  # a handler result: close the connection without answering
 
 
@@ -80,10 +82,6 @@ def route(method: str, path: str, *, effectful: bool = True):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(value: Any, field: str) -> datetime:

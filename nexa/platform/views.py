@@ -1,6 +1,5 @@
 """The base class every API view derives from, so each route honours the platform contracts."""
 
-from rest_framework.generics import GenericAPIView
 from rest_framework.views import APIView
 
 from nexa.platform.idempotency import IdempotencyMixin
@@ -8,7 +7,3 @@ from nexa.platform.idempotency import IdempotencyMixin
 
 class NexaAPIView(IdempotencyMixin, APIView):
     """Authentication, roles, problems, throttling come from settings; idempotency from the mixin."""
-
-
-class NexaGenericAPIView(IdempotencyMixin, GenericAPIView):
-    pass

@@ -2,8 +2,9 @@
 
 from rest_framework import serializers
 
+from nexa.platform.filters import ChoiceFilter, QueryFilters
 from nexa.platform.openapi import urn_schema, with_schema
-from notifications.models import Channel
+from notifications.models import Channel, NotificationStatus
 from notifications.services import template_names
 
 
@@ -53,3 +54,7 @@ class NotificationQueuedSerializer(serializers.Serializer):
 class NotificationSendResultSerializer(serializers.Serializer):
     notificationUrns = serializers.ListField(child=serializers.CharField())  # noqa: N815
     notifications = NotificationQueuedSerializer(many=True)
+
+
+class NotificationLogFilters(QueryFilters):
+    status = ChoiceFilter(NotificationStatus.values)

@@ -6,10 +6,10 @@ from rest_framework.response import Response
 
 from nexa.platform.openapi import problem
 from nexa.platform.pagination import extend_schema_paginated, paginate
-from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
 from nexa.platform.views import NexaAPIView
 from notifications.api.serializers import (
+    NotificationLogFilters,
     NotificationQueuedSerializer,
     NotificationSendResultSerializer,
     NotificationSendSerializer,
@@ -46,12 +46,8 @@ class NotificationCaseLogView(NexaAPIView):
     )
     def get(self, request, case_urn: str):
         case = case_get(principal=request.auth, case_urn=case_urn)
-        status = request.query_params.get("status")
-        if status is not None and status not in NotificationStatus.values:
-            raise validation_problem(
-                [{"field": "status", "message": f"One of {', '.join(NotificationStatus.values)}."}]
-            )
-        notifications = notifications_for_case(principal=request.auth, case=case, status=status)
+        filters = NotificationLogFilters.parse(request)
+        notifications = notifications_for_case(principal=request.auth, case=case, status=filters["status"])
         return paginate(request, notifications, ordering=NOTIFICATION_ORDERING, serialize=_serialize)
 
 

@@ -6,13 +6,15 @@ from nexa.platform.roles import Role
 
 
 class LockGrantSerializer(serializers.Serializer):
-    subCaseUrn = serializers.CharField(help_text="urn:nexa:subcase:<uuid>")  # noqa: N815 - wire name
-    lockedBy = serializers.CharField(help_text="Operator URN of the holder (you).")  # noqa: N815
+    subCaseUrn = serializers.CharField(source="sub_case_urn", help_text="urn:nexa:subcase:<uuid>")  # noqa: N815
+    lockedBy = serializers.CharField(source="locked_by", help_text="Operator URN of the holder (you).")  # noqa: N815
     fencingToken = serializers.IntegerField(  # noqa: N815
-        help_text="Send as X-Fencing-Token with every write to this sub-case; a newer grant makes it stale."
+        source="fencing_token",
+        help_text="Send as X-Fencing-Token with every write to this sub-case; a newer grant makes it stale.",
     )
     expiresInSeconds = serializers.IntegerField(  # noqa: N815
-        help_text="Lease left; renewed while your socket is connected, or by locking again."
+        source="expires_in_seconds",
+        help_text="Lease left; renewed while your socket is connected, or by locking again.",
     )
 
     class Meta:
@@ -59,16 +61,16 @@ class OperatorSerializer(serializers.Serializer):
 
 
 class OperatorDeactivatedSerializer(serializers.Serializer):
-    operatorUrn = serializers.CharField()  # noqa: N815
+    operatorUrn = serializers.CharField(source="operator_urn")  # noqa: N815
     active = serializers.BooleanField()
-    releasedLocks = serializers.ListField(child=serializers.CharField())  # noqa: N815
+    releasedLocks = serializers.ListField(source="released_locks", child=serializers.CharField())  # noqa: N815
 
     class Meta:
         ref_name = "OperatorDeactivated"
 
 
 class OperatorReactivatedSerializer(serializers.Serializer):
-    operatorUrn = serializers.CharField()  # noqa: N815
+    operatorUrn = serializers.CharField(source="operator_urn")  # noqa: N815
     active = serializers.BooleanField(help_text="Always true: the operator may work again.")
 
     class Meta:

@@ -31,17 +31,6 @@ OPERATOR_URN_PARAMETER = OpenApiParameter(
 CONFLICT = OpenApiResponse(description="Problem: see the `type` (lock held, not locked, …).")
 
 
-def _problem(description: str) -> OpenApiResponse:
-    return OpenApiResponse(
-        response=OpenApiTypes.OBJECT, description=f"Problem (application/problem+json): {description}"
-    )
-
-
-UNAUTHORIZED = _problem("no token, or an invalid, expired or revoked one.")
-FORBIDDEN = _problem("`forbidden` (role too low) or `operator-deactivated`.")
-NOT_FOUND = _problem("`not-found`: no such operator in your airline (another airline's URN looks the same).")
-
-
 class SubCaseLockView(NexaAPIView):
     permission_classes = [OPERATOR]
 
@@ -59,14 +48,7 @@ class SubCaseLockView(NexaAPIView):
     )
     def post(self, request, sub_case_urn: str):
         grant = services.subcase_lock(principal=request.auth, sub_case_urn=sub_case_urn)
-        return Response(
-            {
-                "subCaseUrn": grant.sub_case_urn,
-                "lockedBy": grant.locked_by,
-                "fencingToken": grant.fencing_token,
-                "expiresInSeconds": grant.expires_in_seconds,
-            }
-        )
+        return Response(LockGrantSerializer(grant).data)
 
 
 class SubCaseUnlockView(NexaAPIView):
@@ -159,9 +141,7 @@ class OperatorDeactivateView(NexaAPIView):
         result = services.operator_deactivate(
             principal=request.auth, operator_urn=operator_urn, reason=body.validated_data["reason"]
         )
-        return Response(
-            {"operatorUrn": result.operator_urn, "active": result.active, "releasedLocks": result.released_locks}
-        )
+        return Response(OperatorDeactivatedSerializer(result).data)
 
 
 class OperatorReactivateView(NexaAPIView):
@@ -188,7 +168,7 @@ class OperatorReactivateView(NexaAPIView):
         operator = services.operator_reactivate(
             principal=request.auth, operator_urn=operator_urn, reason=body.validated_data["reason"]
         )
-        return Response({"operatorUrn": operator.operator_urn, "active": operator.active})
+        return Response(OperatorReactivatedSerializer(operator).data)
 
 
 class LogoutView(NexaAPIView):

@@ -12,6 +12,7 @@ from django.test import AsyncClient
 from cases.models import Case
 from nexa.platform.roles import Role
 from nexa.platform.urns import new_urn
+from tests.api_base import APIContractTests, RouteContract
 from tests.audit.factories import AuditEntryFactory
 
 pytestmark = pytest.mark.django_db
@@ -203,13 +204,15 @@ def test_time_range_is_half_open(auditor, log):
 
 
 def test_offsets_and_dates_are_understood(auditor, log):
-    # 19:02+01:00 is 18:02Z; a date alone is midnight UTC.
+    # 19:02+01:00 is 18:02Z; a date is its whole UTC day: from its first instant, to after its last.
     assert urns_of(auditor.get("/v1/audit", {"from": "2026-03-10T19:02:00+01:00"})) == [
         log[4].urn,
         log[3].urn,
         log[2].urn,
     ]
-    assert urns_of(auditor.get("/v1/audit", {"to": "2026-03-10"})) == []
+    assert urns_of(auditor.get("/v1/audit", {"to": "2026-03-09"})) == []
+    assert len(urns_of(auditor.get("/v1/audit", {"from": "2026-03-10", "to": "2026-03-10"}))) == len(log)
+    assert urns_of(auditor.get("/v1/audit", {"from": "2026-03-11"})) == []
 
 
 def test_an_unencoded_plus_in_the_offset_still_parses(auditor, log):
@@ -366,3 +369,33 @@ def test_export_under_asgi_streams_an_async_body(token_for, log):
 
     rows = list(csv.reader(io.StringIO(async_to_sync(read)().decode(), newline="")))
     assert [row[3] for row in rows[1:]] == [entry.entity_urn for entry in reversed(log)]
+
+
+# --- the shared contract base (tests/api_base.py) ------------------------------------------------------
+
+AUDITORS = (Role.FINANCE_AUDIT, Role.OPS_SUPERVISOR)
+
+
+def _lists_only_own(response, objects) -> bool:
+    return [item["urn"] for item in response.json()["items"]] == [objects["entry"].urn]
+
+
+def _exports_only_own(response, objects) -> bool:
+    rows = csv_rows(response)
+    return len(rows) == 2 and rows[1][1] == objects["entry"].action  # the header and the caller's airline's row
+
+
+class TestAuditAPIContract(APIContractTests):
+    routes = (
+        RouteContract("log", "GET", "/v1/audit", any_of=AUDITORS, check=_lists_only_own),
+        RouteContract("export", "GET", "/v1/audit/export.csv", any_of=AUDITORS, check=_exports_only_own),
+        RouteContract("case", "GET", "/v1/audit/case/{case}", any_of=AUDITORS, check=_lists_only_own),
+        # Any URN is an entity, and another airline's history of it is empty (not a 404): the URN is
+        # fixed in the path, so the base's 404/400 tests (for placeholders) do not apply.
+        RouteContract("entity", "GET", f"/v1/audit/entity/{SUBCASE}", any_of=AUDITORS, check=_lists_only_own),
+    )
+
+    def make_objects(self, airline):
+        case_urn = make_case(airline, flight_number=f"{airline}3170")
+        entry = AuditEntryFactory(airline=airline, case_urn=case_urn, entity_urn=SUBCASE, action=f"{airline}.did")
+        return {"case": case_urn, "entry": entry}

@@ -3,6 +3,7 @@
 import pytest
 
 from nexa.platform.roles import Role
+from tests.api_base import APIContractTests, RouteContract
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +79,18 @@ def test_bad_limit_is_a_400_naming_limit(client_for, limit):
     response = client_for().get("/v1/airports/search", {"q": "MAD", "limit": limit})
     assert response.status_code == 400
     assert [error["field"] for error in response.json()["errors"]] == ["limit"]
+
+
+class TestAirportsAPIContract(APIContractTests):
+    routes = (
+        RouteContract(
+            "search",
+            "GET",
+            "/v1/airports/search?q=MAD",
+            min_role=Role.AIRPORT_OPERATOR,
+            check=lambda response, objects: response.json()["items"][0]["iata"] == "MAD",
+        ),
+    )
+
+    def make_objects(self, airline):
+        return {}  # the airport catalog is shared by every airline

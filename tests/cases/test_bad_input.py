@@ -177,7 +177,7 @@ def test_a_case_list_bound_with_an_offset_postgresql_refuses_is_not_a_500(client
     [
         {"from": "2026-06-01T00:00:00-23:59"},  # PostgreSQL refuses offsets past ±15:59 (was a 500)
         {"to": "2026-01-01T00:00:00+23:00"},
-        {"from": "0001-01-01", "to": "9999-12-31T23:59:59"},
+        {"from": "0001-01-01", "to": "9999-12-31T23:59:59Z"},
     ],
 )
 def test_audit_instants_with_offsets_postgresql_refuses_are_not_a_500(client_for, query):

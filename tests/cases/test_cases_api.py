@@ -212,8 +212,12 @@ def test_list_newest_departure_first(operator, listed_cases):
         ({"airport": "bcn"}, ["bcn_open"]),
         ({"from": "2026-11-21"}, ["mad_late", "mad_closed", "bcn_open"]),
         ({"to": "2026-11-21"}, ["bcn_open", "mad_open"]),  # a date covers the whole day
-        ({"from": "2026-11-21T12:00:00Z", "to": "2026-11-22T12:00:00+00:00"}, ["mad_closed", "bcn_open"]),
-        ({"to": "2026-11-22T13:00:00+01:00"}, ["mad_closed", "bcn_open", "mad_open"]),
+        # [from, to): a date-time to is exclusive on every list route (nexa.platform.filters) …
+        ({"from": "2026-11-21T12:00:00Z", "to": "2026-11-22T12:00:00+00:00"}, ["bcn_open"]),
+        ({"to": "2026-11-22T13:00:00+01:00"}, ["bcn_open", "mad_open"]),
+        ({"to": "2026-11-22T12:00:00.000001Z"}, ["mad_closed", "bcn_open", "mad_open"]),
+        # … and a date is its whole UTC day, as from and as to.
+        ({"from": "2026-11-22", "to": "2026-11-22"}, ["mad_late", "mad_closed"]),
     ],
 )
 def test_list_filters(operator, listed_cases, params, expected):

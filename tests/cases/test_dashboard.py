@@ -12,8 +12,8 @@ import time
 import pytest
 from django.db.models.functions import Now
 
-from cases.api.dashboard import DASHBOARD_SECTIONS, LATEST_AUDIT_ACTIONS
 from cases.services import case_declare
+from nexa.dashboard import DASHBOARD_SECTIONS, LATEST_AUDIT_ACTIONS
 from nexa.platform.auth import Principal
 from nexa.platform.problems import downstream_unavailable_problem
 from nexa.platform.roles import Role
@@ -125,13 +125,15 @@ def test_sections_show_only_the_callers_airline(client_for):
     oldest = body["cases"]["oldestOpen"]
     assert oldest[0]["urn"] == madrid.urn
     assert {case["flightNumber"] for case in oldest} == {"IB3170", "IB0456"}
+    # Instants go on the wire like every other route's: UTC with a Z (nexa.platform.instants.iso).
+    assert oldest[0]["scheduledDeparture"] == "2026-03-10T21:30:00Z"
+    assert all(case["openSince"].endswith("Z") for case in oldest)
 
     assert body["operators"] == {
         "operators": [
             {"operatorUrn": "urn:nexa:user:ana", "displayName": "Ana", "role": "AIRPORT_OPERATOR"},
             {"operatorUrn": "urn:nexa:user:bo", "displayName": "Bo", "role": "OPS_SUPERVISOR"},
         ],
-        "presenceTracked": True,
         "online": ["urn:nexa:user:ana"],
     }
 
@@ -140,6 +142,7 @@ def test_sections_show_only_the_callers_airline(client_for):
     assert {entry["caseUrn"] for entry in latest} <= {madrid.urn, *(c["urn"] for c in oldest)}
     assert all(entry["actor"] == "urn:nexa:user:ib-sup" for entry in latest)
     assert latest[0].keys() == {"urn", "actor", "action", "entityUrn", "caseUrn", "createdAt"}
+    assert all(entry["createdAt"].endswith("Z") and "+00:00" not in entry["createdAt"] for entry in latest)
     assert [entry["createdAt"] for entry in latest] == sorted((entry["createdAt"] for entry in latest), reverse=True)
 
 

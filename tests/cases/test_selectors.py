@@ -49,13 +49,7 @@ def test_oldest_open_cases_skips_closed_and_other_airlines():
     CaseFactory(airline="LH")
     second = CaseFactory(status="IN_PROGRESS")
     oldest = selectors.oldest_open_cases(principal=IB, limit=10)
-    assert [entry["urn"] for entry in oldest] == [first.urn, second.urn]
-    assert oldest[0] == {
-        "urn": first.urn,
-        "flightNumber": first.flight_number,
-        "airport": "MAD",
-        "scheduledDeparture": "2026-11-22T09:00:00+00:00",
-        "status": "OPEN",
-        "openSince": first.created_at.isoformat(),
-    }
+    assert [case.urn for case in oldest] == [first.urn, second.urn]
+    assert (oldest[0].airport, oldest[0].status) == ("MAD", "OPEN")
+    assert oldest[0].scheduled_departure == dt.datetime(2026, 11, 22, 9, tzinfo=dt.UTC)
     assert len(selectors.oldest_open_cases(principal=IB, limit=1)) == 1

@@ -1,8 +1,11 @@
-"""``GET /v1/cases/dashboard``: the composition route (ARCHITECTURE §3.8).
+"""``GET /v1/cases/dashboard``: the composition route (ARCHITECTURE §3.8), in the top layer because
+it joins domains and owns none.
 
-Each section is one domain's read, run concurrently by :func:`nexa.platform.composition.compose`
-with the per-call timeout; a failed or late section is ``null`` plus an entry in
-``partialFailures`` and the rest still renders. The join adds nothing of its own.
+Each section is one domain's read through that domain's selectors, run concurrently by
+:func:`nexa.platform.composition.compose` with the per-call timeout; a failed or late section is
+``null`` plus an entry in ``partialFailures`` and the rest still renders. The join adds nothing of
+its own: every section renders through a serializer, every instant through
+:func:`nexa.platform.instants.iso` (UTC, ``Z``).
 
 Sections are registered in :data:`DASHBOARD_SECTIONS` (name → callable taking the principal and
 returning JSON-ready data). Later domains (booking, review, notifications) add theirs there;
@@ -21,6 +24,7 @@ from audit.selectors import audit_entries
 from cases.selectors import case_counts_by_status_and_airport, oldest_open_cases
 from nexa.platform.auth import Principal
 from nexa.platform.composition import compose
+from nexa.platform.instants import iso
 from nexa.platform.roles import MinRole, Role
 from nexa.platform.views import NexaAPIView
 from operators.selectors import operators_active, operators_online
@@ -29,43 +33,65 @@ OLDEST_OPEN_CASES = 10
 LATEST_AUDIT_ACTIONS = 20
 
 
+class InstantField(serializers.Field):
+    """A datetime rendered by :func:`~nexa.platform.instants.iso` (read-only)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return iso(value)
+
+
+class OldestOpenCaseSerializer(serializers.Serializer):
+    urn = serializers.CharField()
+    flightNumber = serializers.CharField(source="flight_number")  # noqa: N815 - wire name
+    airport = serializers.CharField()
+    scheduledDeparture = InstantField(source="scheduled_departure")  # noqa: N815
+    status = serializers.CharField()
+    openSince = InstantField(source="created_at")  # noqa: N815
+
+
+class DashboardOperatorSerializer(serializers.Serializer):
+    operatorUrn = serializers.CharField(source="operator_urn")  # noqa: N815 - wire name
+    displayName = serializers.CharField(source="display_name")  # noqa: N815
+    role = serializers.CharField()
+
+
+class DashboardAuditEntrySerializer(serializers.Serializer):
+    # Who did what to which entity, without reasons or before/after values: the dashboard is open to
+    # AIRPORT_OPERATOR, the full audit log only to FINANCE_AUDIT and OPS_SUPERVISOR+.
+    urn = serializers.CharField()
+    actor = serializers.CharField()
+    action = serializers.CharField()
+    entityUrn = serializers.CharField(source="entity_urn")  # noqa: N815 - wire name
+    caseUrn = serializers.CharField(source="case_urn", allow_null=True)  # noqa: N815
+    createdAt = InstantField(source="created_at")  # noqa: N815
+
+
 def cases_section(principal: Principal) -> dict[str, Any]:
     return {
         "counts": case_counts_by_status_and_airport(principal=principal),
-        "oldestOpen": oldest_open_cases(principal=principal, limit=OLDEST_OPEN_CASES),
+        "oldestOpen": OldestOpenCaseSerializer(
+            oldest_open_cases(principal=principal, limit=OLDEST_OPEN_CASES), many=True
+        ).data,
     }
 
 
 def operators_section(principal: Principal) -> dict[str, Any]:
     operators = operators_active(principal=principal).order_by("display_name", "id")
     return {
-        "operators": [
-            {"operatorUrn": operator.operator_urn, "displayName": operator.display_name, "role": operator.role}
-            for operator in operators.only("operator_urn", "display_name", "role")
-        ],
+        "operators": DashboardOperatorSerializer(
+            operators.only("operator_urn", "display_name", "role"), many=True
+        ).data,
         # Who has a live Socket.IO session now (the presence channel, docs/presence-channel.md).
-        "presenceTracked": True,
         "online": operators_online(principal=principal),
     }
 
 
 def audit_section(principal: Principal) -> dict[str, Any]:
-    # Who did what to which entity, without reasons or before/after values: the dashboard is open
-    # to AIRPORT_OPERATOR, the full audit log only to FINANCE_AUDIT and OPS_SUPERVISOR+.
     entries = audit_entries(principal=principal).only("id", "actor", "action", "entity_urn", "case_urn", "created_at")
-    return {
-        "latest": [
-            {
-                "urn": entry.urn,
-                "actor": entry.actor,
-                "action": entry.action,
-                "entityUrn": entry.entity_urn,
-                "caseUrn": entry.case_urn,
-                "createdAt": entry.created_at.isoformat(),
-            }
-            for entry in entries[:LATEST_AUDIT_ACTIONS]
-        ]
-    }
+    return {"latest": DashboardAuditEntrySerializer(entries[:LATEST_AUDIT_ACTIONS], many=True).data}
 
 
 DASHBOARD_SECTIONS: dict[str, Callable[[Principal], Any]] = {
@@ -91,7 +117,7 @@ class CaseDashboardSerializer(serializers.Serializer):
     operators = serializers.JSONField(
         allow_null=True,
         help_text=(
-            "{operators: [{operatorUrn, displayName, role}], presenceTracked: true, online: [operatorUrn]}: "
+            "{operators: [{operatorUrn, displayName, role}], online: [operatorUrn]}: "
             "online lists the operators with a live Socket.IO session on the presence channel."
         ),
     )
@@ -115,4 +141,6 @@ class CaseDashboardView(NexaAPIView):
     )
     def get(self, request):
         principal = request.auth
+        # The envelope is compose()'s (every registered section plus partialFailures); each section
+        # rendered itself through its serializers.
         return Response(compose({name: partial(section, principal) for name, section in DASHBOARD_SECTIONS.items()}))
