@@ -6,9 +6,9 @@
 Steps:
 
 1. A fresh database ``<DATABASE_URL's name>_bench_manifest`` (dropped and created every time),
-   migrated. Rows: ``cases.demo.demo_manifest`` — the realistic demo manifest generator (families,
-   PRM passengers, mixed tiers, contact details) at ``--rows`` passengers, deterministic — written
-   to a ``.json`` and a ``.csv`` file.
+   migrated. Rows: ``operators.management.commands._demo.demo_manifest`` — the realistic demo
+   manifest generator (families, PRM passengers, mixed tiers, contact details) at ``--rows``
+   passengers, deterministic — written to a ``.json`` and a ``.csv`` file.
 2. ``manage.py import_manifest CASE_URN FILE`` (``call_command`` in this process: file parsing,
    validation, ``cases.services.manifest_append`` with its batched inserts, audit and outbox),
    each run into a case freshly declared through ``case_declare``; per file format, ``--runs``
@@ -75,7 +75,7 @@ class Variant:
 
 
 def manifest_rows(count: int) -> list[dict]:
-    from cases.demo import DEMO_DISRUPTIONS, demo_manifest
+    from operators.management.commands._demo import DEMO_DISRUPTIONS, demo_manifest
 
     return demo_manifest(DEMO_DISRUPTIONS[0], passengers=count)
 

@@ -143,3 +143,24 @@ def saga_run_get(*, principal: Principal, saga_urn: str):
 
     urn = parse_urn(saga_urn, "saga")
     return get_for_principal(SagaRun.objects.select_related("case", "sub_case"), principal, id=urn.id)
+
+
+def case_open_for_flight(*, principal: Principal, flight_number: str, airport: str) -> Case | None:
+    """The flight's case at the airport that is not CLOSED, whatever its flight date (oldest first)."""
+    return (
+        for_principal(Case.objects.filter(flight_number=flight_number, airport=airport), principal)
+        .exclude(status=CaseStatus.CLOSED)
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def case_manifest_missing_rows(*, principal: Principal, case: Case, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The manifest rows (wire format: ``pnr``, ``lastName``, ``firstName`` …) whose passenger is not on
+    the case's manifest yet (same passenger as :func:`cases.manifest.passenger_identity`)."""
+    on_manifest = case_passenger_identities(principal=principal, case=case)
+    return [
+        row
+        for row in rows
+        if passenger_identity(pnr=row["pnr"], last_name=row["lastName"], first_name=row["firstName"]) not in on_manifest
+    ]

@@ -1,5 +1,5 @@
 """``manage.py seed_demo`` is idempotent: a second run leaves exactly the same rows. It loads two
-realistic open disruptions (cases/demo.py) through the cases services, grouped."""
+realistic open disruptions (operators/management/commands/_demo.py) through the cases services, grouped."""
 
 import datetime as dt
 import re
@@ -11,11 +11,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from audit.models import AuditEntry
-from cases.demo import DEMO_DISRUPTIONS, demo_disruptions_ensure, demo_manifest
 from cases.manifest import validate_rows
 from cases.models import Case, CaseStatus, PassengerGroup, SubCase, SubCaseStatus
 from nexa.platform.models import TenantSettings
 from nexa.platform.roles import Role
+from operators.management.commands._demo import DEMO_DISRUPTIONS, demo_disruptions_ensure, demo_manifest
 from operators.management.commands.seed_demo import demo_supervisor
 from operators.models import Operator
 

@@ -5,9 +5,9 @@ with a Django user for the console login (password ``nexa-demo``; supervisors an
 staff so Django admin works, within their airline and role: nobody is a superuser — a superuser is
 made only by ``createsuperuser`` — and every user joins their role's admin group through
 ``sync_role_permissions``). Then two realistic open disruptions, declared by each airline's
-seeded supervisor through the cases services (``cases.services.demo_disruptions_seed``; data in
-``cases/demo.py``): IB3190 cancelled at MAD with 180 passengers and LH1190 delayed overnight at
-FRA with 300, their passengers grouped. A re-run — on any day — reuses the open demo cases and
+seeded supervisor through the cases services (data and flow in ``_demo.py`` next to this
+command): IB3190 cancelled at MAD with 180 passengers and LH1190 delayed overnight at FRA with 300,
+their passengers grouped. A re-run — on any day — reuses the open demo cases and
 adds nothing twice.
 """
 
@@ -16,10 +16,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from cases import services as cases_services
 from nexa.platform.auth import Principal, is_production
 from nexa.platform.models import TenantSettings
 from nexa.platform.roles import Role
+from operators.management.commands._demo import demo_disruptions_ensure
 from operators.models import Operator
 
 AIRLINES = {"IB": "Iberia", "LH": "Lufthansa"}
@@ -92,5 +92,5 @@ class Command(BaseCommand):
         total = Operator.objects.filter(airline__in=AIRLINES).count()
         self.stdout.write(f"Demo data ready: airlines {', '.join(AIRLINES)}; {total} operators ({created} new).")
         call_command("sync_role_permissions", stdout=self.stdout)
-        for result in cases_services.demo_disruptions_seed(principal_for=demo_supervisor):
+        for result in demo_disruptions_ensure(principal_for=demo_supervisor):
             self.stdout.write(f"  {result.summary()}")

@@ -1,8 +1,9 @@
 """Demo disruptions: realistic, deterministic manifests and the idempotent flow that loads them.
 
-``manage.py seed_demo`` loads :data:`DEMO_DISRUPTIONS` through
-:func:`cases.services.demo_disruptions_seed`; ``bench/manifest_import.py`` and the tests reuse
-:func:`demo_manifest` to get realistic rows of any size.
+``manage.py seed_demo`` loads :data:`DEMO_DISRUPTIONS` through :func:`demo_disruptions_ensure`;
+``bench/manifest_import.py`` and the tests reuse :func:`demo_manifest` to get realistic rows of any
+size. Demo data is not part of the cases domain: it lives next to the command that seeds it and
+goes through the public ``cases.services`` and ``cases.selectors`` only, like any other caller.
 
 A manifest is a list of rows in the wire format of ``POST /v1/cases/{urn}/manifest`` (see
 docs/cases.md), built by a ``random.Random`` seeded from the disruption, so the same disruption
@@ -37,8 +38,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cases import selectors, services
-from cases.manifest import passenger_identity
-from cases.models import Case, CaseStatus, Cause, SpecialNeed, Tier
+from cases.models import Case, Cause, SpecialNeed, Tier
 from nexa.platform.auth import Principal
 from nexa.platform.problems import Problem
 
@@ -438,13 +438,8 @@ class DemoSeedResult:
 
 def demo_case_find(*, principal: Principal, disruption: DemoDisruption) -> Case | None:
     """The demo disruption's case that is not CLOSED (any flight date), oldest first."""
-    return (
-        Case.objects.filter(
-            airline=principal.airline, flight_number=disruption.flight_number, airport=disruption.airport
-        )
-        .exclude(status=CaseStatus.CLOSED)
-        .order_by("created_at", "id")
-        .first()
+    return selectors.case_open_for_flight(
+        principal=principal, flight_number=disruption.flight_number, airport=disruption.airport
     )
 
 
@@ -473,14 +468,7 @@ def demo_disruption_ensure(
         )
         declared, added = True, len(rows)
     else:
-        on_manifest = selectors.case_passenger_identities(principal=principal, case=case)
-        missing = [
-            row
-            for row in rows
-            if passenger_identity(pnr=row["pnr"], last_name=row["lastName"], first_name=row["firstName"])
-            not in on_manifest
-        ]
-        if missing:
+        if selectors.case_manifest_missing_rows(principal=principal, case=case, rows=rows):
             added = len(services.manifest_append(principal=principal, case=case, rows=rows, skip_existing=True))
 
     grouping_skipped = ""

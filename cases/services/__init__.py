@@ -1,0 +1,71 @@
+"""Commands of the cases domain: every write to cases' tables goes through one of these.
+
+Each runs in one transaction, takes the :class:`~nexa.platform.auth.Principal`, writes audit rows
+(URNs, statuses and counts only — never names or contact details, because audit rows are
+immutable and outlive the passengers' data) and publishes its events through the outbox.
+
+Concurrency: every write locks the case row first (``SELECT … FOR UPDATE``), so writes to one
+case are serialised and the derived case status is always computed from committed sub-case
+states; sub-case writes are additionally guarded by their ``version`` (optimistic concurrency,
+``UPDATE … WHERE version = expected``). The one exception is :func:`subcase_compensate`, which
+changes no status and locks only its sub-case (its docstring says why and why it cannot deadlock).
+
+One module per use case; callers import this package (``from cases import services``), which
+re-exports every public name:
+
+- :mod:`.guards` — the seam for entity locks (write guards ``operators`` registers);
+- :mod:`.declare` — declaring a case; :mod:`.manifest` — appending passengers;
+- :mod:`.transitions` — sub-case transitions, and the saga's failure path to review;
+- :mod:`.groups` — passenger groups; :mod:`.privacy` — anonymising passenger data;
+- :mod:`.compensation` — compensation requests, saga retry and cancel;
+- :mod:`.transfers` — transport transfers;
+- :mod:`._common` — the shared steps (problems, case lock, FSM transition with OCC, case status).
+"""
+
+from cases.services.compensation import (
+    CANCELLABLE_RUN_STATUSES,
+    NOT_COMPENSABLE_STATUSES,
+    RETRYABLE_RUN_STATUSES,
+    saga_run_cancel,
+    saga_run_retry,
+    subcase_compensate,
+)
+from cases.services.declare import DEPARTURE_DATE_TOLERANCE, DUPLICATE_CASE_CONSTRAINT, NOTE_MAX_LENGTH, case_declare
+from cases.services.groups import passenger_groups_create
+from cases.services.guards import SubCaseWriteGuard, subcase_write_guard_register, subcase_write_guard_unregister
+from cases.services.manifest import SUBCASE_INSERT_BATCH, manifest_append
+from cases.services.privacy import REDACTED, case_passenger_data_purge
+from cases.services.transfers import (
+    TRANSFER_DEFAULT_PROVIDER,
+    TRANSFER_MAX_SUBCASES,
+    TRANSFER_SETTLED_RUN_STATUSES,
+    transfers_request,
+)
+from cases.services.transitions import subcase_send_to_review_by_system, subcase_transition
+
+__all__ = [
+    "CANCELLABLE_RUN_STATUSES",
+    "DEPARTURE_DATE_TOLERANCE",
+    "DUPLICATE_CASE_CONSTRAINT",
+    "NOTE_MAX_LENGTH",
+    "NOT_COMPENSABLE_STATUSES",
+    "REDACTED",
+    "RETRYABLE_RUN_STATUSES",
+    "SUBCASE_INSERT_BATCH",
+    "TRANSFER_DEFAULT_PROVIDER",
+    "TRANSFER_MAX_SUBCASES",
+    "TRANSFER_SETTLED_RUN_STATUSES",
+    "SubCaseWriteGuard",
+    "case_declare",
+    "case_passenger_data_purge",
+    "manifest_append",
+    "passenger_groups_create",
+    "saga_run_cancel",
+    "saga_run_retry",
+    "subcase_compensate",
+    "subcase_send_to_review_by_system",
+    "subcase_transition",
+    "subcase_write_guard_register",
+    "subcase_write_guard_unregister",
+    "transfers_request",
+]
