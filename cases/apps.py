@@ -11,3 +11,9 @@ class CasesConfig(AppConfig):
         from nexa.platform.outbox import register_consumer
 
         register_consumer(SAGA_REQUESTED, "cases.tasks.saga_run_execute", queue="saga")
+
+        # GET /v1/policies/resolve?caseUrn=: policies is below cases and learns a case's context through this hook.
+        from cases.policy_context import case_policy_context
+        from policies.selectors import case_context_register
+
+        case_context_register(case_policy_context)
