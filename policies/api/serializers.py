@@ -92,7 +92,16 @@ class PolicyResolveQuerySerializer(serializers.Serializer):
 
 
 class PolicyVersionQuerySerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, max_value=PG_INTEGER_MAX, required=False)
+    # Query strings are text; the platform's IntegerField is strict about JSON types, so digits are read here.
+    version = serializers.RegexField(
+        r"^[0-9]{1,10}\Z", required=False, error_messages={"invalid": f"must be an integer from 1 to {PG_INTEGER_MAX}"}
+    )
+
+    def validate_version(self, value: str) -> int:
+        number = int(value)
+        if not 1 <= number <= PG_INTEGER_MAX:
+            raise serializers.ValidationError(f"must be an integer from 1 to {PG_INTEGER_MAX}")
+        return number
 
     def __init__(self, *, query, **kwargs):
         super().__init__(data=_present({"version": query.get("version", "")}), **kwargs)
