@@ -118,13 +118,13 @@ class PhraseParser:
 
     def generate(self, description: str) -> Generated:
         result = Generated(generator=self.name)
-        for clause in re.split(r"[;.\n]+|,(?!\d)", description):
+        for clause in re.split(r"[;\n]+|\.(?!\d)|,(?!\d)|\s(?:and|y|e)\s", description):
             text = clause.strip()
             if not text:
                 continue
-            before = (len(result.rules), len(result.scope))
+            before = json.dumps([result.rules, result.scope], sort_keys=True)
             self._read_clause(text, result)
-            if (len(result.rules), len(result.scope)) == before:
+            if json.dumps([result.rules, result.scope], sort_keys=True) == before:
                 result.unread.append(text)
         return result
 
@@ -192,10 +192,10 @@ class PhraseParser:
             occupancy["value"]["familyException"] = True
             occupancy["source"] = (occupancy["source"] + " | " if occupancy["source"] else "") + words(match)
         if match := find(
-            r"(?:no|without|sin)\s+(?:ground\s+)?(?:transport(?:ation)?|transfers?|shuttle|taxi|transporte|traslados?)"
+            r"(?:no|without|sin)\s+(?:ground\s+)?(?:transporte|transportation|transport|transfers?|shuttle|taxi|traslados?)"
         ):
             self._put(out.rules, "transport", False, 0.9, words(match))
-        elif match := find(r"transport(?:ation|e)?|transfers?|shuttle|taxi|traslados?"):
+        elif match := find(r"transporte|transportation|transport|transfers?|shuttle|taxi|traslados?"):
             self._put(out.rules, "transport", True, 0.8, words(match))
         if match := find(
             r"accessible|wheelchair|\bprm\b|reduced\s+mobility|accesibles?|silla\s+de\s+ruedas|movilidad\s+reducida|pmr"
