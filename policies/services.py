@@ -13,6 +13,7 @@ with before/after and, for activation, publishes ``policy:activated`` through th
   one policy is ACTIVE afterwards either way.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -324,3 +325,23 @@ def policy_generate(*, principal: Principal, description: Any, name: Any = None,
         generation=generated.provenance(),
         audit_extra=audit_extra,
     )
+
+
+def demo_policies_seed(*, principal_for: Callable[[str], Principal]) -> list[str]:
+    """Create and activate the demo policies (``policies/demo.py``) as ``principal_for(airline)``, an ADMIN.
+    Idempotent: a policy whose airline and name exist is left as it is. One summary line per airline."""
+    from policies.demo import DEMO_POLICIES
+
+    lines = []
+    for airline, specs in DEMO_POLICIES.items():
+        principal = principal_for(airline)
+        created = 0
+        for spec in specs:
+            if Policy.objects.filter(airline=airline, name=spec["name"]).exists():
+                continue
+            policy = policy_create(principal=principal, **spec)
+            policy_activate(principal=principal, policy=policy, reason="demo data")
+            created += 1
+        active = Policy.objects.filter(airline=airline, status=PolicyStatus.ACTIVE).count()
+        lines.append(f"policies {airline}: {active} active ({created} new)")
+    return lines
