@@ -45,7 +45,13 @@ MONEY_SCHEMA = {
 }
 
 RULE_SCHEMAS: dict[str, dict] = {
-    "maxDistanceKm": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DISTANCE_KM, "example": 15},
+    "maxDistanceKm": {
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "maximum": MAX_DISTANCE_KM,
+        "example": 15,
+    },
     "minStars": {"type": "integer", "minimum": 1, "maximum": 5, "example": 4},
     "maxNightlyRate": MONEY_SCHEMA,
     "maxOccupancy": {

@@ -265,7 +265,10 @@ def policy_deactivate(*, principal: Principal, policy: Policy, reason: str = "")
     return current
 
 
-def policy_generate(*, principal: Principal, description: Any, name: Any = None, generator=None) -> Policy:
+NO_NAME = object()  # generate-ai without a name: one is made from the description
+
+
+def policy_generate(*, principal: Principal, description: Any, name: Any = NO_NAME, generator=None) -> Policy:
     """A DRAFT from a description (never activated here): per rule its value, confidence and source words.
 
     400 for a missing/blank/too-long description; 422 when nothing could be read (``errors`` lists the
@@ -278,7 +281,7 @@ def policy_generate(*, principal: Principal, description: Any, name: Any = None,
         raise validation_problem(
             [{"field": "description", "message": f"at most {generators.DESCRIPTION_MAX_LENGTH} characters"}]
         )
-    if name is not None:
+    if name is not NO_NAME:
         clean_name, errors = validate_name(name)
         if errors:
             raise validation_problem(errors)
@@ -318,7 +321,7 @@ def policy_generate(*, principal: Principal, description: Any, name: Any = None,
         audit_extra["modelAnswer"] = generated.answer
     return policy_create(
         principal=principal,
-        name=clean_name if name is not None else default_name,
+        name=clean_name if name is not NO_NAME else default_name,
         scope=scope,
         rules=generated.rule_values(),
         source=PolicySource.GENERATED,

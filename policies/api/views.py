@@ -97,7 +97,7 @@ class PolicyGenerateView(NexaAPIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         policy = services.policy_generate(
-            principal=request.auth, description=data["description"], name=data.get("name")
+            principal=request.auth, description=data["description"], name=data.get("name", services.NO_NAME)
         )
         return _created(policy)
 

@@ -140,7 +140,10 @@ def test_nothing_readable_is_a_422_listing_what_it_could_not_read(client_for):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", [{}, {"description": "  "}, {"description": 42}, {"description": "x" * 2001}])
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"description": "  "}, {"description": 42}, {"description": "x" * 2001}, {"description": EN, "name": None}],
+)
 def test_a_missing_or_bad_description_is_400(client_for, body):
     client = client_for("IB", Role.OPS_SUPERVISOR)
     assert_problem(client.post("/v1/policies/generate-ai", body, format="json"), 400, "validation-error")
