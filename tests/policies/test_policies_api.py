@@ -5,6 +5,7 @@ import pytest
 from audit.models import AuditEntry
 from nexa.platform.models import OutboxEvent
 from nexa.platform.roles import Role
+from policies.events import EVENTS, POLICY_ACTIVATED, PolicyActivatedPayload
 from policies.models import Policy, PolicyStatus, PolicyVersion
 from tests.api_base import assert_problem
 from tests.policies.factories import RULES, PolicyFactory, active_policy
@@ -160,6 +161,9 @@ def test_activation_archives_the_active_policy_of_the_same_scope_and_publishes(a
         "activatedBy": "urn:nexa:user:ib-admin",
     }
     assert event.rooms == [] and event.airline == "IB"
+    declared = EVENTS[POLICY_ACTIVATED]
+    assert declared["audience"] == "internal"
+    assert set(event.payload) == set(declared["schema"]["required"]) == set(PolicyActivatedPayload.__annotations__)
     assert set(AuditEntry.objects.values_list("action", "entity_urn")) == {
         ("policy.archived", old.urn),
         ("policy.activated", new.urn),
