@@ -7,10 +7,10 @@ with before/after and, for activation, publishes ``policy:activated`` through th
   current name/rules to it, guarded by ``UPDATE … WHERE version = expected`` (stale → 409 with the
   current ``version``).
 * Activation is atomic: in one transaction the ACTIVE policy of the same airline+scope is archived
-  and this one activated. The partial unique index (one ACTIVE per airline+scope) is the arbiter:
-  of two concurrent activations for one scope, the loser's INSERT-side check fails (or it finds the
-  winner's row locked and then archived…) and it answers 409 ``scope-activation-conflict``; exactly
-  one policy is ACTIVE afterwards either way.
+  and this one activated. The partial unique index (one ACTIVE per airline+scope) decides a race:
+  when two activations for one scope overlap, the second one's UPDATE waits for the first to commit
+  and then violates the index, so it answers 409 ``scope-activation-conflict`` and changes nothing;
+  exactly one policy of the scope is ACTIVE afterwards.
 """
 
 from collections.abc import Callable
