@@ -11,8 +11,10 @@ class CasesConfig(AppConfig):
 
         # Importing the events module declares the app's events (nexa/platform/events.py).
         from cases import events, saga, selectors, services  # noqa: F401
+        from cases.policy_context import case_policy_context
         from nexa.platform.outbox import register_consumer
         from notifications.selectors import CaseLookups, case_lookups_register
+        from policies.selectors import case_context_register
 
         register_consumer(saga.SAGA_REQUESTED, "cases.tasks.saga_run_execute", queue="saga")
         # The engine moves a failed run's sub-case to review through this hook, in the failing
@@ -28,3 +30,5 @@ class CasesConfig(AppConfig):
             )
         )
         case_check_register(selectors.case_get)
+        # GET /v1/policies/resolve?caseUrn=: policies is below cases and learns a case's context through this hook.
+        case_context_register(case_policy_context)

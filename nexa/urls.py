@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("audit.api.urls")),
     path("", include("operators.api.urls")),
     path("", include("notifications.api.urls")),
+    path("", include("policies.api.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="swagger-ui"),
 ]

@@ -44,6 +44,8 @@ _AIRPORT_OPERATOR = frozenset(
         "operators.view_entitylock",
         "notifications.view_notification",
         "notifications.view_whatsappoptin",
+        "policies.view_policy",
+        "policies.view_policyversion",
     }
 )
 _OPS_SUPERVISOR = _AIRPORT_OPERATOR | {
@@ -53,7 +55,15 @@ _OPS_SUPERVISOR = _AIRPORT_OPERATOR | {
     "platform.view_tenantsettings",
 }
 _FINANCE_AUDIT = frozenset({"audit.view_auditentry"})
-_ADMIN = _OPS_SUPERVISOR | _FINANCE_AUDIT | {"operators.change_operator", "platform.change_tenantsettings"}
+_ADMIN = (
+    _OPS_SUPERVISOR
+    | _FINANCE_AUDIT
+    | {
+        "operators.change_operator",
+        "platform.change_tenantsettings",
+        "policies.change_policy",  # activate / deactivate actions (ADMIN, spec 000)
+    }
+)
 
 ROLE_ADMIN_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.AIRPORT_OPERATOR: _AIRPORT_OPERATOR,

@@ -76,6 +76,7 @@ PATH_URN_KINDS: dict[str, str | None] = {
     "case_urn": "case",
     "sub_case_urn": "subcase",
     "saga_urn": "saga",
+    "policy_urn": "policy",
     "entity_urn": None,
     "operator_urn": None,
 }

@@ -37,6 +37,8 @@ SEMANTIC_RULES: dict[tuple[str, str], str] = {
     "or group of this case",
     ("POST /v1/transport/cases/{case_urn}/transfers/request", r"pickupAt"): "in the future (relative to now)",
     ("POST /v1/subcases/{sub_case_urn}/compensate", r"items\[\d+\]\.(expiresAt|pickupAt)"): "in the future",
+    ("POST /v1/policies/generate-ai", r"description"): "a description in which the parser (or the configured "
+    "model) reads at least one rule (422 listing what it could not read)",
     ("POST /v1/subcases/{sub_case_urn}/compensate", r"items"): "the airline's compensation limits (a sum over "
     "items and, after w-money, over earlier runs); shape errors on items are stated by minItems/maxItems",
 }

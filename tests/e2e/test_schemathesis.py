@@ -104,8 +104,16 @@ def seeded(asgi_server):
             "reason": "schemathesis",
         },
     )
+    policy = _api(
+        asgi_server,
+        token,
+        "POST",
+        "/v1/policies",
+        {"name": "schemathesis", "scope": {"airport": "MAD"}, "rules": {"minStars": 3}},
+    )
     return {
         "token": token,
+        "policy": [policy["urn"]],
         "case": [case["urn"]],
         "subcase": sub_cases,
         "group": [group["urn"] for group in groups["groups"]],
@@ -126,6 +134,7 @@ def _config(seeded: dict) -> str:
         "saga_urn": "saga",
         "operator_urn": "operator",
         "entity_urn": "case",
+        "policy_urn": "policy",
     }
     lines = []
     for name in sorted(set(bindings.values())):

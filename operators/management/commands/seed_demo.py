@@ -21,6 +21,7 @@ from nexa.platform.models import TenantSettings
 from nexa.platform.roles import Role
 from operators.management.commands._demo import demo_disruptions_ensure
 from operators.models import Operator
+from policies.services import demo_policies_seed
 
 AIRLINES = {"IB": "Iberia", "LH": "Lufthansa"}
 OPERATORS_PER_ROLE = 2
@@ -42,6 +43,12 @@ def demo_supervisor(airline: str) -> Principal:
     """The seeded ``<airline>-ops-supervisor``, who declares the airline's demo disruptions."""
     operator = demo_operator_urn(airline, Role.OPS_SUPERVISOR)
     return Principal(airline=airline, role=Role.OPS_SUPERVISOR, operator_urn=operator, subject=operator)
+
+
+def _admin(airline: str) -> Principal:
+    """The seeded ``<airline>-admin``, who activates the airline's demo policies (activation is ADMIN-only)."""
+    operator = demo_operator_urn(airline, Role.ADMIN)
+    return Principal(airline=airline, role=Role.ADMIN, operator_urn=operator, subject=operator)
 
 
 class Command(BaseCommand):
@@ -94,3 +101,5 @@ class Command(BaseCommand):
         call_command("sync_role_permissions", stdout=self.stdout)
         for result in demo_disruptions_ensure(principal_for=demo_supervisor):
             self.stdout.write(f"  {result.summary()}")
+        for line in demo_policies_seed(principal_for=_admin):
+            self.stdout.write(f"  {line}")
