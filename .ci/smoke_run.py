@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import httpx
+import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -106,7 +107,6 @@ def embedded_leftovers(state: Path) -> list[str]:
 
 
 async def socketio_connect(base_url: str, token: str) -> str:
-    import socketio
 
     client = socketio.AsyncClient(reconnection=False)
     try:

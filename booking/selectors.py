@@ -9,8 +9,11 @@ hotels refer to an airport.
 import functools
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 
 import airportsdata
+
+from booking.models import WalletEntry
 
 AIRPORT_SEARCH_MAX_LIMIT = 100
 
@@ -136,9 +139,6 @@ class WalletView:
 def wallet_for_subcase(*, principal, sub_case) -> WalletView:
     """The sub-case's wallet ledger and its balance per currency (tenant-scoped: another airline's
     sub-case has an empty wallet here; callers resolve the sub-case through cases.selectors first)."""
-    from decimal import Decimal
-
-    from booking.models import WalletEntry
 
     entries = list(
         WalletEntry.objects.filter(sub_case_id=sub_case.pk, airline=principal.airline).order_by("created_at", "id")

@@ -18,6 +18,8 @@ from django.db import transaction
 
 from audit import services as audit
 from booking.models import WalletEntry, WalletEntryKind
+from booking.payments import psp_client
+from booking.transport import transport_client
 
 
 class SubCase(Protocol):
@@ -42,7 +44,6 @@ def meal_card_issue(
     *, idempotency_key: str, sub_case_urn: str, amount: Decimal | str, currency: str, expires_at: dt.datetime | str
 ) -> dict[str, Any]:
     """A single-use virtual card limited to ``amount`` until ``expires_at`` → the PSP's card ({cardId, …})."""
-    from booking.payments import psp_client
 
     return psp_client().issue_virtual_card(
         idempotency_key=idempotency_key,
@@ -54,7 +55,6 @@ def meal_card_issue(
 
 
 def meal_card_void(*, idempotency_key: str, card_id: str) -> dict[str, Any]:
-    from booking.payments import psp_client
 
     return psp_client().void_card(idempotency_key=idempotency_key, card_id=card_id)
 
@@ -64,7 +64,6 @@ def cash_payout(
 ) -> dict[str, Any]:
     """Pay ``amount`` into the passenger's wallet at the PSP → {payoutId, …}. Record it in the ledger
     with :func:`wallet_credit_record` in the transaction that marks the step done."""
-    from booking.payments import psp_client
 
     return psp_client().payout(
         idempotency_key=idempotency_key,
@@ -76,7 +75,6 @@ def cash_payout(
 
 
 def cash_payout_reverse(*, idempotency_key: str, payout_id: str) -> dict[str, Any]:
-    from booking.payments import psp_client
 
     return psp_client().reverse_payout(idempotency_key=idempotency_key, payout_id=payout_id)
 
@@ -91,7 +89,6 @@ def transport_ride_request(
     pickup_at: dt.datetime | str | None,
 ) -> dict[str, Any]:
     """Book a ride with ``provider`` (UBER or CABIFY) → {rideId, provider, status, etaMinutes}."""
-    from booking.transport import transport_client
 
     return transport_client(provider).request_ride(
         idempotency_key=idempotency_key,
@@ -103,7 +100,6 @@ def transport_ride_request(
 
 
 def transport_ride_cancel(*, idempotency_key: str, provider: str, ride_id: str) -> dict[str, Any]:
-    from booking.transport import transport_client
 
     return transport_client(provider).cancel_ride(idempotency_key=idempotency_key, ride_id=ride_id)
 
@@ -113,14 +109,10 @@ def effect_lookup(*, kind: str, idempotency_key: str, provider: str | None = Non
     made (the same shape the effect call returns) or ``None`` when the provider confirms it never
     executed a request with that key. Provider errors propagate (the outcome stays unknown)."""
     if kind in ("MEAL", "CASH"):
-        from booking.payments import psp_client
-
         client = psp_client()
         found = (client.card_lookup if kind == "MEAL" else client.payout_lookup)(idempotency_key=idempotency_key)
         return None if found is None else {"provider": "psp", **found}
     if kind == "TRANSPORT":
-        from booking.transport import transport_client
-
         return transport_client(provider or "").ride_lookup(idempotency_key=idempotency_key)
     raise ValueError(f"no provider lookup for {kind}")
 

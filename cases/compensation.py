@@ -23,10 +23,14 @@ from decimal import ROUND_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from cases import saga
+from cases.models import SagaRun, SagaStep
+from nexa.platform.breakers import breaker_for
 from nexa.platform.inputs import parse_aware_datetime
-from nexa.platform.problems import validation_problem
+from nexa.platform.models import TenantSettings
+from nexa.platform.problems import downstream_unavailable_problem, validation_problem
 
 ITEM_TYPES = ("MEAL", "CASH", "TRANSPORT")
 HOTEL = "HOTEL"
@@ -78,7 +82,6 @@ class Limits:
 
 def limits_for(airline: str) -> Limits:
     """The airline's TenantSettings (one primary-key read), each empty field from the environment."""
-    from nexa.platform.models import TenantSettings
 
     row = TenantSettings.objects.filter(airline=airline).first()
     defaults = {
@@ -149,9 +152,6 @@ def granted_for(sub_case_id) -> dict[str, Decimal]:
     pending, running, completed, in doubt, or whose compensation failed. Not counted: a step
     compensated (the provider undid it), skipped (never ran), or FAILED with a known outcome (the
     provider refused it: nothing was paid)."""
-    from django.db import connection
-
-    from cases.models import SagaRun, SagaStep
 
     sql = f"""
     SELECT st.kind, SUM(st.settled_amount)
@@ -385,8 +385,6 @@ def dependencies_of(request: CompensationRequest) -> list[str]:
 def refuse_while_circuit_open(request: CompensationRequest) -> None:
     """A new saga is refused with 503 (``failedDomain``, ``Retry-After: 30``) while a provider it needs
     has an open circuit: accepting work that can only wait and then fail would hide the outage."""
-    from nexa.platform.breakers import breaker_for
-    from nexa.platform.problems import downstream_unavailable_problem
 
     for name in dependencies_of(request):
         if breaker_for(name).current_state == "open":

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Count, Prefetch, QuerySet
 
 from cases.manifest import PassengerIdentity, passenger_identity
-from cases.models import Case, CaseStatus, PassengerGroup, SubCase, SubCaseStatus
+from cases.models import Case, CaseStatus, PassengerGroup, SagaRun, SagaStep, SubCase, SubCaseStatus
 from nexa.platform.auth import Principal
 from nexa.platform.tenancy import for_principal, get_for_principal
 from nexa.platform.urns import parse_urn
@@ -127,7 +127,6 @@ def oldest_open_cases(*, principal: Principal, limit: int = 10) -> list[Case]:
 
 def saga_runs_for_case(*, principal: Principal, case: Case) -> list:
     """Every saga run of the case (oldest first) with its steps, for the progress route."""
-    from cases.models import SagaRun, SagaStep
 
     return list(
         for_principal(SagaRun.objects.filter(case_id=case.pk), principal)
@@ -139,7 +138,6 @@ def saga_runs_for_case(*, principal: Principal, case: Case) -> list:
 
 def saga_run_get(*, principal: Principal, saga_urn: str):
     """One saga run (404 for another airline's or an unknown URN)."""
-    from cases.models import SagaRun
 
     urn = parse_urn(saga_urn, "saga")
     return get_for_principal(SagaRun.objects.select_related("case", "sub_case"), principal, id=urn.id)

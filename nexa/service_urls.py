@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import urllib.parse
 
+from psycopg.conninfo import conninfo_to_dict
+
 # Django OPTIONS that are not libpq connection parameters.
 _DJANGO_ONLY_OPTIONS = frozenset({"pool", "isolation_level", "server_side_binding", "assume_role", "client_encoding"})
 
@@ -98,7 +100,6 @@ def _normalise(url: str) -> str:
 def postgres_params(url: str, dbname: str | None = None) -> dict[str, str]:
     """libpq keyword parameters (for ``psycopg.connect(**…)``) from a ``postgres://`` URL in any of the
     forms above, read by libpq's own parser; ``dbname`` replaces the URL's database."""
-    from psycopg.conninfo import conninfo_to_dict
 
     params = {key: str(value) for key, value in conninfo_to_dict(_normalise(url)).items() if value not in (None, "")}
     if dbname:

@@ -78,7 +78,7 @@ ROLE_GROUPS: dict[Role, str] = {role: role.value for role in Role}
 def admin_actor_for_user(user_id: int) -> "AdminActor | None":
     """The user's active operator as Django admin sees it (registered with nexa.platform.admin)."""
     # Imported here: nexa.platform.admin registers admins, which must wait for admin's autodiscovery.
-    from nexa.platform.admin import AdminActor
+    from nexa.platform.admin import AdminActor  # noqa: PLC0415 - nexa.platform.admin registers admins at import, which needs the app registry ready; this module is imported while models load
 
     row = Operator.objects.filter(user_id=user_id, active=True).values_list("airline", "role", "operator_urn").first()
     if row is None:

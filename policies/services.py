@@ -25,6 +25,8 @@ from audit import services as audit
 from nexa.platform.auth import Principal
 from nexa.platform.problems import Problem, conflict_problem, not_found_problem, validation_problem
 from policies import events
+from policies import generator as generators
+from policies.demo import DEMO_POLICIES
 from policies.models import ONE_ACTIVE_PER_SCOPE, Policy, PolicySource, PolicyStatus, PolicyVersion
 from policies.rules import validate_name, validate_rules, validate_scope
 
@@ -273,7 +275,6 @@ def policy_generate(*, principal: Principal, description: Any, name: Any = NO_NA
 
     400 for a missing/blank/too-long description; 422 when nothing could be read (``errors`` lists the
     fragments); 503 ``failedDomain: policy-model`` when the configured hosted model does not answer."""
-    from policies import generator as generators  # keeps the HTTP client out of every services import
 
     if not isinstance(description, str) or not description.strip():
         raise validation_problem([{"field": "description", "message": "must be a non-blank string"}])
@@ -333,7 +334,6 @@ def policy_generate(*, principal: Principal, description: Any, name: Any = NO_NA
 def demo_policies_seed(*, principal_for: Callable[[str], Principal]) -> list[str]:
     """Create and activate the demo policies (``policies/demo.py``) as ``principal_for(airline)``, an ADMIN.
     Idempotent: a policy whose airline and name exist is left as it is. One summary line per airline."""
-    from policies.demo import DEMO_POLICIES
 
     lines = []
     for airline, specs in DEMO_POLICIES.items():

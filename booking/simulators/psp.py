@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
+from urllib.parse import unquote
 
 from booking.simulators.common import (
     Simulator,
@@ -161,7 +162,6 @@ class PspSimulator(Simulator):
 
     @route("GET", r"/v1/wallets/(?P<sub_case_urn>[^/]+)", effectful=False)
     def wallet(self, body: dict, sub_case_urn: str):
-        from urllib.parse import unquote
 
         urn = unquote(sub_case_urn)
         balances = self.wallets.get(urn, {})

@@ -1,5 +1,8 @@
 """Tables of the cross-cutting contracts: tenant settings, idempotency records, the outbox."""
 
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Now
 
@@ -60,9 +63,6 @@ class TenantSettings(models.Model):
 
     def clean(self) -> None:
         """Admin validation: ISO-shaped codes, a rate table of positive decimals."""
-        from decimal import Decimal, InvalidOperation
-
-        from django.core.exceptions import ValidationError
 
         errors = {}
         code = self.settlement_currency

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse
@@ -16,6 +17,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status as http_status
 
 from nexa.platform.context import current_correlation_urn
+from nexa.platform.models import IdempotencyRecord
 from nexa.platform.urns import InvalidUrn
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -231,10 +233,8 @@ class ProblemMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        from django.conf import settings
 
         self.max_body_bytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        from nexa.platform.models import IdempotencyRecord
 
         # No route of ours needs a longer path (URNs are ~60 characters), and an Idempotency-Key claim
         # stores the path: a longer one failed in the database (a 500).

@@ -23,6 +23,7 @@ import functools
 import os
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import structlog
@@ -126,7 +127,6 @@ class ProviderHttpClient:
         answer it gave the request made with that key, or ``None`` when the provider confirms no request
         with that key was ever executed. A request with that key still in flight is transient (ask again
         later); so is any 5xx or timeout — the outcome stays unknown."""
-        from urllib.parse import quote
 
         try:
             found = self.request(

@@ -33,6 +33,7 @@ import hashlib
 import json
 import random
 import re
+import signal
 import threading
 import time
 import uuid
@@ -42,6 +43,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 from nexa.platform.instants import iso
 
@@ -274,8 +276,6 @@ class Simulator:
             status = int(config["errorStatus"])
             return status, {"error": {"code": "temporarily_unavailable", "message": "simulated fault"}}, {}
         if method == "GET" and (lookup := _LOOKUP.match(path)):
-            from urllib.parse import unquote
-
             return (*self.lookup_key(unquote(lookup.group(1))), {})
         for candidate in self.routes:
             match = candidate.pattern.match(path)
@@ -385,7 +385,6 @@ def make_server(simulator: Simulator, host: str, port: int, *, verbose: bool = F
 
 def serve_main(prog: str, simulators: dict[str, Callable[[], Simulator]], argv: list[str] | None = None) -> int:
     """``python -m <prog> <kind> --port N [--host H] [--verbose]``: serve until SIGTERM/SIGINT."""
-    import signal
 
     parser = argparse.ArgumentParser(prog=f"python -m {prog}", description="Run a provider simulator.")
     parser.add_argument("kind", choices=sorted(simulators))
