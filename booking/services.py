@@ -211,3 +211,13 @@ def wallet_reversal_record(
 
 # The brief's name for the saga's ledger write.
 wallet_payout_record = wallet_credit_record
+
+
+# Contracts (issue 11): commands other apps and seed_demo call.
+from booking.contracts.services import (  # noqa: E402,F401
+    ContractTerms,
+    catalog_hotel_urns,
+    contract_create,
+    contract_update,
+    demo_contracts_seed,
+)
