@@ -379,13 +379,15 @@ def _snippet(text: str) -> str:
 
 
 _FLAGS = re.IGNORECASE
-_LABELLED_FROM = re.compile(rf"(?:valid\s*from|start(?:ing)?\s*(?:date|on)?|desde|inicio)\s*[:\-]?\s*({_DATE})", _FLAGS)
+_LABELLED_FROM = re.compile(
+    rf"(?:valid\s*fr[o0]m|start(?:ing)?\s*(?:date|on)?|desde|inicio)\s*[:\-]?\s*({_DATE})", _FLAGS
+)
 _LABELLED_TO = re.compile(
     rf"(?:valid\s*(?:to|until|till|through)|end(?:ing)?\s*(?:date|on)?|expir\w*\s*(?:on|date)?|hasta|fin)\s*[:\-]?\s*"
     rf"({_DATE})",
     _FLAGS,
 )
-_RANGE = re.compile(rf"({_DATE})\s*(?:to|until|till|through|and|hasta|al|y|-|\u2013|\u2014)\s*({_DATE})", _FLAGS)
+_RANGE = re.compile(rf"({_DATE})\s*(?:t[o0]|until|till|through|and|hasta|al|y|-|\u2013|\u2014)\s*({_DATE})", _FLAGS)
 _ALLOTMENT = [
     (re.compile(r"(?:allotment|allocation|cupo|contingente)\D{0,20}?(\d{1,4})", _FLAGS), 0.9),
     (re.compile(r"(\d{1,4})\s*(?:rooms?|habitaciones)\s*(?:per|a|each|/|por|cada)\s*(?:night|noche)", _FLAGS), 0.85),
@@ -413,6 +415,7 @@ _MEAL_WORDS = {
     "LUNCH": re.compile(r"lunch|almuerzo|comida", _FLAGS),
     "DINNER": re.compile(r"dinner|supper|cena", _FLAGS),
 }
+_OCR_ZERO = re.compile(r"(?<=[^\W\d_])0(?=[^\W\d_])")
 _INCLUDED = re.compile(r"includ|incl\.|incluid|incluye", _FLAGS)
 _NOT_INCLUDED = re.compile(r"not\s*includ|excluded|no\s*incluid", _FLAGS)
 
@@ -427,7 +430,8 @@ def extract_terms(lines: list[Line]) -> dict[str, Term]:
             terms[field] = Term(value, confidence * line.confidence, _snippet(line.text))
 
     for line in lines:
-        text = line.text
+        # OCR reads "o" as "0" inside words ("fr0m"): letters around a zero make it a letter again.
+        text = line.text if line.confidence >= 1.0 else _OCR_ZERO.sub("o", line.text)
         if match := _HOTEL.search(text):
             put("hotelName", match[1].strip(), 0.85, line)
         if (match := _LABELLED_FROM.search(text)) and (date := parse_date(match[1])):
