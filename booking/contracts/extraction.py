@@ -332,7 +332,7 @@ _CURRENCY_WORDS = {
     "dollars": "USD",
     "pounds": "GBP",
 }
-_CURRENCY = r"(?:[A-Z]{3}|€|\$|£|euros?|dollars|pounds)"
+_CURRENCY = r"(?:(?-i:(?<![A-Z])[A-Z]{3}(?![A-Z]))|€|\$|£|\beuros?\b|\bdollars\b|\bpounds\b)"
 _AMOUNT = r"\d{1,3}(?:[.,\s]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
 
 
@@ -380,14 +380,17 @@ def _snippet(text: str) -> str:
 
 _FLAGS = re.IGNORECASE
 _LABELLED_FROM = re.compile(
-    rf"(?:valid\s*fr[o0]m|start(?:ing)?\s*(?:date|on)?|desde|inicio)\s*[:\-]?\s*({_DATE})", _FLAGS
+    rf"(?:valid\s*fr[o0]m|start(?:ing)?\s*(?:date|on)?|desde|inicio)\s*[:\-]?\s*(?:el\s+|the\s+|on\s+)?({_DATE})",
+    _FLAGS,
 )
 _LABELLED_TO = re.compile(
-    rf"(?:valid\s*(?:to|until|till|through)|end(?:ing)?\s*(?:date|on)?|expir\w*\s*(?:on|date)?|hasta|fin)\s*[:\-]?\s*"
+    rf"(?:valid\s*(?:to|until|till|through)|end(?:ing)?\s*(?:date|on)?|expir\w*\s*(?:on|date)?|hasta|fin)\s*[:\-]?\s*(?:el\s+|the\s+|on\s+)?"
     rf"({_DATE})",
     _FLAGS,
 )
-_RANGE = re.compile(rf"({_DATE})\s*(?:t[o0]|until|till|through|and|hasta|al|y|-|\u2013|\u2014)\s*({_DATE})", _FLAGS)
+_RANGE = re.compile(
+    rf"({_DATE})\s*(?:t[o0]|until|till|through|and|hasta|al|y|-|\u2013|\u2014)\s*(?:el\s+|the\s+)?({_DATE})", _FLAGS
+)
 _ALLOTMENT = [
     (re.compile(r"(?:allotment|allocation|cupo|contingente)\D{0,20}?(\d{1,4})", _FLAGS), 0.9),
     (re.compile(r"(\d{1,4})\s*(?:rooms?|habitaciones)\s*(?:per|a|each|/|por|cada)\s*(?:night|noche)", _FLAGS), 0.85),

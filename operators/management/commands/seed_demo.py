@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from booking import services as booking_services
 from cases import services as cases_services
 from nexa.platform.auth import Principal, is_production
 from nexa.platform.models import TenantSettings
@@ -94,3 +95,7 @@ class Command(BaseCommand):
         call_command("sync_role_permissions", stdout=self.stdout)
         for result in cases_services.demo_disruptions_seed(principal_for=demo_supervisor):
             self.stdout.write(f"  {result.summary()}")
+        for line in booking_services.demo_contracts_seed(
+            principal_for=demo_supervisor, hotel_urns_for=booking_services.catalog_hotel_urns
+        ):
+            self.stdout.write(f"  {line}")
