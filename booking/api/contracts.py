@@ -19,8 +19,9 @@ from rest_framework.views import APIView
 from booking.contracts import extraction, selectors, services
 from booking.contracts.models import Meal
 from booking.selectors import airport_get
+from nexa.platform.idempotency import parse_idempotency_key
 from nexa.platform.inputs import PG_INTEGER_MAX
-from nexa.platform.openapi import EMPTY_IS_ABSENT, urn_schema, with_schema
+from nexa.platform.openapi import EMPTY_IS_ABSENT, problem, urn_schema, with_schema
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
@@ -38,13 +39,27 @@ CANCELLATION_TERMS_MAX = 2000
 # --- wire shapes ----------------------------------------------------------------------------------------
 
 
-class RateSerializer(serializers.Serializer):
+class _ClosedSerializer(serializers.Serializer):
+    """Refuses members it does not know (400 naming each), as its schema says (additionalProperties: false,
+    through nexa.platform.openapi.CLOSED_REQUEST_COMPONENTS)."""
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({name: "Unknown member." for name in unknown[:20]})
+        return super().to_internal_value(data)
+
+
+class ContractRateSerializer(_ClosedSerializer):
     amount = with_schema(
-        serializers.CharField(help_text="Per room per night, a decimal string with at most two decimals."),
+        serializers.CharField(
+            help_text="Per room per night, a decimal string with at most two decimals.", trim_whitespace=False
+        ),
         {"type": "string", "pattern": AMOUNT_PATTERN, "example": "89.00"},
     )
     currency = with_schema(
-        serializers.CharField(help_text="ISO 4217."), {"type": "string", "pattern": CURRENCY_PATTERN, "example": "EUR"}
+        serializers.CharField(help_text="ISO 4217.", trim_whitespace=False),
+        {"type": "string", "pattern": CURRENCY_PATTERN, "example": "EUR"},
     )
 
     def validate_amount(self, value):
@@ -58,20 +73,22 @@ class RateSerializer(serializers.Serializer):
         return value
 
 
-class ContractWriteSerializer(serializers.Serializer):
+class ContractWriteSerializer(_ClosedSerializer):
     urn = with_schema(
-        serializers.CharField(required=False, help_text="Give it (with version) to update that contract."),
+        serializers.CharField(
+            required=False, trim_whitespace=False, help_text="Give it (with version) to update that contract."
+        ),
         urn_schema("contract"),
     )
     version = serializers.IntegerField(
         required=False, min_value=1, max_value=PG_INTEGER_MAX, help_text="The version you read (required with urn)."
     )
-    hotelUrn = with_schema(serializers.CharField(), urn_schema("hotel"))  # noqa: N815
+    hotelUrn = with_schema(serializers.CharField(trim_whitespace=False), urn_schema("hotel"))  # noqa: N815
     airport = with_schema(serializers.CharField(help_text="IATA code of the hotel's airport."), AIRPORT_SCHEMA)
     validFrom = serializers.DateField(help_text="First night covered.")  # noqa: N815
     validTo = serializers.DateField(help_text="Last night covered (inclusive); not before validFrom.")  # noqa: N815
     allotment = serializers.IntegerField(min_value=1, max_value=ALLOTMENT_MAX, help_text="Rooms per night.")
-    rate = RateSerializer()
+    rate = ContractRateSerializer()
     releaseHours = serializers.IntegerField(  # noqa: N815
         min_value=0,
         max_value=RELEASE_HOURS_MAX,
@@ -109,9 +126,7 @@ class ContractWriteSerializer(serializers.Serializer):
         return code
 
     def validate_mealsIncluded(self, value):  # noqa: N802
-        if len(set(value)) != len(value):
-            raise serializers.ValidationError("Each meal at most once.")
-        return [meal for meal in Meal.values if meal in value]
+        return [meal for meal in Meal.values if meal in value]  # in meal order, each once
 
     def validate(self, attrs):
         if "urn" in attrs and "version" not in attrs:
@@ -129,7 +144,7 @@ class ContractSerializer(serializers.Serializer):
     validFrom = serializers.DateField()  # noqa: N815
     validTo = serializers.DateField()  # noqa: N815
     allotment = serializers.IntegerField()
-    rate = RateSerializer()
+    rate = ContractRateSerializer()
     releaseHours = serializers.IntegerField()  # noqa: N815
     mealsIncluded = serializers.ListField(child=serializers.ChoiceField(choices=Meal.choices))  # noqa: N815
     cancellationTerms = serializers.CharField(allow_blank=True)  # noqa: N815
@@ -183,7 +198,7 @@ class ProposedTermsSerializer(serializers.Serializer):
     validFrom = _proposed("Date", serializers.DateField())(required=False)  # noqa: N815
     validTo = _proposed("Date", serializers.DateField())(required=False)  # noqa: N815
     allotment = _proposed("Integer", serializers.IntegerField())(required=False)
-    rate = _proposed("Rate", RateSerializer())(required=False)
+    rate = _proposed("Rate", ContractRateSerializer())(required=False)
     releaseHours = _proposed("Integer", serializers.IntegerField())(required=False)  # noqa: N815
     mealsIncluded = _proposed(  # noqa: N815
         "Meals", serializers.ListField(child=serializers.ChoiceField(choices=Meal.choices))
@@ -248,15 +263,17 @@ class ContractsView(NexaAPIView):
         parameters=[
             OpenApiParameter(
                 "airport",
-                {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z]{3}[\s\x1c-\x1f]*$", **EMPTY_IS_ABSENT},
+                {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z]{3}[\s\x1c-\x1f]*$"},
                 required=False,
                 description="IATA code: contracts of hotels at this airport.",
+                extensions=EMPTY_IS_ABSENT,
             ),
             OpenApiParameter(
                 "date",
-                {"type": "string", "format": "date", **EMPTY_IS_ABSENT},
+                {"type": "string", "format": "date"},
                 required=False,
                 description="A night (YYYY-MM-DD): contracts in force that night.",
+                extensions=EMPTY_IS_ABSENT,
             ),
         ],
     )
@@ -279,7 +296,11 @@ class ContractsView(NexaAPIView):
             "contract-overlap naming each one in errors."
         ),
         request=ContractWriteSerializer,
-        responses={200: ContractSerializer, 201: ContractSerializer},
+        responses={
+            200: ContractSerializer,
+            201: ContractSerializer,
+            404: problem("urn names no contract of your airline (another airline's is a 404 too)."),
+        },
     )
     def post(self, request):
         body = ContractWriteSerializer(data=request.data)
@@ -338,6 +359,7 @@ class ContractAnalyzeView(NexaAPIView):
         responses={200: ContractAnalysisSerializer},
     )
     def post(self, request):
+        parse_idempotency_key(request.headers.get("Idempotency-Key"))  # a malformed key is still a 400
         upload = request.FILES.get("file")
         if upload is None:
             raise validation_problem([{"field": "file", "message": "Attach the file as the multipart part 'file'."}])

@@ -317,3 +317,8 @@ def test_no_hosted_model_without_a_key(settings):
     assert configured_refiner() is None
     settings.NEXA_CONTRACTS_MODEL_API_KEY = "k"
     assert isinstance(configured_refiner(), HostedModelRefiner)
+
+
+def test_a_malformed_idempotency_key_is_400(supervisor):
+    response = upload_with_key(supervisor, files.text_pdf(), "bad key with spaces")
+    assert_problem(response, 400, "invalid-idempotency-key")

@@ -160,7 +160,7 @@ def test_create_answers_the_contract_audits_and_publishes(supervisor):
         ({"releaseHours": -1}, "releaseHours"),
         ({"releaseHours": 721}, "releaseHours"),
         ({"mealsIncluded": ["BRUNCH"]}, "mealsIncluded.0"),
-        ({"mealsIncluded": ["BREAKFAST", "BREAKFAST"]}, "mealsIncluded"),
+        ({"mealsIncluded": ["BREAKFAST", "LUNCH", "DINNER", "LUNCH"]}, "mealsIncluded"),
         ({"cancellationTerms": "x" * 2001}, "cancellationTerms"),
         ({"urn": "urn:nexa:contract:" + str(new_id())}, "version"),
         ({"version": 1}, "urn"),
@@ -183,7 +183,7 @@ def test_missing_fields_are_400(supervisor):
 
 def test_airport_is_normalised_and_meals_ordered(supervisor):
     response = supervisor.post(
-        "/v1/contracts", body(airport=" mad ", mealsIncluded=["DINNER", "BREAKFAST"]), format="json"
+        "/v1/contracts", body(airport=" mad ", mealsIncluded=["DINNER", "BREAKFAST", "DINNER"]), format="json"
     )
     assert response.status_code == 201
     assert response.json()["airport"] == "MAD"
@@ -401,3 +401,18 @@ def test_list_paginates_with_cursors(supervisor):
 def test_bad_filters_are_400(supervisor, params, field):
     problem = assert_problem(supervisor.get("/v1/contracts", params), 400, "validation-error")
     assert field in {error["field"] for error in problem["errors"]}
+
+
+def test_unknown_members_are_400_naming_them(supervisor):
+    sent = body(extra=1, rate={"amount": "1.00", "currency": "EUR", "tax": "0"})
+    problem = assert_problem(supervisor.post("/v1/contracts", sent, format="json"), 400, "validation-error")
+    assert {"extra"} <= {error["field"] for error in problem["errors"]}
+    sent = body(rate={"amount": "1.00", "currency": "EUR", "tax": "0"})
+    problem = assert_problem(supervisor.post("/v1/contracts", sent, format="json"), 400, "validation-error")
+    assert {error["field"] for error in problem["errors"]} == {"rate.tax"}
+
+
+def test_the_schema_closes_the_request_bodies(supervisor):
+    schema = supervisor.get("/v1/openapi.json").json()["components"]["schemas"]
+    assert schema["ContractWriteRequest"]["additionalProperties"] is False
+    assert schema["ContractRateRequest"]["additionalProperties"] is False
