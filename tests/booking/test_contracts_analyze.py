@@ -322,3 +322,21 @@ def test_no_hosted_model_without_a_key(settings):
 def test_a_malformed_idempotency_key_is_400(supervisor):
     response = upload_with_key(supervisor, files.text_pdf(), "bad key with spaces")
     assert_problem(response, 400, "invalid-idempotency-key")
+
+
+def test_the_ocr_models_ship_inside_the_wheel():
+    """No download at run time: the engine's configured models are files inside the installed package."""
+    from pathlib import Path
+
+    import rapidocr_onnxruntime
+    import yaml
+
+    package = Path(rapidocr_onnxruntime.__file__).resolve().parent
+    config = yaml.safe_load((package / "config.yaml").read_text())
+    models = [
+        section["model_path"] for section in config.values() if isinstance(section, dict) and "model_path" in section
+    ]
+    assert len(models) == 3
+    for model in models:
+        path = (package / model).resolve()
+        assert path.is_relative_to(package) and path.stat().st_size > 100_000, model
