@@ -38,3 +38,7 @@ class WalletEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency}"
+
+
+# Contracts live in their own module (built beside the hotel catalog; docs/decisions.md, issue 11).
+from booking.contracts.models import Contract  # noqa: E402,F401

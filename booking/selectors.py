@@ -148,3 +148,7 @@ def wallet_for_subcase(*, principal, sub_case) -> WalletView:
         totals[entry.currency] = totals.get(entry.currency, Decimal("0")) + entry.amount
     balances = {currency: str(total.quantize(Decimal("0.01"))) for currency, total in sorted(totals.items())}
     return WalletView(sub_case_urn=sub_case.urn, balances=balances, entries=entries)
+
+
+# Contract allotments, for the hotel search and allocation (other apps import them from here).
+from booking.contracts.selectors import ContractOffer, contract_offers  # noqa: E402,F401

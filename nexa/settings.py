@@ -273,6 +273,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # One name for a choice set used by several fields.
+    "ENUM_NAME_OVERRIDES": {"MealEnum": "booking.contracts.models.Meal"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "nexa.platform.openapi.postprocess_exact_schema",
@@ -364,6 +366,12 @@ NEXA_NOTIFICATION_MAX_ATTEMPTS = env.int("NEXA_NOTIFICATION_MAX_ATTEMPTS", defau
 # per request (more: 422), and this many sends per case in any sliding hour (more: 429 with Retry-After).
 NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS = env.int("NEXA_NOTIFICATION_MANUAL_MAX_RECIPIENTS", default=50)
 NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR = env.int("NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR", default=10)
+
+# --- Contracts wizard (POST /v1/contracts/analyze-pdf; docs/contracts.md) ----------------------
+# The hosted-model refiner runs only when both are set; the document's text is sent to that URL.
+NEXA_CONTRACTS_MODEL_URL = env.str("NEXA_CONTRACTS_MODEL_URL", default="")
+NEXA_CONTRACTS_MODEL_API_KEY = env.str("NEXA_CONTRACTS_MODEL_API_KEY", default="")
+NEXA_CONTRACTS_MODEL_TIMEOUT_SECONDS = env.float("NEXA_CONTRACTS_MODEL_TIMEOUT_SECONDS", default=10.0)
 
 # --- Security (strict when NEXA_ENV=production; relaxed for local http) ----------------------
 # Trust X-Forwarded-Proto only behind a TLS-terminating proxy that sets it (and strips the client's):

@@ -53,6 +53,7 @@ _OPS_SUPERVISOR = _AIRPORT_OPERATOR | {
     "operators.view_operatorsession",
     "audit.view_auditentry",
     "platform.view_tenantsettings",
+    "booking.view_contract",  # GET /v1/contracts is OPS_SUPERVISOR+ (read-only in admin)
 }
 _FINANCE_AUDIT = frozenset({"audit.view_auditentry"})
 _ADMIN = (

@@ -2,8 +2,11 @@
 
 from django.urls import path
 
+from booking.api.contracts import ContractAnalyzeView, ContractsView
 from booking.api.views import AirportSearchView
 
 urlpatterns = [
     path("airports/search", AirportSearchView.as_view(), name="airports-search"),
+    path("contracts", ContractsView.as_view(), name="contracts"),
+    path("contracts/analyze-pdf", ContractAnalyzeView.as_view(), name="contracts-analyze-pdf"),
 ]

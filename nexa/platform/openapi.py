@@ -137,7 +137,7 @@ FLIGHT_NUMBER_SCHEMA = {
 NON_BLANK = r"[^\s\x1c-\x1f]"
 
 # Request bodies whose validator refuses unknown members (cases.manifest rows).
-CLOSED_REQUEST_COMPONENTS = ("PassengerRowRequest",)
+CLOSED_REQUEST_COMPONENTS = ("PassengerRowRequest", "ContractWriteRequest", "ContractRateRequest")
 
 # A query parameter the server reads as absent when it is sent empty (``?status=``): allowEmptyValue.
 EMPTY_IS_ABSENT = {"x-nexa-empty-is-absent": True}

@@ -227,6 +227,20 @@ def _nul_in_path_or_query(request) -> list[str]:
     return fields
 
 
+# Routes (exact paths) that take larger bodies than NEXA_MAX_BODY_BYTES: file uploads. Apps register them in
+# their AppConfig.ready (the platform knows no routes); every other path keeps the global limit.
+_route_body_limits: dict[str, int] = {}
+
+
+def route_body_limit_register(path: str, max_bytes: int) -> None:
+    """Let requests to ``path`` (exact) carry bodies of up to ``max_bytes`` (413 above, as everywhere)."""
+    _route_body_limits[path] = max_bytes
+
+
+def body_limit_for(path: str, default: int | None) -> int | None:
+    return _route_body_limits.get(path, default)
+
+
 class ProblemMiddleware:
     """Problems for what never reaches a DRF view under ``/v1``: unknown routes, oversized bodies
     and unhandled exceptions (a 500 that never leaks a stack trace)."""
@@ -247,12 +261,13 @@ class ProblemMiddleware:
             declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared_length = 0
-        if self.max_body_bytes is not None and declared_length > self.max_body_bytes:
+        max_body_bytes = _route_body_limits.get(request.path, self.max_body_bytes)
+        if max_body_bytes is not None and declared_length > max_body_bytes:
             return problem_response(
                 status=413,
                 slug="payload-too-large",
                 title="Request body too large",
-                detail=f"The request body is larger than {self.max_body_bytes} bytes.",
+                detail=f"The request body is larger than {max_body_bytes} bytes.",
             )
         if len(request.path) > self.max_path_length:
             return problem_response(

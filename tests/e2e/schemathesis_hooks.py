@@ -41,12 +41,22 @@ SEMANTIC_RULES: dict[tuple[str, str], str] = {
     "model) reads at least one rule (422 listing what it could not read)",
     ("POST /v1/subcases/{sub_case_urn}/compensate", r"items"): "the airline's compensation limits (a sum over "
     "items and, after w-money, over earlier runs); shape errors on items are stated by minItems/maxItems",
+    ("GET /v1/contracts", r"airport"): "membership in the airport catalog",
+    ("POST /v1/contracts", r"airport"): "membership in the airport catalog",
+    ("POST /v1/contracts", r"validTo"): "validTo must not be before validFrom (a relation between two members)",
+    ("POST /v1/contracts", r"validFrom"): "no other current contract of the airline for the same hotel on any of "
+    "the same nights (422 contract-overlap: depends on the contracts already written)",
+    ("POST /v1/contracts", r"urn|version"): "urn and version are given together (a relation between two members)",
+    ("POST /v1/contracts/analyze-pdf", r"file"): "the file's content is a PDF, PNG or JPEG that can be read "
+    "(415 by its magic bytes; 422 encrypted or corrupt; 400 empty)",
 }
 
 # Problems that depend on what happened before, not on the request (RFC 9457 type → why).
 STATEFUL_PROBLEMS: dict[str, str] = {
     "https://api.nexa/problems/idempotency-key-reused": "the fuzzer sent an Idempotency-Key it had already used "
     "with another body (ARCHITECTURE §3.6: 422)",
+    "https://api.nexa/problems/version-conflict": "the version sent is not the current one (optimistic "
+    "concurrency: 409 with the current version, after another write)",
 }
 
 
@@ -65,7 +75,8 @@ def semantic_refusal(operation: str, status: int, body: dict | None) -> str | No
     if body.get("type") in STATEFUL_PROBLEMS:
         return STATEFUL_PROBLEMS[body["type"]]
     errors = body.get("errors")
-    if status not in (400, 422) or not isinstance(errors, list) or not errors:
+    # 415 only where errors names the field (the contract wizard's file content, by its magic bytes).
+    if status not in (400, 415, 422) or not isinstance(errors, list) or not errors:
         return None
     rules = [_rule_for(operation, str(error.get("field"))) if isinstance(error, dict) else None for error in errors]
     return "; ".join(sorted(set(rules))) if all(rules) else None

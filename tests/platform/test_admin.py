@@ -2,6 +2,8 @@
 user of another airline, a staff user without an operator and one whose operator was deactivated,
 shows none of the first airline's rows and lets them change nothing."""
 
+import datetime
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
@@ -9,6 +11,7 @@ from django.forms.models import model_to_dict
 from django.urls import reverse
 
 from audit.models import AuditEntry
+from booking.models import Contract
 from cases.models import Case, PassengerGroup, SubCase
 from nexa.platform.models import OutboxEvent, TenantSettings
 from nexa.platform.roles import Role
@@ -53,7 +56,21 @@ def ib_rows(django_user_model):
     opt_in = WhatsAppOptIn.objects.create(
         sub_case=sub_case, airline="IB", source="secret-kiosk", recorded_by="urn:nexa:user:ib-secret"
     )
+    contract = Contract.objects.create(
+        airline="IB",
+        hotel_urn="urn:nexa:hotel:01937a00-0000-7000-8000-0000000000aa",
+        airport="BIO",
+        valid_from=datetime.date(2030, 1, 1),
+        valid_to=datetime.date(2030, 12, 31),
+        allotment=9,
+        rate_amount=99,
+        rate_currency="EUR",
+        release_hours=0,
+        cancellation_terms="ib-secret terms",
+        created_by="urn:nexa:user:ib-secret",
+    )
     return {
+        Contract: contract,
         Case: case,
         SubCase: sub_case,
         PassengerGroup: group,

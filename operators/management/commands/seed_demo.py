@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from booking import services as booking_services
 from nexa.platform.auth import Principal, is_production
 from nexa.platform.models import TenantSettings
 from nexa.platform.roles import Role
@@ -102,4 +103,8 @@ class Command(BaseCommand):
         for result in demo_disruptions_ensure(principal_for=demo_supervisor):
             self.stdout.write(f"  {result.summary()}")
         for line in demo_policies_seed(principal_for=_admin):
+            self.stdout.write(f"  {line}")
+        for line in booking_services.demo_contracts_seed(
+            principal_for=demo_supervisor, hotel_urns_for=booking_services.catalog_hotel_urns
+        ):
             self.stdout.write(f"  {line}")
