@@ -11,3 +11,6 @@ class CasesConfig(AppConfig):
         from nexa.platform.outbox import register_consumer
 
         register_consumer(SAGA_REQUESTED, "cases.tasks.saga_run_execute", queue="saga")
+        from cases import hotel_context
+
+        hotel_context.register()  # caseUrn → airport for booking's hotel search

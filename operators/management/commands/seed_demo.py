@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from booking.services import hotels_seed_demo
 from cases import services as cases_services
 from nexa.platform.auth import Principal, is_production
 from nexa.platform.models import TenantSettings
@@ -59,6 +60,7 @@ class Command(BaseCommand):
         created = 0
         for airline, airline_name in AIRLINES.items():
             TenantSettings.objects.get_or_create(airline=airline)
+            hotels_seed_demo(airline=airline)  # the hotel catalog around the demo airports (booking/hotels.py)
             for role in Role:
                 for number in range(1, OPERATORS_PER_ROLE + 1):
                     username = demo_username(airline, role, number)
