@@ -235,6 +235,13 @@ def _ask_vendor(vendor: str, query: SearchQuery, area: SearchArea) -> VendorOutc
     return VendorOutcome(vendor, status, round((time.monotonic() - started) * 1000), offers, detail)
 
 
+def _vendor_rows(outcomes: list[VendorOutcome]) -> list[dict[str, Any]]:
+    return [
+        {"vendor": o.vendor, "status": o.status, "elapsedMs": o.elapsed_ms, "offerCount": len(o.offers)}
+        for o in outcomes
+    ]
+
+
 def hotels_search(
     *,
     principal: Principal,
@@ -250,6 +257,7 @@ def hotels_search(
     """Scatter-gather over every configured vendor, the contracts and the policy, answered within the
     search timeout; records the search (``searchUrn``) and audits it. All vendors failed and no
     contract offer → 503 problem, ``failedDomain: "booking"``."""
+    started = time.monotonic()  # the 2 s count from here: the reads below overlap nothing, so they count too
     cause = None
     if case_urn:
         context = case_context(principal=principal, case_urn=case_urn)
@@ -280,8 +288,33 @@ def hotels_search(
         sections[POLICY_SECTION] = lambda: policy(
             principal=principal, airport=query.airport, tier=tier, cause=cause, case_urn=case_urn
         )
+    # Read what the join needs before the scatter, not after: once the deadline has passed, every
+    # millisecond of the join is added to the answer (and concurrent searches reach it together).
+    currency = airline_currency(principal.airline)
+    by_vendor_id = catalog.hotels_by_vendor_id(principal=principal, airport=query.airport)
+    request = {
+        "airport": query.airport,
+        "caseUrn": case_urn,
+        "checkIn": str(check_in),
+        "nights": nights,
+        "rooms": rooms,
+        "occupancy": occupancy,
+        "tier": tier,
+        "accessible": accessible,
+    }
+    with transaction.atomic():
+        search = HotelSearch.objects.create(
+            airline=principal.airline,
+            airport=query.airport,
+            case_urn=case_urn or "",
+            request=request,
+            actor=principal.operator_urn,
+        )
+        audit.record(
+            principal=principal, action="hotel.searched", entity_urn=search.urn, case_urn=case_urn, after=request
+        )
     timeout = settings.NEXA_HOTEL_SEARCH_TIMEOUT_SECONDS
-    joined = compose(sections, timeout=timeout)
+    joined = compose(sections, timeout=max(timeout - (time.monotonic() - started), 0.0))
 
     partial: list[dict[str, str]] = []
     outcomes: list[VendorOutcome] = []
@@ -308,12 +341,12 @@ def hotels_search(
             partial.append(failure)
             policy_failed = policy_failed or failure["domain"] == POLICY_SECTION
     if vendors and all(outcome.status != STATUS_OK for outcome in outcomes) and not contract_offers:
+        HotelSearch.objects.filter(pk=search.pk).update(vendors=_vendor_rows(outcomes))
         raise downstream_unavailable_problem("booking", "No hotel vendor answered; try again in 30 seconds.")
 
-    currency = airline_currency(principal.airline)
     now = timezone.now()
     expires = now + timedelta(seconds=settings.NEXA_HOTEL_QUOTE_TTL_SECONDS)
-    by_vendor_id = catalog.hotels_by_vendor_id(principal=principal, airport=query.airport)
+    quoted_at, expires_at = (moment.isoformat().replace("+00:00", "Z") for moment in (now, expires))
     offers: list[dict[str, Any]] = []
 
     def add(*, source, ref, hotel_urn, name, stars, distance_km, nightly, rooms_available, hotel_accessible):
@@ -344,8 +377,8 @@ def hotels_search(
                 "accessible": hotel_accessible,
                 "policyCompliant": not violations,
                 "violations": violations,
-                "quotedAt": now,
-                "expiresAt": expires,
+                "quotedAt": quoted_at,
+                "expiresAt": expires_at,
                 "_price": converted.amount if converted else nightly.amount,
             }
         )
@@ -383,34 +416,7 @@ def hotels_search(
     for offer in offers:
         del offer["_price"]
 
-    vendor_rows = [
-        {"vendor": o.vendor, "status": o.status, "elapsedMs": o.elapsed_ms, "offerCount": len(o.offers)}
-        for o in outcomes
-    ]
-    with transaction.atomic():
-        search = HotelSearch.objects.create(
-            airline=principal.airline,
-            airport=query.airport,
-            case_urn=case_urn or "",
-            request={
-                "airport": query.airport,
-                "caseUrn": case_urn,
-                "checkIn": str(check_in),
-                "nights": nights,
-                "rooms": rooms,
-                "occupancy": occupancy,
-                "tier": tier,
-                "accessible": accessible,
-            },
-            vendors=vendor_rows,
-            offer_count=len(offers),
-            actor=principal.operator_urn,
-        )
-        audit.record(
-            principal=principal,
-            action="hotel.searched",
-            entity_urn=search.urn,
-            case_urn=case_urn,
-            after={"airport": query.airport, "offerCount": len(offers), "vendors": vendor_rows},
-        )
+    vendor_rows = _vendor_rows(outcomes)
+    # One UPDATE after the deadline: the row and its audit entry were written before the scatter.
+    HotelSearch.objects.filter(pk=search.pk).update(vendors=vendor_rows, offer_count=len(offers))
     return {"searchUrn": search.urn, "offers": offers, "vendors": vendor_rows, "partialFailures": partial}
