@@ -36,7 +36,7 @@ from booking.selectors import airport_get
 from booking.vendors import Money, SearchArea, VendorOffer, configured_vendors, hotel_vendor
 from nexa.platform.auth import Principal
 from nexa.platform.composition import compose
-from nexa.platform.problems import downstream_unavailable_problem, not_found_problem
+from nexa.platform.problems import downstream_unavailable_problem, not_found_problem, validation_problem
 from nexa.platform.providers import ProviderError, ProviderUnavailable
 
 logger = structlog.get_logger(__name__)
@@ -263,8 +263,10 @@ def hotels_search(
         context = case_context(principal=principal, case_urn=case_urn)
         airport, cause = context.airport, context.cause
     place = airport_get(iata=airport or "")
-    if place is None:
-        raise not_found_problem("No such airport.")
+    if place is None:  # as case_declare: an airport outside the catalog is a 400 on the field
+        raise validation_problem(
+            [{"field": "airport", "message": f"{airport!r} is not an IATA code in the airport catalog"}]
+        )
     query = SearchQuery(
         airline=principal.airline,
         airport=place.iata,

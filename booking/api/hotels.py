@@ -197,7 +197,7 @@ class HotelSearchView(NexaAPIView):
         request=HotelSearchRequestSerializer,
         responses={
             200: HotelSearchResultSerializer,
-            404: problem("caseUrn names no case of the caller's airline, or the airport is not in the catalog."),
+            404: problem("caseUrn names no case of the caller's airline."),
             503: problem("Every hotel vendor is down: failedDomain booking, Retry-After: 30."),
         },
     )

@@ -222,6 +222,7 @@ def test_search_by_case_uses_its_airport_and_another_airlines_case_is_404(client
     "change",
     [
         {"airport": "MADRID"},
+        {"airport": "QQQ"},  # not an airport
         {"caseUrn": "urn:nexa:case:019371a8-5e2c-7c3d-9a4b-2f6e8d1c0b7a"},  # both airport and caseUrn
         {"nights": 0},
         {"rooms": "2"},
@@ -266,3 +267,14 @@ def test_policy_and_contract_hooks_rank_and_flag(client_for):
     assert compliant == sorted(compliant, reverse=True)
     two_star = [o for o in offers if o["stars"] == 2]
     assert two_star and all("minStars" in o["violations"] and not o["policyCompliant"] for o in two_star)
+
+
+def test_a_replayed_search_answers_the_same_search(client_for):
+    client = client_for("IB")
+    key = "0b7e6c1e-5f0e-4d4e-9a57-6f1d2b3c4d5e"
+    first = client.post("/v1/hotels/search", search_body(), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    again = client.post("/v1/hotels/search", search_body(), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert first.status_code == again.status_code == 200
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["searchUrn"] == first.json()["searchUrn"]
+    assert HotelSearch.objects.filter(airline="IB").count() == 1
