@@ -6,7 +6,7 @@ string and this module imports nothing of that app."""
 from django.db import models
 from django.db.models.functions import Now
 
-from nexa.platform.urns import new_id
+from nexa.platform.urns import format_urn, new_id
 
 
 class WalletEntryKind(models.TextChoices):
@@ -38,6 +38,63 @@ class WalletEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency}"
+
+
+class Hotel(models.Model):
+    """A hotel of an airline's curated catalog, near one airport. ``vendor_ids`` maps a vendor's code to
+    the vendor's id for this hotel (how vendor offers are matched to the catalog)."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    airport = models.CharField(max_length=3, help_text="IATA code of the airport it serves")
+    name = models.CharField(max_length=200)
+    lat = models.FloatField()
+    lng = models.FloatField()
+    distance_km = models.FloatField(help_text="great-circle distance from the airport")
+    stars = models.PositiveSmallIntegerField()
+    accessible_rooms = models.PositiveIntegerField(default=0)
+    address = models.CharField(max_length=300, blank=True, default="")
+    phone = models.CharField(max_length=40, blank=True, default="")
+    vendor_ids = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["airline", "airport", "name"], name="hotel_unique_name_per_airport"),
+        ]
+        indexes = [models.Index(fields=["airline", "airport", "distance_km", "id"], name="hotel_airport_distance_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.airport})"
+
+    @property
+    def urn(self) -> str:
+        return format_urn("hotel", self.id)
+
+
+class HotelSearch(models.Model):
+    """One answered hotel search (``POST /v1/hotels/search``): what was asked, which vendors answered and
+    how many offers came back. The offers themselves are quotes that expire and are not kept."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    airport = models.CharField(max_length=3)
+    case_urn = models.CharField(max_length=80, blank=True, default="")
+    request = models.JSONField(default=dict)
+    vendors = models.JSONField(default=list)
+    offer_count = models.PositiveIntegerField(default=0)
+    actor = models.CharField(max_length=255)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        indexes = [models.Index(fields=["airline", "created_at"], name="hotel_search_created_idx")]
+
+    def __str__(self) -> str:
+        return f"search {self.airport} ({self.offer_count} offers)"
+
+    @property
+    def urn(self) -> str:
+        return format_urn("search", self.id)
 
 
 # Contracts live in their own module (built beside the hotel catalog; docs/decisions.md, issue 11).

@@ -17,6 +17,23 @@ from typing import Any, Protocol
 from django.db import transaction
 
 from audit import services as audit
+from booking.contracts.services import (  # noqa: F401 - contract commands other apps and seed_demo call
+    ContractTerms,
+    catalog_hotel_urns,
+    contract_create,
+    contract_update,
+    demo_contracts_seed,
+)
+from booking.hotel_search import (  # noqa: F401 - the hotel-search hooks other apps register (docs/hotels.md)
+    CaseContext,
+    ContractOffer,
+    SearchQuery,
+    SearchRules,
+    register_case_context_lookup,
+    register_contract_offers_source,
+    register_policy_rules_source,
+)
+from booking.hotels import hotels_seed_demo  # noqa: F401 - the demo catalog, for seed_demo
 from booking.models import WalletEntry, WalletEntryKind
 from booking.payments import psp_client
 from booking.transport import transport_client

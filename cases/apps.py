@@ -10,7 +10,7 @@ class CasesConfig(AppConfig):
         from audit.selectors import case_check_register
 
         # Importing the events module declares the app's events (nexa/platform/events.py).
-        from cases import events, saga, selectors, services  # noqa: F401
+        from cases import events, hotel_context, saga, selectors, services  # noqa: F401
         from cases.policy_context import case_policy_context
         from nexa.platform.outbox import register_consumer
         from notifications.selectors import CaseLookups, case_lookups_register
@@ -32,3 +32,4 @@ class CasesConfig(AppConfig):
         case_check_register(selectors.case_get)
         # GET /v1/policies/resolve?caseUrn=: policies is below cases and learns a case's context through this hook.
         case_context_register(case_policy_context)
+        hotel_context.register()  # caseUrn → airport for booking's hotel search

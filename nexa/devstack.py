@@ -88,6 +88,7 @@ SIMULATORS = (
     ("psp", "booking.simulators", "psp", 8710, ("NEXA_PSP_URL",)),
     ("transport", "booking.simulators", "transport", 8711, ("NEXA_TRANSPORT_URL",)),
     ("sms", "notifications.simulators", "sms", 8712, ("NEXA_SMS_URL", "NEXA_WHATSAPP_URL")),
+    ("hotels", "booking.simulators", "hotels", 8713, ("NEXA_HOTELS_URL",)),
 )
 
 

@@ -326,6 +326,15 @@ NEXA_PSP_URL = env.str("NEXA_PSP_URL", default="http://127.0.0.1:8710")
 NEXA_TRANSPORT_URL = env.str("NEXA_TRANSPORT_URL", default="http://127.0.0.1:8711")
 NEXA_SMS_URL = env.str("NEXA_SMS_URL", default="http://127.0.0.1:8712")
 NEXA_WHATSAPP_URL = env.str("NEXA_WHATSAPP_URL", default=NEXA_SMS_URL)
+# Hotel vendors (docs/hotels.md): one simulator process serves every vendor under /<vendor>; a search asks
+# NEXA_HOTEL_VENDORS (codes of booking.hotel_data.VENDORS) and answers after NEXA_HOTEL_SEARCH_TIMEOUT_SECONDS
+# at the latest with what arrived. NEXA_HOTEL_VENDOR_URLS ({"stayhub": "https://…"}) overrides a vendor's URL.
+NEXA_HOTELS_URL = env.str("NEXA_HOTELS_URL", default="http://127.0.0.1:8713")
+NEXA_HOTEL_VENDORS = env.list("NEXA_HOTEL_VENDORS", default=["stayhub", "globerooms", "nightbed"])
+NEXA_HOTEL_VENDOR_URLS = env.json("NEXA_HOTEL_VENDOR_URLS", default={})
+NEXA_HOTEL_SEARCH_TIMEOUT_SECONDS = env.float("NEXA_HOTEL_SEARCH_TIMEOUT_SECONDS", default=2.0)
+NEXA_HOTEL_SEARCH_RADIUS_KM = env.float("NEXA_HOTEL_SEARCH_RADIUS_KM", default=50.0)
+NEXA_HOTEL_QUOTE_TTL_SECONDS = env.int("NEXA_HOTEL_QUOTE_TTL_SECONDS", default=900)
 # Per-request timeouts of provider calls (a timeout is a transient error).
 NEXA_PROVIDER_TIMEOUT_SECONDS = env.float("NEXA_PROVIDER_TIMEOUT_SECONDS", default=10.0)
 NEXA_PROVIDER_CONNECT_TIMEOUT_SECONDS = env.float("NEXA_PROVIDER_CONNECT_TIMEOUT_SECONDS", default=2.0)

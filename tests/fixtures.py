@@ -61,6 +61,8 @@ SIMULATOR_SPECS = {
     "psp": ("booking.simulators", "psp", ("NEXA_PSP_URL",)),
     "transport": ("booking.simulators", "transport", ("NEXA_TRANSPORT_URL",)),
     "sms": ("notifications.simulators", "sms", ("NEXA_SMS_URL", "NEXA_WHATSAPP_URL")),
+    # Every hotel vendor in one process, each under /<vendor> (booking/simulators/hotels.py).
+    "hotels": ("booking.simulators", "hotels", ("NEXA_HOTELS_URL",)),
 }
 
 
@@ -72,10 +74,21 @@ class SimulatorHandle:
     process: subprocess.Popen
     port: int
     log_path: Path
+    prefix: str = ""  # a hotel vendor's path prefix ("/stayhub") inside the hotels simulator
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
+
+    def vendor(self, code: str) -> "SimulatorHandle":
+        """One hotel vendor of the hotels simulator, with its own control API: ``.vendor("stayhub").hang()``."""
+        return SimulatorHandle(
+            name=code, process=self.process, port=self.port, log_path=self.log_path, prefix=f"/{code}"
+        )
+
+    def hang(self, on: bool = True) -> dict:
+        """Hotel vendors: every API request waits without answering until reset (or ``hang(False)``)."""
+        return self.control(hang=on)
 
     def _post(self, path: str, body: dict | None = None) -> dict:
         import httpx
@@ -146,15 +159,17 @@ class SimulatorHandle:
 
 @dataclass
 class Simulators:
-    """The three simulators of the session: ``psp``, ``transport`` and ``sms`` (SMS + WhatsApp)."""
+    """The simulators of the session: ``psp``, ``transport``, ``sms`` (SMS + WhatsApp) and ``hotels`` (every
+    hotel vendor: ``hotels.vendor("stayhub")``)."""
 
     psp: SimulatorHandle
     transport: SimulatorHandle
     sms: SimulatorHandle
+    hotels: SimulatorHandle
 
     @property
     def all(self) -> list[SimulatorHandle]:
-        return [self.psp, self.transport, self.sms]
+        return [self.psp, self.transport, self.sms, self.hotels]
 
     @property
     def env(self) -> dict[str, str]:

@@ -6,11 +6,31 @@
   ``nexa.platform.outbox.register_consumer(CONTRACT_CHANGED, …)`` and are idempotent by event id.
 """
 
-from typing import Any
+from typing import Any, Literal
 
+from nexa.platform import events as registry
+from nexa.platform.events import Annotated, Audience, TypedDict, Urn
 from nexa.platform.outbox import publish
 
 CONTRACT_CHANGED = "contract:changed"
+
+
+class ContractChanged(TypedDict):
+    contractUrn: Annotated[str, Urn("contract")]
+    version: int
+    change: Literal["created", "updated"]
+    hotelUrn: Annotated[str, Urn("hotel")]
+    airport: str
+    validFrom: str
+    validTo: str
+
+
+registry.declare(
+    CONTRACT_CHANGED,
+    payload=ContractChanged,
+    audience=Audience.INTERNAL,
+    description="A direct contract was created or got a new version",
+)
 
 
 def contract_changed_payload(*, contract, change: str) -> dict[str, Any]:

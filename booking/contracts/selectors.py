@@ -63,7 +63,7 @@ class ContractOffer:
 
 def _release_at(contract: Contract, check_in: dt.date) -> dt.datetime:
     """``releaseHours`` before the check-in day starts in the airport's time zone."""
-    from booking.selectors import airport_get  # here: booking.selectors re-exports this module's names  # noqa: PLC0415 - cycle: booking.selectors re-exports this module's names
+    from booking.selectors import airport_get  # noqa: PLC0415 - cycle: booking.selectors re-exports this module's names
 
     airport = airport_get(iata=contract.airport)
     zone = ZoneInfo(airport.time_zone) if airport is not None and airport.time_zone else dt.UTC

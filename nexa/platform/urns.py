@@ -25,6 +25,7 @@ KINDS = frozenset(
         "notification",
         "step",
         "saga",
+        "search",
         "correlation",
         "event",
         "audit",

@@ -67,6 +67,9 @@ class Command(BaseCommand):
         created = 0
         for airline, airline_name in AIRLINES.items():
             TenantSettings.objects.get_or_create(airline=airline)
+            booking_services.hotels_seed_demo(
+                airline=airline
+            )  # the hotel catalog around the demo airports (booking/hotels.py)
             for role in Role:
                 for number in range(1, OPERATORS_PER_ROLE + 1):
                     username = demo_username(airline, role, number)
