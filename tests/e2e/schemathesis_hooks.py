@@ -41,6 +41,9 @@ SEMANTIC_RULES: dict[tuple[str, str], str] = {
     "model) reads at least one rule (422 listing what it could not read)",
     ("POST /v1/subcases/{sub_case_urn}/compensate", r"items"): "the airline's compensation limits (a sum over "
     "items and, after w-money, over earlier runs); shape errors on items are stated by minItems/maxItems",
+    ("POST /v1/hotels/search", r"airport|caseUrn"): "exactly one of airport and caseUrn (a relation between "
+    "two members)",
+    ("POST /v1/hotels/search", r"checkIn"): "from yesterday to a year ahead (relative to today)",
     ("GET /v1/contracts", r"airport"): "membership in the airport catalog",
     ("POST /v1/contracts", r"airport"): "membership in the airport catalog",
     ("POST /v1/contracts", r"validTo"): "validTo must not be before validFrom (a relation between two members)",
@@ -67,14 +70,29 @@ def _rule_for(operation: str, field: str) -> str | None:
     return None
 
 
+# The platform's JSON parser refuses integer literals of more than 20 digits anywhere in a body (past any
+# 64-bit column and past what IEEE-754 peers can read back, RFC 8259 §6; docs/platform.md). OpenAPI can bound
+# the integers it names, not those in members an open object leaves unnamed, so only this exact refusal of
+# the whole body is excused.
+_OVERSIZED_INTEGER = re.compile(r"The body is not valid JSON: an integer of \d+ digits is out of range\.")
+
+
 def semantic_refusal(operation: str, status: int, body: dict | None) -> str | None:
-    """The rule when the refusal is one the schema cannot state (a stateful problem, or a 400/422 whose
-    errors all name fields under :data:`SEMANTIC_RULES`), else None."""
+    """The rule when the refusal is one the schema cannot state (a stateful problem, an integer literal
+    past 20 digits, or a 400/422 whose errors all name fields under :data:`SEMANTIC_RULES`), else None."""
     if not isinstance(body, dict):
         return None
     if body.get("type") in STATEFUL_PROBLEMS:
         return STATEFUL_PROBLEMS[body["type"]]
     errors = body.get("errors")
+    if (
+        status == 400
+        and body.get("type") == "https://api.nexa/problems/malformed-body"
+        and isinstance(errors, list)
+        and errors
+        and all(isinstance(e, dict) and _OVERSIZED_INTEGER.fullmatch(str(e.get("message"))) for e in errors)
+    ):
+        return "JSON integer literals are limited to 20 digits (the platform parser; not stateable in OpenAPI)"
     # 415 only where errors names the field (the contract wizard's file content, by its magic bytes).
     if status not in (400, 415, 422) or not isinstance(errors, list) or not errors:
         return None

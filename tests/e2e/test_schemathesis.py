@@ -47,6 +47,9 @@ EXCLUDED_OPERATIONS = {
     # GET /v1/cases/{case_urn}/events: a Server-Sent Events stream whose 200 never ends (until the token
     # expires), so no check can read a whole response. tests/cases/test_event_stream.py covers it live.
     "cases_events_stream": "SSE stream (text/event-stream, never completes)",
+    # POST /v1/auth/logout revokes the very token the fuzzer authenticates with: every later request would be a
+    # 401 and the run would test nothing. tests/operators/test_logout.py covers it (and its contract base).
+    "auth_logout": "revokes the fuzzer's own credential",
 }
 
 # Every 5xx is a failure: nothing is excused for a server error (tests/e2e/schemathesis_hooks.py).
@@ -212,3 +215,6 @@ def test_schemathesis_finds_no_failure(asgi_server, seeded, tmp_path):
         print(dropped.read_text())
     assert result.returncode == 0, report + "\n--- server log ---\n" + asgi_server.log_tail(60)
     assert "No issues found" in output or "passed" in output
+    # A run whose credential stopped working tests nothing but the 401 path: schemathesis warns about
+    # operations that "returned only 401/403". None may (the seeded ADMIN may call every route).
+    assert "only 401" not in output, report
