@@ -2,7 +2,12 @@
 runs, and the passenger wallet. Parse → call one service or selector → render."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework import status as http_status
 from rest_framework.response import Response
@@ -130,46 +135,79 @@ class RunActionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-def step_data(step) -> dict:
-    return {
-        "stepUrn": step.urn,
-        "position": step.position,
-        "name": step.name,
-        "type": step.kind,
-        "status": step.status,
-        "attempts": step.attempts,
-        "attemptLog": step.attempt_log,
-        "idempotencyKey": step.idempotency_key,
-        "outcomeUnknown": step.outcome_unknown,
-        "settledAmount": None if step.settled_amount is None else str(step.settled_amount),
-        "startedAt": iso(step.started_at),
-        "completedAt": iso(step.completed_at),
-        "compensatedAt": iso(step.compensated_at),
-        "nextAttemptAt": iso(step.next_attempt_at),
-        "result": step.result,
-        "error": step.error,
-        "compensation": step.compensation,
-    }
+class InstantField(serializers.Field):
+    """An aware datetime rendered the one way the API renders instants (``nexa.platform.instants.iso``)."""
+
+    def to_representation(self, value):
+        return iso(value)
 
 
-def run_data(run) -> dict:
-    return {
-        "sagaUrn": run.urn,
-        "caseUrn": run.case.urn,
-        "subCaseUrn": run.sub_case.urn,
-        "correlationUrn": run.correlation_urn,
-        "status": run.status,
-        "requestedBy": run.requested_by,
-        "reason": run.reason,
-        "category": run.failure_category or None,
-        "failure": run.failure,
-        "retries": run.retries,
-        "fx": run.fx,
-        "createdAt": iso(run.created_at),
-        "startedAt": iso(run.started_at),
-        "finishedAt": iso(run.finished_at),
-        "steps": [step_data(step) for step in run.steps.all()],
-    }
+@extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
+class NullableInstantField(InstantField):
+    pass
+
+
+class SagaStepSerializer(serializers.Serializer):
+    stepUrn = serializers.CharField(source="urn")  # noqa: N815
+    position = serializers.IntegerField()
+    name = serializers.CharField()
+    type = serializers.CharField(source="kind")
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    attemptLog = serializers.JSONField(source="attempt_log")  # noqa: N815
+    idempotencyKey = serializers.CharField(source="idempotency_key")  # noqa: N815
+    outcomeUnknown = serializers.BooleanField(source="outcome_unknown")  # noqa: N815
+    settledAmount = serializers.DecimalField(  # noqa: N815
+        source="settled_amount", max_digits=12, decimal_places=2, allow_null=True
+    )
+    startedAt = NullableInstantField(source="started_at")  # noqa: N815
+    completedAt = NullableInstantField(source="completed_at")  # noqa: N815
+    compensatedAt = NullableInstantField(source="compensated_at")  # noqa: N815
+    nextAttemptAt = NullableInstantField(source="next_attempt_at")  # noqa: N815
+    result = serializers.JSONField()
+    error = serializers.JSONField()
+    compensation = serializers.JSONField()
+
+
+class SagaRunSerializer(serializers.Serializer):
+    sagaUrn = serializers.CharField(source="urn")  # noqa: N815
+    caseUrn = serializers.CharField(source="case.urn")  # noqa: N815
+    subCaseUrn = serializers.CharField(source="sub_case.urn")  # noqa: N815
+    correlationUrn = serializers.CharField(source="correlation_urn")  # noqa: N815
+    status = serializers.CharField()
+    requestedBy = serializers.CharField(source="requested_by")  # noqa: N815
+    reason = serializers.CharField()
+    category = serializers.SerializerMethodField()
+    failure = serializers.JSONField()
+    retries = serializers.IntegerField()
+    fx = serializers.JSONField()
+    createdAt = NullableInstantField(source="created_at")  # noqa: N815
+    startedAt = NullableInstantField(source="started_at")  # noqa: N815
+    finishedAt = NullableInstantField(source="finished_at")  # noqa: N815
+    steps = SagaStepSerializer(source="steps.all", many=True)
+
+    def get_category(self, run) -> str | None:
+        return run.failure_category or None
+
+
+class CaseProgressSerializer(serializers.Serializer):
+    caseUrn = serializers.CharField(source="case.urn")  # noqa: N815
+    runs = SagaRunSerializer(many=True)
+
+
+class WalletEntrySerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    reference = serializers.CharField()
+    providerRef = serializers.CharField(source="provider_ref")  # noqa: N815
+    createdAt = InstantField(source="created_at")  # noqa: N815
+
+
+class WalletSerializer(serializers.Serializer):
+    subCaseUrn = serializers.CharField(source="sub_case_urn")  # noqa: N815
+    balances = serializers.JSONField()
+    entries = WalletEntrySerializer(many=True)
 
 
 class SubCaseCompensateView(NexaAPIView):
@@ -215,7 +253,9 @@ class SubCaseCompensateView(NexaAPIView):
             fencing_token=fencing_token_header(request),
         )
         return Response(
-            {"correlationUrn": run.correlation_urn, "sagaUrn": run.urn, "status": "ACCEPTED"},
+            CompensateAcceptedSerializer(
+                {"correlationUrn": run.correlation_urn, "sagaUrn": run.urn, "status": "ACCEPTED"}
+            ).data,
             status=http_status.HTTP_202_ACCEPTED,
             headers={"Location": f"/v1/orchestration/cases/{format_urn('case', run.case_id)}/progress"},
         )
@@ -228,17 +268,12 @@ class CaseProgressView(NexaAPIView):
         operation_id="orchestration_case_progress",
         summary="Runtime progress of the case's saga runs and steps",
         parameters=[CASE_URN_PARAMETER],
-        responses={
-            200: inline_serializer(
-                "CaseProgress",
-                {"caseUrn": serializers.CharField(), "runs": serializers.ListField(child=serializers.JSONField())},
-            )
-        },
+        responses={200: CaseProgressSerializer},
     )
     def get(self, request, case_urn: str):
         case = selectors.case_get(principal=request.auth, case_urn=case_urn)
         runs = selectors.saga_runs_for_case(principal=request.auth, case=case)
-        return Response({"caseUrn": case.urn, "runs": [run_data(run) for run in runs]})
+        return Response(CaseProgressSerializer({"case": case, "runs": runs}).data)
 
 
 class _RunActionView(NexaAPIView):
@@ -254,7 +289,7 @@ class _RunActionView(NexaAPIView):
         body.is_valid(raise_exception=True)
         run = self.act(principal=request.auth, run=run, reason=body.validated_data["reason"])
         run = selectors.saga_run_get(principal=request.auth, saga_urn=run.urn)
-        return Response(run_data(run), status=http_status.HTTP_202_ACCEPTED)
+        return Response(SagaRunSerializer(run).data, status=http_status.HTTP_202_ACCEPTED)
 
 
 class SagaRunRetryView(_RunActionView):
@@ -263,7 +298,7 @@ class SagaRunRetryView(_RunActionView):
         summary="Retry a FAILED run from its failed step (409 in any other status)",
         parameters=[SAGA_URN_PARAMETER],
         request=RunActionSerializer,
-        responses={202: OpenApiTypes.OBJECT},
+        responses={202: SagaRunSerializer},
     )
     def post(self, request, saga_urn: str):
         return super().post(request, saga_urn)
@@ -278,7 +313,7 @@ class SagaRunCancelView(_RunActionView):
         summary="Cancel a run: what was done is undone in reverse (409 unless PENDING, RUNNING or COMPLETED)",
         parameters=[SAGA_URN_PARAMETER],
         request=RunActionSerializer,
-        responses={202: OpenApiTypes.OBJECT},
+        responses={202: SagaRunSerializer},
     )
     def post(self, request, saga_urn: str):
         return super().post(request, saga_urn)
@@ -294,25 +329,9 @@ class SubCaseWalletView(NexaAPIView):
         operation_id="subcases_wallet",
         summary="The passenger's wallet: balance per currency and its ledger",
         parameters=[SUB_CASE_URN_PARAMETER],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: WalletSerializer},
     )
     def get(self, request, sub_case_urn: str):
         sub_case = selectors.subcase_get(principal=request.auth, sub_case_urn=sub_case_urn)
         wallet = wallet_for_subcase(principal=request.auth, sub_case=sub_case)
-        return Response(
-            {
-                "subCaseUrn": wallet.sub_case_urn,
-                "balances": wallet.balances,
-                "entries": [
-                    {
-                        "kind": entry.kind,
-                        "amount": str(entry.amount),
-                        "currency": entry.currency,
-                        "reference": entry.reference,
-                        "providerRef": entry.provider_ref,
-                        "createdAt": iso(entry.created_at),
-                    }
-                    for entry in wallet.entries
-                ],
-            }
-        )
+        return Response(WalletSerializer(wallet).data)
