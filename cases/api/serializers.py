@@ -167,14 +167,16 @@ class CaseSerializer(serializers.Serializer):
 
 class CaseDetailSerializer(CaseSerializer):
     counts = _status_counts_field()
-    passengerCount = serializers.IntegerField()  # noqa: N815
+    passengerCount = serializers.IntegerField(source="passenger_count")  # noqa: N815
 
     class Meta:
         ref_name = "CaseDetail"
 
 
 def case_detail_data(case: Case, counts: dict[str, int]) -> dict:
-    return {**CaseSerializer(case).data, "counts": counts, "passengerCount": sum(counts.values())}
+    """The case rendered with its sub-cases counted by status (``counts`` from the selector)."""
+    case.counts, case.passenger_count = counts, sum(counts.values())
+    return CaseDetailSerializer(case).data
 
 
 class SubCaseSerializer(serializers.Serializer):

@@ -14,7 +14,6 @@ from cases.api.serializers import (
     ManifestAppendResultSerializer,
     ManifestAppendSerializer,
     ManifestFilters,
-    PassengerGroupSerializer,
     PassengerGroupsRequestSerializer,
     PassengerGroupsResultSerializer,
     SubCaseSerializer,
@@ -214,11 +213,7 @@ class CaseManifestView(_PerMethodPermissionsMixin, NexaAPIView):
         created = services.manifest_append(principal=request.auth, case=case, rows=body.validated_data["passengers"])
         case = selectors.case_get(principal=request.auth, case_urn=case_urn)
         return Response(
-            {
-                "added": len(created),
-                "caseStatus": case.status,
-                "items": SubCaseSerializer(created, many=True).data,
-            },
+            ManifestAppendResultSerializer({"added": len(created), "caseStatus": case.status, "items": created}).data,
             status=http_status.HTTP_201_CREATED,
         )
 
@@ -244,9 +239,7 @@ class PassengerGroupsView(NexaAPIView):
         body.is_valid(raise_exception=True)
         services.passenger_groups_create(principal=request.auth, case=case, groups=body.validated_data["groups"])
         groups = selectors.case_groups(principal=request.auth, case=case)
-        return Response(
-            {"groups": PassengerGroupSerializer(groups, many=True).data}, status=http_status.HTTP_201_CREATED
-        )
+        return Response(PassengerGroupsResultSerializer({"groups": groups}).data, status=http_status.HTTP_201_CREATED)
 
 
 FENCING_TOKEN_HEADER = "X-Fencing-Token"

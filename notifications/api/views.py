@@ -10,7 +10,6 @@ from nexa.platform.roles import MinRole, Role
 from nexa.platform.views import NexaAPIView
 from notifications.api.serializers import (
     NotificationLogFilters,
-    NotificationQueuedSerializer,
     NotificationSendResultSerializer,
     NotificationSendSerializer,
     NotificationSerializer,
@@ -85,9 +84,11 @@ class NotificationSendView(NexaAPIView):
             template=body.validated_data["template"],
         )
         return Response(
-            {
-                "notificationUrns": [notification.urn for notification in notifications],
-                "notifications": NotificationQueuedSerializer(notifications, many=True).data,
-            },
+            NotificationSendResultSerializer(
+                {
+                    "notificationUrns": [notification.urn for notification in notifications],
+                    "notifications": notifications,
+                }
+            ).data,
             status=202,
         )
