@@ -2,6 +2,7 @@
 sub-case whose only step requests a ride."""
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from django.db import transaction
@@ -17,7 +18,7 @@ from nexa.platform.auth import Principal
 from nexa.platform.breakers import breaker_for
 from nexa.platform.context import current_correlation_urn
 from nexa.platform.problems import conflict_problem, downstream_unavailable_problem, validation_problem
-from nexa.platform.urns import InvalidUrn, format_urn, new_urn, parse_urn
+from nexa.platform.urns import format_urn, new_urn
 
 # --- transport transfers (POST /v1/transport/cases/{case_urn}/transfers/request) -----------------------
 
@@ -26,35 +27,16 @@ TRANSFER_DEFAULT_PROVIDER = "UBER"
 TRANSFER_SETTLED_RUN_STATUSES = frozenset({"CANCELLED", "FAILED"})
 
 
-def _transfer_urns(raw: Any, *, field: str, kind: str, errors: list[dict[str, str]]) -> list:
-    """The ids of a list of URNs of ``kind``; each malformed one named in ``errors`` (``field[i]``)."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        errors.append({"field": field, "message": "must be a list of URNs"})
-        return []
-    if len(raw) > TRANSFER_MAX_SUBCASES:
-        errors.append({"field": field, "message": f"at most {TRANSFER_MAX_SUBCASES} URNs"})
-        return []
-    ids = []
-    for index, value in enumerate(raw):
-        try:
-            ids.append(parse_urn(value, kind).id)
-        except InvalidUrn as error:
-            errors.append({"field": f"{field}[{index}]", "message": error.message})
-    return ids
-
-
 def transfers_request(
     *,
     principal: Principal,
     case: Case,
-    sub_case_urns: Any = None,
-    group_urns: Any = None,
-    pickup: Any = None,
-    dropoff: Any = None,
-    pickup_at: Any = None,
-    provider: Any = None,
+    subcase_ids: list[uuid.UUID],
+    group_ids: list[uuid.UUID],
+    pickup: dict[str, Any],
+    dropoff: dict[str, Any],
+    pickup_at: dt.datetime | None,
+    provider: str,
 ) -> tuple[str, list[dict[str, str]]]:
     """Request a ride for every named sub-case and every member of the named groups: one saga run per
     sub-case whose only step is ``transport.request_ride`` (the engine of :mod:`cases.saga`: exactly-once
@@ -62,8 +44,11 @@ def transfers_request(
 
     Returns ``(correlation_urn, [{transferUrn, subCaseUrn, sagaUrn}])``; a transfer's URN is its step's
     id as ``urn:nexa:transfer:…``. The same request for a sub-case again (same places, time and provider)
-    returns its existing transfer unless that run was CANCELLED or FAILED. 400 names every invalid field
-    (also URNs that are not of this case); 409 ``subcase-not-compensable`` for a named sub-case that is
+    returns its existing transfer unless that run was CANCELLED or FAILED. The values are typed and their
+    shape already checked (``cases.api.transport.TransfersRequestSerializer``: the URNs' ids in the body's
+    order, at least one of them, places ``{lat, lng, address?}``, a future ``pickup_at`` or ``None`` for
+    now, a known provider); 400 names the URNs that are not of this case (``subCaseUrns[i]``,
+    ``groupUrns[i]``); 409 ``subcase-not-compensable`` for a named sub-case that is
     CLOSED, CANCELLED or FAILED (such group members are skipped) and ``subcase-locked`` when another
     operator holds one; 503 ``downstream-unavailable`` (``failedDomain``) while the provider's circuit is
     open. One transaction; sub-case versions do not change.
@@ -71,20 +56,7 @@ def transfers_request(
 
     now = timezone.now()
     errors: list[dict[str, str]] = []
-    subcase_ids = _transfer_urns(sub_case_urns, field="subCaseUrns", kind="subcase", errors=errors)
-    group_ids = _transfer_urns(group_urns, field="groupUrns", kind="group", errors=errors)
-    if not errors and not subcase_ids and not group_ids:
-        errors.append({"field": "subCaseUrns", "message": "give at least one sub-case or group (groupUrns)"})
-    body = {"pickup": pickup, "dropoff": dropoff, "pickupAt": pickup_at}
-    place_errors: list[dict[str, str]] = []
-    places = {name: compensation._place(body, name, "", place_errors) for name in ("pickup", "dropoff")}
-    when = compensation._future_datetime(body, "pickupAt", "", place_errors, now=now)
-    errors += [{**error, "field": error["field"].lstrip(".")} for error in place_errors]
-    provider = TRANSFER_DEFAULT_PROVIDER if provider is None else provider
-    if provider not in compensation.TRANSPORT_PROVIDERS:
-        errors.append({"field": "provider", "message": f"must be one of {', '.join(compensation.TRANSPORT_PROVIDERS)}"})
-    if errors:
-        raise validation_problem(errors)
+    when = pickup_at.isoformat() if pickup_at is not None else None
     breaker = f"transport-{provider.lower()}"
     if breaker_for(breaker).current_state == "open":
         raise downstream_unavailable_problem(breaker)  # 503: accepting rides that can only wait hides the outage
@@ -92,8 +64,8 @@ def transfers_request(
     item = {
         "type": "TRANSPORT",
         "provider": provider,
-        "pickup": places["pickup"],
-        "dropoff": places["dropoff"],
+        "pickup": pickup,
+        "dropoff": dropoff,
         "pickupAt": when or now.astimezone(dt.UTC).isoformat(),
     }
     request_hash = compensation.payload_hash(
