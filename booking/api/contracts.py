@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from booking.contracts import extraction, selectors, services
 from booking.contracts.models import Meal
+from booking.contracts.refiner import configured_refiner
 from booking.selectors import airport_get
 from nexa.platform.idempotency import parse_idempotency_key
 from nexa.platform.inputs import PG_INTEGER_MAX
@@ -367,5 +368,5 @@ class ContractAnalyzeView(NexaAPIView):
         if upload.size == 0:
             raise validation_problem([{"field": "file", "message": "The file is empty."}])
         data = upload.read(extraction.MAX_UPLOAD_BYTES + 1)
-        analysis = extraction.analyze(data)
+        analysis = extraction.analyze(data, refiner=configured_refiner())
         return Response(analysis.as_json())

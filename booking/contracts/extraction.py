@@ -267,7 +267,9 @@ def _pdf_lines(data: bytes) -> tuple[list[Line], int, str]:
 
 
 def analyze(data: bytes, *, refiner=None) -> Analysis:
-    """Proposed terms for an uploaded file (see the module docstring for refusals)."""
+    """Proposed terms for an uploaded file (see the module docstring for refusals). ``refiner`` (the
+    configured hosted model, ``booking.contracts.refiner.configured_refiner()``; the route passes it) may
+    refine the parser's terms; without one the parser's terms are the answer."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise too_large_problem()
     kind = sniff(data[:1024])
@@ -279,10 +281,6 @@ def analyze(data: bytes, *, refiner=None) -> Analysis:
         lines, pages, source = _image_lines(data), 1, "ocr"
     terms = extract_terms(lines)
     refined_by = None
-    if refiner is None:
-        from booking.contracts.refiner import configured_refiner  # noqa: PLC0415 - cycle: the refiner builds on this module's terms
-
-        refiner = configured_refiner()
     if refiner is not None:
         refined = refiner.refine(text="\n".join(line.text for line in lines), terms=terms)
         if refined is not None:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from booking.airports import airport_get
 from booking.contracts.models import Contract
 from nexa.platform.auth import Principal
 from nexa.platform.tenancy import for_principal, get_for_principal
@@ -63,7 +64,6 @@ class ContractOffer:
 
 def _release_at(contract: Contract, check_in: dt.date) -> dt.datetime:
     """``releaseHours`` before the check-in day starts in the airport's time zone."""
-    from booking.selectors import airport_get  # noqa: PLC0415 - cycle: booking.selectors re-exports this module's names
 
     airport = airport_get(iata=contract.airport)
     zone = ZoneInfo(airport.time_zone) if airport is not None and airport.time_zone else dt.UTC

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import services as audit
+from booking.airports import airport_get
 from booking.contracts import events
 from booking.contracts.models import NO_OVERLAP_CONSTRAINT, Contract
 from nexa.platform.auth import Principal
@@ -60,7 +61,6 @@ def contract_snapshot(contract: Contract) -> dict[str, Any]:
 
 
 def _terms_errors(terms: ContractTerms) -> list[dict[str, str]]:
-    from booking.selectors import airport_get  # noqa: PLC0415 - cycle: booking.selectors re-exports the contracts selectors, which booking.services imports
 
     errors = []
     try:
