@@ -206,15 +206,111 @@ def violations_for(
 
 
 @dataclass
+class Candidate:
+    """An offer normalised as its source answered (catalog match, distance, airline-currency price, quote
+    times, the response row): only the policy check and the ranking are left for after the deadline."""
+
+    row: dict[str, Any]  # the offer's JSON but policyCompliant/violations
+    stars: int
+    distance_km: float
+    nightly: Money
+    accessible: bool
+    price: Decimal  # the ranking's price: in the airline's currency when convertible
+
+
+@dataclass(frozen=True)
+class Normaliser:
+    """What normalising an offer needs, read before the scatter and shared (read-only) by the sections."""
+
+    latitude: float
+    longitude: float
+    by_vendor_id: dict[tuple[str, str], Any]
+    currency: Currency
+    quote_ttl_seconds: int
+
+    def _candidate(self, *, source, ref, hotel_urn, name, stars, distance_km, nightly, rooms_available, accessible,
+                   quoted_at, expires_at) -> Candidate:  # fmt: skip
+        converted = self.currency.convert(nightly)
+        row = {
+            "offerId": f"{source}~{ref}",
+            "source": source,
+            "hotelUrn": hotel_urn,
+            "name": name,
+            "stars": stars,
+            "distanceKm": round(distance_km, 2),
+            "nightlyRate": nightly.as_json(),
+            "rateInAirlineCurrency": converted.as_json() if converted else None,
+            "roomsAvailable": rooms_available,
+            "accessible": accessible,
+            "policyCompliant": True,
+            "violations": [],
+            "quotedAt": quoted_at,
+            "expiresAt": expires_at,
+        }
+        price = converted.amount if converted else nightly.amount
+        return Candidate(row, stars, distance_km, nightly, accessible, price)
+
+    def _stamps(self) -> tuple[str, str]:
+        now = timezone.now()
+        expires = now + timedelta(seconds=self.quote_ttl_seconds)
+        return now.isoformat().replace("+00:00", "Z"), expires.isoformat().replace("+00:00", "Z")
+
+    def vendor_offers(self, offers: list[VendorOffer]) -> list[Candidate]:
+        quoted_at, expires_at = self._stamps()
+        candidates = []
+        for offer in offers:
+            hotel = self.by_vendor_id.get((offer.vendor, offer.vendor_hotel_id))
+            distance = (
+                hotel.distance_km if hotel else great_circle_km(self.latitude, self.longitude, offer.lat, offer.lng)
+            )
+            candidates.append(
+                self._candidate(
+                    source=offer.vendor,
+                    ref=offer.ref,
+                    hotel_urn=hotel.urn if hotel else None,
+                    name=hotel.name if hotel else offer.name,
+                    stars=hotel.stars if hotel else offer.stars,
+                    distance_km=distance,
+                    nightly=offer.nightly_rate,
+                    rooms_available=offer.rooms_available,
+                    accessible=offer.accessible,
+                    quoted_at=quoted_at,
+                    expires_at=expires_at,
+                )
+            )
+        return candidates
+
+    def contract_offers(self, offers: list[ContractOffer]) -> list[Candidate]:
+        quoted_at, expires_at = self._stamps()
+        return [
+            self._candidate(
+                source="contract",
+                ref=offer.contract_urn,
+                hotel_urn=offer.hotel_urn,
+                name=offer.name,
+                stars=offer.stars,
+                distance_km=offer.distance_km,
+                nightly=offer.nightly_rate,
+                rooms_available=offer.rooms_available,
+                accessible=offer.accessible,
+                quoted_at=quoted_at,
+                expires_at=expires_at,
+            )
+            for offer in offers
+        ]
+
+
+@dataclass
 class VendorOutcome:
     vendor: str
     status: str
     elapsed_ms: int
-    offers: list[VendorOffer] = field(default_factory=list)
+    offers: list[Candidate] = field(default_factory=list)
     detail: str = ""
 
 
-def _ask_vendor(vendor: str, query: SearchQuery, area: SearchArea) -> VendorOutcome:
+def _ask_vendor(vendor: str, query: SearchQuery, area: SearchArea, normaliser: Normaliser) -> VendorOutcome:
+    """Ask one vendor and normalise its answer in this section's thread, as it arrives (before the deadline)."""
     started = time.monotonic()
     status, offers, detail = STATUS_OK, [], ""
     try:
@@ -231,7 +327,8 @@ def _ask_vendor(vendor: str, query: SearchQuery, area: SearchArea) -> VendorOutc
     except ProviderError as error:
         status = STATUS_TIMEOUT if error.code == "timeout" else STATUS_ERROR
         detail = f"{vendor} failed: {error.code}."
-    return VendorOutcome(vendor, status, round((time.monotonic() - started) * 1000), offers, detail)
+    elapsed_ms = round((time.monotonic() - started) * 1000)
+    return VendorOutcome(vendor, status, elapsed_ms, normaliser.vendor_offers(offers), detail)
 
 
 def _vendor_rows(outcomes: list[VendorOutcome]) -> list[dict[str, Any]]:
@@ -279,20 +376,27 @@ def hotels_search(
         case_urn=case_urn,
     )
     area = SearchArea(place.iata, place.latitude, place.longitude, settings.NEXA_HOTEL_SEARCH_RADIUS_KM)
+    # Read what normalising needs before the scatter: each section normalises its own offers as they
+    # arrive, so once the deadline has passed only the policy check and the ranking are left (concurrent
+    # searches reach their deadline together and would otherwise queue for the cores to normalise).
+    currency = airline_currency(principal.airline)
+    normaliser = Normaliser(
+        latitude=place.latitude,
+        longitude=place.longitude,
+        by_vendor_id=catalog.hotels_by_vendor_id(principal=principal, airport=query.airport),
+        currency=currency,
+        quote_ttl_seconds=settings.NEXA_HOTEL_QUOTE_TTL_SECONDS,
+    )
     vendors = configured_vendors()
     sections: dict[str, Callable[[], Any]] = {
-        f"vendor:{vendor}": (lambda vendor=vendor: _ask_vendor(vendor, query, area)) for vendor in vendors
+        f"vendor:{vendor}": (lambda vendor=vendor: _ask_vendor(vendor, query, area, normaliser)) for vendor in vendors
     }
     if (contracts := _hooks["contracts"]) is not None:
-        sections[CONTRACTS_SECTION] = lambda: contracts(principal=principal, query=query)
+        sections[CONTRACTS_SECTION] = lambda: normaliser.contract_offers(contracts(principal=principal, query=query))
     if (policy := _hooks["policy"]) is not None:
         sections[POLICY_SECTION] = lambda: policy(
             principal=principal, airport=query.airport, tier=tier, cause=cause, case_urn=case_urn
         )
-    # Read what the join needs before the scatter, not after: once the deadline has passed, every
-    # millisecond of the join is added to the answer (and concurrent searches reach it together).
-    currency = airline_currency(principal.airline)
-    by_vendor_id = catalog.hotels_by_vendor_id(principal=principal, airport=query.airport)
     request = {
         "airport": query.airport,
         "caseUrn": case_urn,
@@ -334,7 +438,7 @@ def hotels_search(
         outcomes.append(outcome)
         if outcome.status != STATUS_OK:
             partial.append({"domain": vendor, "status": outcome.status, "detail": outcome.detail})
-    contract_offers: list[ContractOffer] = joined.get(CONTRACTS_SECTION) or []
+    contract_offers: list[Candidate] = joined.get(CONTRACTS_SECTION) or []
     rules: SearchRules | None = joined.get(POLICY_SECTION)
     policy_failed = False
     for failure in joined["partialFailures"]:
@@ -345,77 +449,26 @@ def hotels_search(
         HotelSearch.objects.filter(pk=search.pk).update(vendors=_vendor_rows(outcomes))
         raise downstream_unavailable_problem("booking", "No hotel vendor answered; try again in 30 seconds.")
 
-    now = timezone.now()
-    expires = now + timedelta(seconds=settings.NEXA_HOTEL_QUOTE_TTL_SECONDS)
-    quoted_at, expires_at = (moment.isoformat().replace("+00:00", "Z") for moment in (now, expires))
-    offers: list[dict[str, Any]] = []
-
-    def add(*, source, ref, hotel_urn, name, stars, distance_km, nightly, rooms_available, hotel_accessible):
+    # After the deadline: only the policy check (it needs the policy section's rules) and the ranking.
+    candidates = contract_offers + [candidate for outcome in outcomes for candidate in outcome.offers]
+    for candidate in candidates:
         violations = violations_for(
             rules=rules,
-            distance_km=distance_km,
-            stars=stars,
-            nightly=nightly,
-            accessible=hotel_accessible,
+            distance_km=candidate.distance_km,
+            stars=candidate.stars,
+            nightly=candidate.nightly,
+            accessible=candidate.accessible,
             occupancy=occupancy,
             accessible_requested=accessible,
             currency=currency,
         )
         if policy_failed:
             violations.append(POLICY_UNAVAILABLE)
-        converted = currency.convert(nightly)
-        offers.append(
-            {
-                "offerId": f"{source}~{ref}",
-                "source": source,
-                "hotelUrn": hotel_urn,
-                "name": name,
-                "stars": stars,
-                "distanceKm": round(distance_km, 2),
-                "nightlyRate": nightly.as_json(),
-                "rateInAirlineCurrency": converted.as_json() if converted else None,
-                "roomsAvailable": rooms_available,
-                "accessible": hotel_accessible,
-                "policyCompliant": not violations,
-                "violations": violations,
-                "quotedAt": quoted_at,
-                "expiresAt": expires_at,
-                "_price": converted.amount if converted else nightly.amount,
-            }
-        )
-
-    for offer in contract_offers:
-        add(
-            source="contract",
-            ref=offer.contract_urn,
-            hotel_urn=offer.hotel_urn,
-            name=offer.name,
-            stars=offer.stars,
-            distance_km=offer.distance_km,
-            nightly=offer.nightly_rate,
-            rooms_available=offer.rooms_available,
-            hotel_accessible=offer.accessible,
-        )
-    for outcome in outcomes:
-        for offer in outcome.offers:
-            hotel = by_vendor_id.get((offer.vendor, offer.vendor_hotel_id))
-            distance = (
-                hotel.distance_km if hotel else great_circle_km(place.latitude, place.longitude, offer.lat, offer.lng)
-            )
-            add(
-                source=offer.vendor,
-                ref=offer.ref,
-                hotel_urn=hotel.urn if hotel else None,
-                name=hotel.name if hotel else offer.name,
-                stars=hotel.stars if hotel else offer.stars,
-                distance_km=distance,
-                nightly=offer.nightly_rate,
-                rooms_available=offer.rooms_available,
-                hotel_accessible=offer.accessible,
-            )
-    offers.sort(key=lambda o: (not o["policyCompliant"], o["source"] != "contract", o["distanceKm"], o["_price"]))
-    for offer in offers:
-        del offer["_price"]
+        candidate.row["policyCompliant"], candidate.row["violations"] = not violations, violations
+    candidates.sort(
+        key=lambda c: (not c.row["policyCompliant"], c.row["source"] != "contract", c.row["distanceKm"], c.price)
+    )
+    offers = [candidate.row for candidate in candidates]
 
     vendor_rows = _vendor_rows(outcomes)
     # One UPDATE after the deadline: the row and its audit entry were written before the scatter.

@@ -22,6 +22,7 @@ from audit import services as audit
 from booking.airports import airport_get
 from booking.contracts import events
 from booking.contracts.models import NO_OVERLAP_CONSTRAINT, Contract
+from booking.models import Hotel
 from nexa.platform.auth import Principal
 from nexa.platform.problems import Problem, conflict_problem, not_found_problem, validation_problem
 from nexa.platform.urns import InvalidUrn, parse_urn
@@ -72,6 +73,23 @@ def _terms_errors(terms: ContractTerms) -> list[dict[str, str]]:
     if terms.valid_to < terms.valid_from:
         errors.append({"field": "validTo", "message": "must not be before validFrom."})
     return errors
+
+
+def _catalog_errors(*, airline: str, terms: ContractTerms) -> list[dict[str, str]]:
+    """The hotel must be one of the airline's catalog hotels (``booking.Hotel``) and the contract's airport
+    the hotel's. Another airline's hotel gets the same answer as an unknown one: its existence is not
+    revealed. Called after :func:`_terms_errors` (the URN's shape is already checked)."""
+    hotel = Hotel.objects.filter(airline=airline, id=parse_urn(terms.hotel_urn, "hotel").id).first()
+    if hotel is None:
+        return [{"field": "hotelUrn", "message": f"{terms.hotel_urn} is not a hotel of the airline's catalog."}]
+    if hotel.airport != terms.airport:
+        return [
+            {
+                "field": "airport",
+                "message": f"must be the hotel's airport, {hotel.airport} (not {terms.airport}).",
+            }
+        ]
+    return []
 
 
 def _overlapping(*, airline: str, terms: ContractTerms, exclude_contract_id=None) -> list[Contract]:
@@ -152,8 +170,9 @@ def _new_row(*, principal: Principal, terms: ContractTerms, **identity) -> Contr
 
 def contract_create(*, principal: Principal, terms: ContractTerms) -> Contract:
     """A new contract at version 1. Bad references are a 400 naming the field; overlap with a current contract
-    of the same hotel is a 422 ``contract-overlap`` naming each one in ``errors``."""
-    errors = _terms_errors(terms)
+    of the same hotel is a 422 ``contract-overlap`` naming each one in ``errors``. A hotel that is not in the
+    airline's catalog is a 400 on ``hotelUrn``; an ``airport`` other than the hotel's a 400 on ``airport``."""
+    errors = _terms_errors(terms) or _catalog_errors(airline=principal.airline, terms=terms)
     if errors:
         raise validation_problem(errors)
     with transaction.atomic():
@@ -197,6 +216,9 @@ def contract_update(
             raise _version_conflict(
                 contract_urn=current.urn, current_version=current.version, expected_version=expected_version
             )
+        # After the lookup: another airline's contract stays a 404 whatever hotel the body names.
+        if errors := _catalog_errors(airline=principal.airline, terms=terms):
+            raise validation_problem(errors)
         overlapping = _overlapping(airline=principal.airline, terms=terms, exclude_contract_id=current.contract_id)
         if overlapping:
             raise _overlap_problem(overlapping)

@@ -2,6 +2,7 @@
 overlap (also under real concurrent requests, and in the database itself), filters, tenant isolation."""
 
 import datetime as dt
+import json
 import threading
 from decimal import Decimal
 
@@ -12,6 +13,8 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from booking.contracts.models import Contract
 from booking.contracts.services import ContractTerms, contract_create
+from booking.hotels import hotels_seed_demo
+from booking.models import Hotel
 from nexa.platform.auth import Principal
 from nexa.platform.models import OutboxEvent
 from nexa.platform.roles import Role
@@ -23,13 +26,19 @@ pytestmark = pytest.mark.django_db
 THIS_YEAR = timezone.localdate().year
 
 
-def hotel_urn() -> str:
-    return format_urn("hotel", new_id())
+def hotel_urn(airline: str = "IB", airport: str = "MAD") -> str:
+    """A new hotel of ``airline``'s catalog at ``airport`` (contracts must name one)."""
+    hotel = Hotel.objects.create(
+        airline=airline, airport=airport, name=f"Test hotel {new_id()}", lat=40.47, lng=-3.57, distance_km=2.5, stars=4
+    )
+    return hotel.urn
 
 
-def body(**overrides) -> dict:
+def body(airline: str = "IB", **overrides) -> dict:
     data = {
-        "hotelUrn": hotel_urn(),
+        "hotelUrn": ""
+        if "hotelUrn" in overrides
+        else hotel_urn(airline, str(overrides.get("airport", "MAD")).strip().upper()[:3]),
         "airport": "MAD",
         "validFrom": f"{THIS_YEAR}-01-01",
         "validTo": f"{THIS_YEAR + 1}-12-31",
@@ -49,7 +58,7 @@ def supervisor_of(airline: str) -> Principal:
 
 
 def make_contract(airline: str = "IB", **overrides) -> Contract:
-    data = body(**overrides)
+    data = body(airline, **overrides)
     terms = ContractTerms(
         hotel_urn=data["hotelUrn"],
         airport=data["airport"],
@@ -174,6 +183,50 @@ def test_bad_input_is_a_400_naming_the_field(supervisor, overrides, field):
     assert not Contract.objects.exists()
 
 
+def _refused_hotel(response) -> dict:
+    problem = assert_problem(response, 400, "validation-error")
+    assert [error["field"] for error in problem["errors"]] == ["hotelUrn"], problem
+    return problem
+
+
+def test_a_hotel_outside_the_airlines_catalog_is_400_without_revealing_another_airlines(supervisor):
+    def refused(urn: str) -> str:
+        problem = _refused_hotel(supervisor.post("/v1/contracts", body(hotelUrn=urn), format="json"))
+        return json.dumps({k: problem[k] for k in ("type", "title", "status", "detail", "errors")}).replace(urn, "X")
+
+    # Another airline's hotel gets the same answer as a hotel that does not exist (but for the URN echoed).
+    assert refused(hotel_urn("LH", "MAD")) == refused(format_urn("hotel", new_id()))
+    assert not Contract.objects.exists()
+
+
+def test_update_to_a_hotel_outside_the_catalog_is_400(supervisor):
+    contract = make_contract()
+    sent = body(urn=contract.urn, version=1, hotelUrn=hotel_urn("LH", "MAD"))
+    _refused_hotel(supervisor.post("/v1/contracts", sent, format="json"))
+    assert Contract.objects.get(current=True).version == 1
+
+
+def test_an_airport_other_than_the_hotels_is_400_naming_airport(supervisor):
+    sent = body(hotelUrn=hotel_urn("IB", "MAD"), airport="BCN")
+    problem = assert_problem(supervisor.post("/v1/contracts", sent, format="json"), 400, "validation-error")
+    assert [error["field"] for error in problem["errors"]] == ["airport"], problem
+    assert "MAD" in problem["errors"][0]["message"]
+    contract = make_contract()
+    update = body(urn=contract.urn, version=1, hotelUrn=contract.hotel_urn, airport="BCN")
+    problem = assert_problem(supervisor.post("/v1/contracts", update, format="json"), 400, "validation-error")
+    assert [error["field"] for error in problem["errors"]] == ["airport"], problem
+    assert Contract.objects.count() == 1
+
+
+def test_a_demo_catalog_hotel_takes_a_contract(supervisor):
+    hotels_seed_demo(airline="IB")
+    hotel = Hotel.objects.filter(airline="IB", airport="BCN").order_by("distance_km").first()
+    sent = body(hotelUrn=hotel.urn, airport="BCN")
+    response = supervisor.post("/v1/contracts", sent, format="json")
+    assert response.status_code == 201, response.json()
+    assert (response.json()["hotelUrn"], response.json()["airport"]) == (hotel.urn, "BCN")
+
+
 def test_missing_fields_are_400(supervisor):
     problem = assert_problem(supervisor.post("/v1/contracts", {}, format="json"), 400, "validation-error")
     assert {"hotelUrn", "airport", "validFrom", "validTo", "allotment", "rate", "releaseHours"} <= {
@@ -214,7 +267,7 @@ def test_overlapping_contract_for_the_same_hotel_is_422_naming_it(supervisor):
 
 def test_adjacent_contracts_and_other_hotels_or_airlines_do_not_overlap(supervisor):
     existing = make_contract(validFrom="2030-01-01", validTo="2030-06-30")
-    make_contract("LH", hotelUrn=existing.hotel_urn, validFrom="2030-01-01", validTo="2030-06-30")
+    make_contract("LH", validFrom="2030-01-01", validTo="2030-06-30")  # catalogs are per airline: its own hotel
     next_half = body(hotelUrn=existing.hotel_urn, validFrom="2030-07-01", validTo="2030-12-31")
     assert supervisor.post("/v1/contracts", next_half, format="json").status_code == 201
     other_hotel = body(validFrom="2030-01-01", validTo="2030-06-30")

@@ -6,9 +6,13 @@ from decimal import Decimal
 import pytest
 
 from booking.contracts.models import Contract
+from booking.contracts.services import catalog_hotel_urns
+from booking.hotels import hotels_seed_demo
+from booking.models import Hotel
 from booking.selectors import ContractOffer, contract_offers
 from booking.services import demo_contracts_seed
-from tests.booking.test_contracts_api import make_contract, supervisor_of
+from nexa.platform.urns import parse_urn
+from tests.booking.test_contracts_api import hotel_urn, make_contract, supervisor_of
 
 pytestmark = pytest.mark.django_db
 
@@ -73,14 +77,7 @@ def test_offers_refuse_a_stay_of_no_nights():
 
 
 def test_demo_seed_makes_contracts_for_the_hotels_given_and_is_idempotent():
-    hotels = {
-        ("IB", "MAD"): [
-            "urn:nexa:hotel:01937a00-0000-7000-8000-000000000001",
-            "urn:nexa:hotel:01937a00-0000-7000-8000-000000000002",
-            "urn:nexa:hotel:01937a00-0000-7000-8000-000000000003",
-        ],
-        ("LH", "FRA"): ["urn:nexa:hotel:01937a00-0000-7000-8000-000000000004"],
-    }
+    hotels = {("IB", "MAD"): [hotel_urn("IB", "MAD") for _ in range(3)], ("LH", "FRA"): [hotel_urn("LH", "FRA")]}
     lines = demo_contracts_seed(
         principal_for=supervisor_of,
         hotel_urns_for=lambda airline, airport: hotels.get((airline, airport), []),
@@ -97,6 +94,16 @@ def test_demo_seed_makes_contracts_for_the_hotels_given_and_is_idempotent():
         today=dt.date(2026, 12, 1),
     )
     assert again == [] and Contract.objects.count() == 3
+
+
+def test_demo_seed_on_the_demo_catalog_contracts_its_nearest_hotels():
+    for airline in ("IB", "LH"):
+        hotels_seed_demo(airline=airline)
+    lines = demo_contracts_seed(principal_for=supervisor_of, hotel_urns_for=catalog_hotel_urns)
+    assert len(lines) == 4
+    for contract in Contract.objects.all():
+        hotel = Hotel.objects.get(airline=contract.airline, id=parse_urn(contract.hotel_urn, "hotel").id)
+        assert hotel.airport == contract.airport
 
 
 def test_demo_seed_without_hotels_makes_nothing():

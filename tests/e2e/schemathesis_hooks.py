@@ -45,7 +45,9 @@ SEMANTIC_RULES: dict[tuple[str, str], str] = {
     "two members)",
     ("POST /v1/hotels/search", r"checkIn"): "from yesterday to a year ahead (relative to today)",
     ("GET /v1/contracts", r"airport"): "membership in the airport catalog",
-    ("POST /v1/contracts", r"airport"): "membership in the airport catalog",
+    ("POST /v1/contracts", r"airport"): "membership in the airport catalog, and the hotel's airport (a relation "
+    "between two members)",
+    ("POST /v1/contracts", r"hotelUrn"): "a hotel of the airline's catalog",
     ("POST /v1/contracts", r"validTo"): "validTo must not be before validFrom (a relation between two members)",
     ("POST /v1/contracts", r"validFrom"): "no other current contract of the airline for the same hotel on any of "
     "the same nights (422 contract-overlap: depends on the contracts already written)",

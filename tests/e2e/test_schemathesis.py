@@ -68,9 +68,16 @@ def _api(server, token: str, method: str, path: str, body: dict | None = None) -
 
 
 @pytest.fixture(scope="module")
-def seeded(asgi_server):
-    """Real objects the fuzzer's path parameters can name, created through the API itself."""
+def seeded(asgi_server, django_db_blocker):
+    """Real objects the fuzzer's path parameters can name, created through the API itself (but the hotel
+    catalog, which has no write route: seeded as ``seed_demo`` does)."""
+    from booking.hotels import hotels_seed_demo
+    from booking.models import Hotel
     from nexa.platform.auth import issue_token
+
+    with django_db_blocker.unblock():
+        hotels_seed_demo(airline="IB")  # contracts must name a catalog hotel; hotels/list and search find some
+        hotel = Hotel.objects.filter(airline="IB", airport="MAD").order_by("distance_km").first()
 
     admin_urn = "urn:nexa:user:ib-fuzz-admin"
     token = issue_token(airline="IB", role=Role.ADMIN, operator_urn=admin_urn, ttl_seconds=3600)
@@ -113,6 +120,21 @@ def seeded(asgi_server):
         "POST",
         "/v1/policies",
         {"name": "schemathesis", "scope": {"airport": "MAD"}, "rules": {"minStars": 3}},
+    )
+    _api(
+        asgi_server,
+        token,
+        "POST",
+        "/v1/contracts",
+        {
+            "hotelUrn": hotel.urn,
+            "airport": "MAD",
+            "validFrom": "2026-01-01",
+            "validTo": "2027-12-31",
+            "allotment": 20,
+            "rate": {"amount": "89.00", "currency": "EUR"},
+            "releaseHours": 24,
+        },
     )
     return {
         "token": token,
