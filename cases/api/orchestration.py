@@ -135,6 +135,7 @@ class RunActionSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
+@extend_schema_field({"type": "string", "format": "date-time"})
 class InstantField(serializers.Field):
     """An aware datetime rendered the one way the API renders instants (``nexa.platform.instants.iso``)."""
 

@@ -131,7 +131,7 @@ class TransfersView(NexaAPIView):
             principal=request.auth, case=case, **body.validated_data
         )
         return Response(
-            {"correlationUrn": correlation_urn, "transfers": transfers},
+            TransfersAcceptedSerializer({"correlationUrn": correlation_urn, "transfers": transfers}).data,
             status=http_status.HTTP_202_ACCEPTED,
             headers={"Location": f"/v1/orchestration/cases/{case.urn}/progress"},
         )

@@ -67,7 +67,7 @@ class SubCaseUnlockView(NexaAPIView):
     )
     def post(self, request, sub_case_urn: str):
         services.subcase_unlock(principal=request.auth, sub_case_urn=sub_case_urn)
-        return Response({"subCaseUrn": sub_case_urn, "lockedBy": None})
+        return Response(LockReleasedSerializer({"subCaseUrn": sub_case_urn, "lockedBy": None}).data)
 
 
 class SubCaseForceUnlockView(NexaAPIView):
@@ -91,7 +91,9 @@ class SubCaseForceUnlockView(NexaAPIView):
         previous = services.subcase_force_unlock(
             principal=request.auth, sub_case_urn=sub_case_urn, reason=body.validated_data["reason"]
         )
-        return Response({"subCaseUrn": sub_case_urn, "lockedBy": None, "previousHolder": previous})
+        return Response(
+            ForceUnlockResultSerializer({"subCaseUrn": sub_case_urn, "lockedBy": None, "previousHolder": previous}).data
+        )
 
 
 class OperatorListView(NexaAPIView):
