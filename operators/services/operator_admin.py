@@ -54,6 +54,27 @@ def _operator_for_update(principal: Principal, operator_urn: str) -> Operator:
     return operator
 
 
+def _lock_airline_operators(principal: Principal) -> None:
+    """Serialise deactivation, reactivation and role changes of one airline's operators (until the
+    transaction ends), so the last-active-ADMIN rule holds when two ADMINs act at once."""
+    with connection.cursor() as cursor:
+        cursor.execute(_AIRLINE_OPERATORS_LOCK_SQL, [f"operators|{principal.airline}"])
+
+
+def _active_set(*, principal: Principal, operator: Operator, active: bool, action: str, reason: str) -> None:
+    """Flip ``operator.active`` and write its audit row."""
+    Operator.objects.filter(pk=operator.pk).update(active=active)
+    operator.active = active
+    audit.record(
+        principal=principal,
+        action=action,
+        entity_urn=operator.operator_urn,
+        reason=reason,
+        before={"active": not active},
+        after={"active": active},
+    )
+
+
 def _lockout_problem(slug: str, title: str, detail: str) -> Problem:
     return conflict_problem(slug=slug, title=title, detail=detail)
 
@@ -75,8 +96,7 @@ def operator_deactivate(*, principal: Principal, operator_urn: str, reason: str)
     reason = _require_reason(reason)
     operator_urn = _require_operator_urn(operator_urn)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(_AIRLINE_OPERATORS_LOCK_SQL, [f"operators|{principal.airline}"])
+        _lock_airline_operators(principal)
         operator = _operator_for_update(principal, operator_urn)
         if operator_urn == principal.operator_urn:
             raise _lockout_problem(
@@ -98,15 +118,8 @@ def operator_deactivate(*, principal: Principal, operator_urn: str, reason: str)
                     f"{operator_urn} is the last active ADMIN of {principal.airline}; activate another ADMIN first.",
                 )
         if was_active:
-            Operator.objects.filter(pk=operator.pk).update(active=False)
-            operator.active = False
-            audit.record(
-                principal=principal,
-                action="operator.deactivated",
-                entity_urn=operator_urn,
-                reason=reason,
-                before={"active": True},
-                after={"active": False},
+            _active_set(
+                principal=principal, operator=operator, active=False, action="operator.deactivated", reason=reason
             )
         principal_check.index_deactivated(principal.airline, operator_urn)
         with connection.cursor() as cursor:
@@ -148,8 +161,7 @@ def operator_role_change(*, principal: Principal, operator_urn: str, role: Role 
     with transaction.atomic():
         # The same per-airline lock as deactivation and reactivation: two ADMINs demoting or deactivating
         # each other at once cannot both pass the last-ADMIN check.
-        with connection.cursor() as cursor:
-            cursor.execute(_AIRLINE_OPERATORS_LOCK_SQL, [f"operators|{principal.airline}"])
+        _lock_airline_operators(principal)
         operator = (
             Operator.objects.select_for_update().filter(airline=principal.airline, operator_urn=operator_urn).first()
         )
@@ -194,22 +206,12 @@ def operator_reactivate(*, principal: Principal, operator_urn: str, reason: str)
     reason = _require_reason(reason)
     operator_urn = _require_operator_urn(operator_urn)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(_AIRLINE_OPERATORS_LOCK_SQL, [f"operators|{principal.airline}"])
+        _lock_airline_operators(principal)
         operator = _operator_for_update(principal, operator_urn)
         if operator.active:
             raise _lockout_problem(
                 "operator-already-active", "The operator is active", f"{operator_urn} is not deactivated."
             )
-        Operator.objects.filter(pk=operator.pk).update(active=True)
-        operator.active = True
-        audit.record(
-            principal=principal,
-            action="operator.reactivated",
-            entity_urn=operator_urn,
-            reason=reason,
-            before={"active": False},
-            after={"active": True},
-        )
+        _active_set(principal=principal, operator=operator, active=True, action="operator.reactivated", reason=reason)
         principal_check.index_reactivated(principal.airline, operator_urn)
     return operator
