@@ -409,3 +409,116 @@ class SagaStep(models.Model):
     @property
     def compensation_key(self) -> str:
         return f"{self.idempotency_key}/compensate"
+
+
+# --- demand waves and allocations (issue 12; ARCHITECTURE §5: PENDING_APPROVAL → APPROVED | REJECTED → ALLOCATED) ---
+
+
+class DemandKind(models.TextChoices):
+    INITIAL = "INITIAL"
+    INCREMENTAL = "INCREMENTAL"
+
+
+class DemandStatus(models.TextChoices):
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    ALLOCATED = "ALLOCATED"
+    # Stored once a pending wave is found past ``expires_at`` (expiry is lazy: a wave reads as EXPIRED
+    # from that instant whether or not the row has been rewritten yet).
+    EXPIRED = "EXPIRED"
+
+
+# A passenger in a wave of one of these statuses may not be asked for again (422 naming them).
+OPEN_DEMAND_STATUSES = frozenset({DemandStatus.PENDING_APPROVAL, DemandStatus.APPROVED, DemandStatus.ALLOCATED})
+
+
+class DemandWave(models.Model):
+    """A request for rooms for some of a case's passengers, approved by a supervisor before allocation."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="demand_waves")
+    kind = models.CharField(max_length=12, choices=DemandKind.choices)
+    status = models.CharField(max_length=20, choices=DemandStatus.choices, default=DemandStatus.PENDING_APPROVAL)
+    check_in = models.DateField()
+    nights = models.PositiveSmallIntegerField()
+    rooms = models.PositiveIntegerField(help_text="rooms the wave is estimated to need (one per group room)")
+    people = models.PositiveIntegerField()
+    reason = models.TextField(blank=True, default="")
+    requested_by = models.CharField(max_length=255, help_text="operator URN")
+    expires_at = models.DateTimeField(help_text="a wave still pending at this instant is EXPIRED")
+    resolved_by = models.CharField(max_length=255, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_reason = models.TextField(blank=True, default="")
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            # One INITIAL wave per case (a second is a 409); a rejected or expired one may be asked again.
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=models.Q(kind="INITIAL") & ~models.Q(status__in=["REJECTED", "EXPIRED"]),
+                name="demand_one_initial_per_case",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["airline", "status", "created_at", "id"], name="demand_pending_queue_idx"),
+            models.Index(fields=["case", "created_at"], name="demand_case_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} wave of {self.case_id} ({self.status})"
+
+    @property
+    def urn(self) -> str:
+        return format_urn("demand", self.id)
+
+
+class DemandWaveMember(models.Model):
+    """A passenger of a wave (the wave's groups are read through the members' groups)."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    wave = models.ForeignKey(DemandWave, on_delete=models.CASCADE, related_name="members")
+    sub_case = models.ForeignKey(SubCase, on_delete=models.CASCADE, related_name="demand_memberships")
+    group = models.ForeignKey(PassengerGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wave", "sub_case"], name="demand_member_unique")]
+        indexes = [models.Index(fields=["sub_case"], name="demand_member_subcase_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.sub_case_id} in {self.wave_id}"
+
+
+class AllocationStatus(models.TextChoices):
+    PLANNED = "PLANNED"  # the plan is stored; sub-cases placed are ALLOCATED
+    BOOKING = "BOOKING"  # book-rooms accepted it
+    SUPERSEDED = "SUPERSEDED"  # a later allocation of the same wave replaced it (e.g. after a review relax)
+
+
+class Allocation(models.Model):
+    """The allocation engine's plan for one approved wave, as answered by the allocate routes."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="allocations")
+    demand = models.ForeignKey(DemandWave, on_delete=models.CASCADE, related_name="allocations")
+    status = models.CharField(max_length=20, choices=AllocationStatus.choices, default=AllocationStatus.PLANNED)
+    plan = models.JSONField(help_text="{assignments: […], unallocated: […], partialFailures: […]}, the API shape")
+    created_by = models.CharField(max_length=255, help_text="operator URN")
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        indexes = [models.Index(fields=["case", "created_at"], name="allocation_case_idx")]
+
+    def __str__(self) -> str:
+        return f"allocation of {self.demand_id} ({self.status})"
+
+    @property
+    def urn(self) -> str:
+        return format_urn("allocation", self.id)

@@ -355,6 +355,14 @@ NEXA_COMPENSATION_LIMIT_TRANSPORT = env.str("NEXA_COMPENSATION_LIMIT_TRANSPORT",
 # JSON {"USD": "0.92"} = one USD is worth 0.92 of the settlement currency. Empty: settlement only.
 NEXA_COMPENSATION_CURRENCY_RATES = env.json("NEXA_COMPENSATION_CURRENCY_RATES", default={})
 
+# --- Demand, allocation and booking (docs/booking.md; issue 12) -----------------------------------
+# A demand wave not approved within this many minutes reads as EXPIRED (TenantSettings overrides it).
+NEXA_DEMAND_APPROVAL_TTL_MINUTES = env.int("NEXA_DEMAND_APPROVAL_TTL_MINUTES", default=30)
+# A vendor hold not confirmed within this many seconds is released by the sweep.
+NEXA_HOTEL_HOLD_TTL_SECONDS = env.int("NEXA_HOTEL_HOLD_TTL_SECONDS", default=900)
+# A room whose hold fails tries at most this many further compliant offers before it goes to review.
+NEXA_BOOKING_MAX_OFFER_ATTEMPTS = env.int("NEXA_BOOKING_MAX_OFFER_ATTEMPTS", default=3)
+
 # --- Notifications (email through Django's SMTP backend; SMS/WhatsApp through their adapters) ---
 # Django 6.1 configures email through MAILERS (the EMAIL_* settings are deprecated); the environment
 # keeps the classic variable names.

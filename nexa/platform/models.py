@@ -53,6 +53,12 @@ class TenantSettings(models.Model):
         help_text='Other currencies the airline allows and their rate, e.g. {"USD": "0.92"} (one USD is worth '
         "0.92 of the settlement currency); empty: NEXA_COMPENSATION_CURRENCY_RATES.",
     )
+    demand_approval_ttl_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A demand wave not approved within this many minutes reads as EXPIRED; "
+        "empty: NEXA_DEMAND_APPROVAL_TTL_MINUTES.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -15,6 +15,8 @@ KINDS = frozenset(
         "subcase",
         "group",
         "demand",
+        "allocation",
+        "room-night",
         "hotel",
         "reservation",
         "policy",
