@@ -472,6 +472,13 @@ class DemandWave(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} wave of {self.case_id} ({self.status})"
 
+    def status_at(self, now) -> str:
+        """The status as read at ``now``: a wave still pending past ``expires_at`` is EXPIRED (lazy expiry,
+        spec 003) whether or not the row has been rewritten yet."""
+        if self.status == DemandStatus.PENDING_APPROVAL and now >= self.expires_at:
+            return DemandStatus.EXPIRED
+        return self.status
+
     @property
     def urn(self) -> str:
         return format_urn("demand", self.id)
