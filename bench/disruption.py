@@ -262,7 +262,7 @@ class Progress:
 
 
 class ApiError(RuntimeError):
-    pass
+    """A route answered other than expected (the message carries method, path, status and body)."""
 
 
 class Api:
@@ -580,6 +580,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_disruption(api, rows, check_in, args.cap)
         result["requests"] = api.requests
+    except ApiError as error:  # a route refused: say which and how, then FAIL
+        print(f"FAIL the disruption stopped: {error}")
+        return 1
     finally:
         for vendor, config in previous.items():
             vendor_control(args.hotels_url, vendor, {"hang": False, **config})

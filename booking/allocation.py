@@ -60,7 +60,7 @@ class Rules:
     max_distance_km: float | None = None
     min_stars: int | None = None
     max_nightly_rate: Decimal | None = None  # in the airline's currency
-    max_occupancy: int = 2  # the policy's maxOccupancy.perRoom
+    max_occupancy: int | None = 2  # the policy's maxOccupancy.perRoom (None: absent, read as 2)
     accessible_room_for_prm: bool = True
     # maxOccupancy.familyException: a family (a PNR party with a minor) shares one room beyond perRoom, up
     # to family_room_max people (a family room), rather than a child being alone or the family split.
@@ -126,6 +126,8 @@ class Plan:
     unallocated: tuple[Unallocated, ...] = field(default_factory=tuple)
 
 
+DEFAULT_PER_ROOM = 2
+DEFAULT_FAMILY_ROOM_MAX = 4
 # The alternatives an assignment carries (the booking saga's fallbacks when a hold fails).
 MAX_ALTERNATIVES = 5
 
@@ -199,9 +201,10 @@ def is_minor(passenger: Passenger) -> bool:
 
 def room_capacity(rules: Rules, *, family: bool) -> int:
     """People one room may hold: ``max_occupancy``, or a family room under the policy's family exception."""
-    capacity = max(1, rules.max_occupancy)
+    # An absent perRoom (None) reads as the dataclass default of 2, never as "no limit".
+    capacity = max(1, rules.max_occupancy if rules.max_occupancy is not None else DEFAULT_PER_ROOM)
     if family and rules.family_exception:
-        capacity = max(capacity, rules.family_room_max)
+        capacity = max(capacity, rules.family_room_max or DEFAULT_FAMILY_ROOM_MAX)
     return capacity
 
 

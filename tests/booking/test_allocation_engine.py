@@ -132,6 +132,12 @@ def test_absent_rules_constrain_nothing():
     assert only(plan, "G1").offer == anything
 
 
+def test_an_absent_per_room_rule_means_two_per_room_not_unlimited():
+    family = group("G1", *(pax(str(n), "FAM") for n in range(3)))
+    plan = run([family], [offer("h")], {"ECONOMY": Rules(policy_urn="urn:nexa:policy:any", max_occupancy=None)})
+    assert [len(room.occupants) for room in only(plan, "G1").rooms] == [2, 1]
+
+
 def test_contract_rooms_before_vendor_rooms_even_when_the_vendor_is_cheaper():
     plan = run([group("G1", pax("a"))], [offer("vendor", rate="60.00"), offer("c1", rate="100.00", contract=True)])
     assignment = only(plan, "G1")
