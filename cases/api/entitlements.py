@@ -14,10 +14,18 @@ from cases import selectors
 from cases.api.views import SUB_CASE_URN_PARAMETER
 from cases.entitlements import CARE_TYPES
 from cases.models import Cause, Regulation
+from nexa.platform.openapi import with_schema
 from nexa.platform.roles import AnyOf, Role
 from nexa.platform.views import NexaAPIView
 
 BANDS = ("UP_TO_1500_KM", "INTRA_EU_OVER_1500_KM", "1500_TO_3500_KM", "OVER_3500_KM")
+GRANT_TYPES = ("MEAL", "CASH", "TRANSPORT", "HOTEL")
+
+
+def _enum(values, **extra) -> serializers.CharField:
+    """A string stated as an inline enum: several components have a ``type`` member with different
+    values, and one component per choice set would need settings-wide ENUM_NAME_OVERRIDES."""
+    return with_schema(serializers.CharField(**extra), {"type": "string", "enum": list(values)})
 
 
 class _MoneySerializer(serializers.Serializer):
@@ -51,7 +59,7 @@ class _CompensationSerializer(serializers.Serializer):
 
 
 class _GrantSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["MEAL", "CASH", "TRANSPORT", "HOTEL"])
+    type = _enum(GRANT_TYPES)
     urn = serializers.CharField(help_text="The saga step (MEAL/CASH/TRANSPORT) or the reservation (HOTEL).")
     at = serializers.DateTimeField(allow_null=True)
     amount = _MoneySerializer(allow_null=True)
@@ -68,7 +76,12 @@ class _GrantSerializer(serializers.Serializer):
 
 
 class _CareSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=list(CARE_TYPES))
+    # A pattern, not an enum: the same values as ``open.care``'s enum under another member name would make
+    # drf-spectacular name one choice set twice (W001, which check --deploy refuses).
+    type = with_schema(
+        serializers.CharField(),
+        {"type": "string", "pattern": f"^(?:{'|'.join(CARE_TYPES)})$", "description": " | ".join(CARE_TYPES)},
+    )
     owed = serializers.BooleanField()
     reason = serializers.CharField()
     basis = serializers.CharField()
@@ -98,7 +111,10 @@ class _GrantedSerializer(serializers.Serializer):
 
 class _OpenSerializer(serializers.Serializer):
     compensation = _MoneySerializer(allow_null=True, help_text="Owed minus paid; null when unknown.")
-    care = serializers.ListField(child=serializers.ChoiceField(choices=list(CARE_TYPES)))
+    care = with_schema(
+        serializers.ListField(child=serializers.CharField()),
+        {"type": "array", "items": {"type": "string", "enum": list(CARE_TYPES)}, "description": "Care types open."},
+    )
 
     class Meta:
         ref_name = "EntitlementOpen"
