@@ -213,10 +213,12 @@ def _policy_care(*, principal: Principal, case: Case, tier: str) -> tuple[Money 
     return allowance, bool(rules.get("transport"))
 
 
-def _nights_needed(*, sub_case: SubCase, now: datetime) -> int:
+def _nights_needed(*, principal: Principal, sub_case: SubCase, now: datetime) -> int:
     """The nights the airline asked rooms for (the passenger's open demand waves)."""
     nights = 0
-    memberships = DemandWaveMember.objects.filter(sub_case_id=sub_case.pk).select_related("wave")
+    memberships = for_principal(DemandWaveMember.objects.filter(sub_case_id=sub_case.pk), principal).select_related(
+        "wave"
+    )
     for member in memberships:
         if member.wave.status_at(now) in OPEN_DEMAND_STATUSES:
             nights = max(nights, member.wave.nights)
@@ -297,7 +299,7 @@ def subcase_entitlement_facts(*, principal: Principal, sub_case: SubCase, now: d
         intra_eu=intra_eu,
         delay_minutes=case.arrival_delay_minutes,
         rerouted_arrival_delay_minutes=sub_case.rerouted_arrival_delay_minutes,
-        nights_needed=max(_nights_needed(sub_case=sub_case, now=now), reserved),
+        nights_needed=max(_nights_needed(principal=principal, sub_case=sub_case, now=now), reserved),
         delay_crosses_midnight=crosses_midnight,
         meal_allowance=meal_allowance,
         policy_transport=transport,

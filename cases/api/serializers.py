@@ -102,7 +102,8 @@ class CaseDeclareSerializer(serializers.Serializer):
             max_length=3,
             help_text="IATA code of the flight's final destination (in the catalog; the entitlements' distance).",
         ),
-        {"type": "string", "pattern": r"^[\s\x1c-\x1f]*[A-Za-z]{3}[\s\x1c-\x1f]*$", "example": "FRA"},
+        # Blank (or only whitespace) is accepted and means "not known".
+        {"type": "string", "pattern": r"^[\s\x1c-\x1f]*(?:[A-Za-z]{3}[\s\x1c-\x1f]*)?$", "example": "FRA"},
     )
 
 

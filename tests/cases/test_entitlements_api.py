@@ -222,3 +222,27 @@ def test_a_bad_destination_is_a_400_naming_it(client_for, destination):
     response = client.post("/v1/cases", declaration(destination=destination), format="json")
     body = assert_problem(response, 400, "validation-error")
     assert [error["field"] for error in body["errors"]] == ["destination"]
+
+
+def test_a_delay_past_local_midnight_owes_a_night_and_the_ride(client_for):
+    """DELAY at MAD, scheduled 21:40 local (20:40Z), 5 h late → 02:40 local the next day (Art. 6(1)(b)(iii)):
+    HOTEL 1 night and TRANSPORT owed; 5 h ≥ 3 h at arrival on MAD → FRA (1 418 km) → 250 EUR (Sturgeon).
+    The same 5 h from 08:00 local stays on the day: no night."""
+    late = _passenger(
+        cause=Cause.DELAY,
+        arrival_delay_minutes=300,
+        scheduled_departure=dt.datetime(2026, 11, 22, 20, 40, tzinfo=dt.UTC),
+    )
+    body = get(client_for, late)
+    assert (care(body, "HOTEL")["owed"], care(body, "HOTEL")["nights"], care(body, "TRANSPORT")["owed"]) == (
+        True,
+        1,
+        True,
+    )
+    assert body["compensation"]["amount"] == "250.00"
+    morning = _passenger(
+        cause=Cause.DELAY,
+        arrival_delay_minutes=300,
+        scheduled_departure=dt.datetime(2026, 11, 22, 7, 0, tzinfo=dt.UTC),
+    )
+    assert care(get(client_for, morning), "HOTEL")["owed"] is False
