@@ -4,9 +4,12 @@ granted (saga steps, reservations, wallet), open, and the stored snapshot."""
 
 import datetime as dt
 from decimal import Decimal
+from io import StringIO
 
+import jsonschema
 import pytest
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
 from booking.models import Reservation, RoomNight, WalletEntry
@@ -150,6 +153,27 @@ def test_a_cancelled_mad_jfk_passenger_sees_owed_granted_and_open(client_for):
     assert body["open"]["care"] == ["MEAL", "TRANSPORT"]
     assert body["granted"]["walletBalances"] == {"EUR": "250.00"}
     assert body["snapshot"] is None
+    call_command("entitlements_backfill", "--case", sub_case.case.urn, stdout=StringIO(), stderr=StringIO())
+    assert_matches_the_schema(get(client_for, sub_case))
+
+
+def _json_schema(node):
+    """OpenAPI 3.0 → JSON Schema: ``nullable: true`` becomes "or null"."""
+    if isinstance(node, list):
+        return [_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _json_schema(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable"):
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
+def assert_matches_the_schema(body):
+    """The body validates against the served OpenAPI's Entitlements component (every grant kind in it)."""
+    components = _json_schema(APIClient().get("/v1/openapi.json").json()["components"])
+    schema = {"$ref": "#/components/schemas/Entitlements", "components": components}
+    jsonschema.Draft7Validator(schema).validate(body)
 
 
 def test_finance_audit_reads_the_same_body(client_for):
