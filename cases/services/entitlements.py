@@ -54,6 +54,8 @@ def case_entitlement_facts_set(
         changes["arrival_delay_minutes"] = arrival_delay_minutes
     if errors:
         raise validation_problem(errors)
+    if not changes:
+        return case
     with transaction.atomic():
         locked = _lock_case(principal=principal, case_id=case.pk)
         before = {name: getattr(locked, name) for name in changes}

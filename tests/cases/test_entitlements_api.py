@@ -16,6 +16,7 @@ from booking.models import Reservation, RoomNight, WalletEntry
 from cases import services
 from cases.models import Cause, DemandWave, DemandWaveMember, SagaRun, SagaStep
 from nexa.platform.auth import Principal
+from nexa.platform.problems import Problem
 from nexa.platform.roles import Role
 from tests.api_base import APIContractTests, RouteContract, assert_problem
 from tests.cases.factories import CaseFactory, SubCaseFactory, declaration
@@ -270,3 +271,22 @@ def test_a_delay_past_local_midnight_owes_a_night_and_the_ride(client_for):
         scheduled_departure=dt.datetime(2026, 11, 22, 7, 0, tzinfo=dt.UTC),
     )
     assert care(get(client_for, morning), "HOTEL")["owed"] is False
+
+
+def test_bad_facts_are_refused_naming_them_and_another_airlines_case_is_not_found():
+    sub_case = _passenger()
+    principal = Principal(airline="IB", role=Role.OPS_SUPERVISOR, operator_urn="urn:nexa:user:ib-sup", subject="s")
+    with pytest.raises(Problem) as refused:
+        services.case_entitlement_facts_set(
+            principal=principal, case=sub_case.case, regulation="EU999", destination="QQQ", arrival_delay_minutes=-5
+        )
+    assert refused.value.status_code == 400
+    fields = [error["field"] for error in refused.value.extensions["errors"]]
+    assert fields == ["destination", "regulation", "arrivalDelayMinutes"]
+    lufthansa = Principal(airline="LH", role=Role.ADMIN, operator_urn="urn:nexa:user:lh-admin", subject="l")
+    with pytest.raises(Problem) as hidden:
+        services.subcase_reroute_record(principal=lufthansa, sub_case=sub_case, rerouted_arrival_delay_minutes=60)
+    assert hidden.value.status_code == 404
+    sub_case.refresh_from_db()
+    assert sub_case.rerouted_arrival_delay_minutes is None
+    assert not AuditEntry.objects.filter(action__in=["case.entitlement_facts_set", "subcase.reroute_recorded"]).exists()
