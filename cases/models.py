@@ -101,6 +101,35 @@ class Case(models.Model):
     retention_until = models.DateField(help_text="personal data of its passengers is purged after this date")
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(db_default=Now())
+    # --- entitlement facts (issue 12, docs/booking.md "Entitlements"; cases/entitlements.py reads them) ---
+    # db_default too: rows inserted by raw SQL (bench/pagination.py) must not need to know these columns.
+    origin = models.CharField(
+        max_length=3,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="IATA code the flight departs from; blank: the airport",
+    )
+    destination = models.CharField(
+        max_length=3,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="IATA code of the flight's final destination (distance band)",
+    )
+    regulation = models.CharField(
+        max_length=20,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="EU261, UK261, APPR, DOT or AIRLINE_GOODWILL; blank: derived from the origin's country",
+    )
+    extraordinary_circumstances = models.BooleanField(
+        default=False, db_default=False, help_text="EC 261/2004 Art. 5(3): no compensation is owed (care still is)"
+    )
+    arrival_delay_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the flight's delay (DELAY/DIVERSION cases); null: not known"
+    )
 
     class Meta:
         constraints = [
@@ -168,6 +197,9 @@ class SubCase(models.Model):
     anonymised_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(db_default=Now())
+    # EC 261/2004 Art. 7(2) and 5(1)(c)(iii): how late the re-routed passenger reaches the final
+    # destination decides whether compensation is reduced by half (or not owed); null: not re-routed yet.
+    rerouted_arrival_delay_minutes = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -529,3 +561,36 @@ class Allocation(models.Model):
     @property
     def urn(self) -> str:
         return format_urn("allocation", self.id)
+
+
+# --- entitlements (issue 12; cases/entitlements.py computes them, docs/booking.md "Entitlements") -------
+
+
+class Regulation(models.TextChoices):
+    EU261 = "EU261"
+    UK261 = "UK261"
+    APPR = "APPR"
+    DOT = "DOT"
+    AIRLINE_GOODWILL = "AIRLINE_GOODWILL"
+
+
+class Entitlement(models.Model):
+    """The stored snapshot of one sub-case's entitlements, written by ``manage.py entitlements_backfill``.
+
+    The route always answers the live computation; the snapshot is what finance reconciles against
+    and what the route compares with (``snapshot.current``). ``data`` is the computation without its
+    ``computedAt``; ``computed_at`` is when that content was stored (an unchanged re-run keeps it)."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="entitlements")
+    sub_case = models.OneToOneField(SubCase, on_delete=models.CASCADE, related_name="entitlement")
+    data = models.JSONField(help_text="the route's body without computedAt")
+    computed_at = models.DateTimeField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        indexes = [models.Index(fields=["case"], name="entitlement_case_idx")]
+
+    def __str__(self) -> str:
+        return f"entitlements of {self.sub_case_id} at {self.computed_at}"

@@ -1,16 +1,45 @@
 """Reads of the cases domain. Every query is scoped to the principal's airline; callers never pass
 a tenant, and another airline's case is simply not found (a 404 problem)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Prefetch, QuerySet
 
+from booking.models import ACTIVE_RESERVATION_STATUSES, RoomNight
+from booking.selectors import airport_get, wallet_for_subcase
+from cases.entitlements import (
+    EU261_COUNTRIES,
+    Facts,
+    Grant,
+    Granted,
+    Money,
+    entitlements,
+    great_circle_km,
+    regulation_for,
+)
 from cases.manifest import PassengerIdentity, passenger_identity
-from cases.models import Case, CaseStatus, PassengerGroup, SagaRun, SagaStep, SubCase, SubCaseStatus
+from cases.models import (
+    OPEN_DEMAND_STATUSES,
+    Case,
+    CaseStatus,
+    Cause,
+    DemandWaveMember,
+    Entitlement,
+    PassengerGroup,
+    SagaRun,
+    SagaStep,
+    SagaStepStatus,
+    SubCase,
+    SubCaseStatus,
+)
 from nexa.platform.auth import Principal
+from nexa.platform.problems import Problem
 from nexa.platform.tenancy import for_principal, get_for_principal
 from nexa.platform.urns import parse_urn
+from policies.selectors import policy_resolve
 
 
 def case_get(*, principal: Principal, case_urn: str) -> Case:
@@ -162,3 +191,137 @@ def case_manifest_missing_rows(*, principal: Principal, case: Case, rows: list[d
         for row in rows
         if passenger_identity(pnr=row["pnr"], last_name=row["lastName"], first_name=row["firstName"]) not in on_manifest
     ]
+
+
+# --- entitlements (issue 12; the rules are cases/entitlements.py's) ------------------------------------
+
+
+def _policy_care(*, principal: Principal, case: Case, tier: str) -> tuple[Money | None, bool]:
+    """(meal allowance per day, transport) from the resolved policy; (None, False) when none applies."""
+    try:
+        rules = policy_resolve(principal=principal, tier=tier, case_urn=case.urn).effective_rules
+    except Problem:
+        return None, False
+    allowance = None
+    for period in (rules.get("mealAllowance") or {}).values():
+        amount, currency = Decimal(period["amount"]), period["currency"]
+        if allowance is None:
+            allowance = Money(amount, currency)
+        elif allowance.currency == currency:
+            allowance = Money(allowance.amount + amount, currency)
+        # A period in another currency is left out rather than converted at a made-up rate.
+    return allowance, bool(rules.get("transport"))
+
+
+def _nights_needed(*, principal: Principal, sub_case: SubCase, now: datetime) -> int:
+    """The nights the airline asked rooms for (the passenger's open demand waves)."""
+    nights = 0
+    memberships = for_principal(DemandWaveMember.objects.filter(sub_case_id=sub_case.pk), principal).select_related(
+        "wave"
+    )
+    for member in memberships:
+        if member.wave.status_at(now) in OPEN_DEMAND_STATUSES:
+            nights = max(nights, member.wave.nights)
+    return nights
+
+
+def _grants(*, principal: Principal, sub_case: SubCase) -> list[Grant]:
+    """Completed MEAL/CASH/TRANSPORT saga steps and the active reservations holding the passenger."""
+    grants: list[Grant] = []
+    steps = (
+        for_principal(SagaStep.objects.filter(run__sub_case_id=sub_case.pk), principal)
+        .filter(status=SagaStepStatus.COMPLETED, kind__in=("MEAL", "CASH", "TRANSPORT"))
+        .select_related("run")
+        .order_by("completed_at", "id")
+    )
+    for step in steps:
+        item = step.item or {}
+        amount = Money(Decimal(item["amount"]), item["currency"]) if item.get("amount") else None
+        currency = ((step.run.fx or {}).get("settlementCurrency")) or None
+        settled = Money(step.settled_amount, currency) if step.settled_amount is not None and currency else None
+        detail = {"runUrn": step.run.urn}
+        if step.kind == "TRANSPORT":
+            detail["provider"] = (step.result or {}).get("provider") or item.get("provider")
+        grants.append(Grant(step.kind, step.urn, at=step.completed_at, amount=amount, settled=settled, detail=detail))
+    nights = (
+        for_principal(RoomNight.objects.filter(sub_case_id=sub_case.pk, active=True), principal)
+        .filter(reservation__status__in=ACTIVE_RESERVATION_STATUSES)
+        .select_related("reservation")
+        .order_by("night", "id")
+    )
+    by_reservation: dict = {}
+    for night in nights:
+        by_reservation.setdefault(night.reservation_id, [night.reservation, 0])[1] += 1
+    for reservation, count in by_reservation.values():
+        grants.append(
+            Grant(
+                "HOTEL",
+                reservation.urn,
+                at=reservation.created_at,
+                nights=count,
+                detail={
+                    "hotelName": reservation.hotel_name,
+                    "checkIn": reservation.check_in.isoformat(),
+                    "status": reservation.status,
+                },
+            )
+        )
+    return grants
+
+
+def subcase_entitlement_facts(*, principal: Principal, sub_case: SubCase, now: datetime) -> tuple[Facts, Granted, dict]:
+    """The facts, the grants and the route (``{origin, destination, intraEu}``) of one sub-case."""
+    case = sub_case.case
+    origin_code = case.origin or case.airport
+    origin = airport_get(iata=origin_code)
+    destination = airport_get(iata=case.destination) if case.destination else None
+    distance = (
+        great_circle_km(origin.latitude, origin.longitude, destination.latitude, destination.longitude)
+        if origin and destination
+        else None
+    )
+    intra_eu = bool(origin and destination) and {origin.country, destination.country} <= EU261_COUNTRIES
+    regulation = case.regulation or regulation_for(origin_country=origin.country if origin else None)
+    grants = _grants(principal=principal, sub_case=sub_case)
+    reserved = sum(grant.nights or 0 for grant in grants if grant.type == "HOTEL")
+    crosses_midnight = False
+    if case.cause == Cause.DELAY and case.arrival_delay_minutes is not None and origin is not None:
+        zone = ZoneInfo(origin.time_zone)
+        scheduled = case.scheduled_departure.astimezone(zone)
+        expected = (case.scheduled_departure + timedelta(minutes=case.arrival_delay_minutes)).astimezone(zone)
+        crosses_midnight = expected.date() > scheduled.date()
+    meal_allowance, transport = _policy_care(principal=principal, case=case, tier=sub_case.tier)
+    facts = Facts(
+        regulation=regulation,
+        cause=case.cause,
+        extraordinary=case.extraordinary_circumstances,
+        distance_km=distance,
+        intra_eu=intra_eu,
+        delay_minutes=case.arrival_delay_minutes,
+        rerouted_arrival_delay_minutes=sub_case.rerouted_arrival_delay_minutes,
+        nights_needed=max(_nights_needed(principal=principal, sub_case=sub_case, now=now), reserved),
+        delay_crosses_midnight=crosses_midnight,
+        meal_allowance=meal_allowance,
+        policy_transport=transport,
+    )
+    wallet = wallet_for_subcase(principal=principal, sub_case=sub_case)
+    route = {"origin": origin_code, "destination": case.destination or None, "intraEu": intra_eu}
+    return facts, Granted(grants=tuple(grants), wallet_balances=wallet.balances), route
+
+
+def subcase_entitlements(*, principal: Principal, sub_case: SubCase, now: datetime) -> dict[str, Any]:
+    """The live entitlements of the sub-case (the route's body without ``snapshot``)."""
+    facts, granted, route = subcase_entitlement_facts(principal=principal, sub_case=sub_case, now=now)
+    return entitlements(
+        facts=facts,
+        granted=granted,
+        sub_case_urn=sub_case.urn,
+        case_urn=sub_case.case.urn,
+        route=route,
+        computed_at=now,
+    )
+
+
+def subcase_entitlement_snapshot(*, principal: Principal, sub_case: SubCase) -> Entitlement | None:
+    """The stored snapshot (``manage.py entitlements_backfill``), or None."""
+    return for_principal(Entitlement.objects.filter(sub_case_id=sub_case.pk), principal).first()

@@ -94,6 +94,17 @@ class CaseDeclareSerializer(serializers.Serializer):
     cause = serializers.ChoiceField(choices=Cause.choices)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
     passengers = PassengerRowsField(required=False, default=list)
+    destination = with_schema(
+        serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=3,
+            help_text="IATA code of the flight's final destination (in the catalog; the entitlements' distance).",
+        ),
+        # Blank (or only whitespace) is accepted and means "not known".
+        {"type": "string", "pattern": r"^[\s\x1c-\x1f]*(?:[A-Za-z]{3}[\s\x1c-\x1f]*)?$", "example": "FRA"},
+    )
 
 
 class ManifestAppendSerializer(serializers.Serializer):
@@ -158,11 +169,25 @@ class CaseSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     declaredBy = serializers.CharField(source="declared_by")  # noqa: N815
     retentionUntil = serializers.DateField(source="retention_until")  # noqa: N815
+    origin = serializers.SerializerMethodField(help_text="IATA code the flight departs from.")
+    destination = serializers.SerializerMethodField(help_text="IATA code of the final destination, if known.")
+    regulation = serializers.SerializerMethodField(
+        help_text="EU261, UK261, APPR, DOT or AIRLINE_GOODWILL; null: derived when entitlements are computed."
+    )
     createdAt = serializers.DateTimeField(source="created_at")  # noqa: N815
     updatedAt = serializers.DateTimeField(source="updated_at")  # noqa: N815
 
     class Meta:
         ref_name = "Case"
+
+    def get_origin(self, case: Case) -> str:
+        return case.origin or case.airport
+
+    def get_destination(self, case: Case) -> str | None:
+        return case.destination or None
+
+    def get_regulation(self, case: Case) -> str | None:
+        return case.regulation or None
 
 
 class CaseDetailSerializer(CaseSerializer):

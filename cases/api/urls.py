@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cases.api import event_stream, orchestration, transport, views
+from cases.api import entitlements, event_stream, orchestration, transport, views
 
 urlpatterns = [
     path("cases", views.CaseListCreateView.as_view(), name="cases"),
@@ -18,6 +18,11 @@ urlpatterns = [
         name="subcase-compensate",
     ),
     path("subcases/<str:sub_case_urn>/wallet", orchestration.SubCaseWalletView.as_view(), name="subcase-wallet"),
+    path(
+        "subcases/<str:sub_case_urn>/entitlements",
+        entitlements.SubCaseEntitlementsView.as_view(),
+        name="subcase-entitlements",
+    ),
     path(
         "orchestration/cases/<str:case_urn>/progress",
         orchestration.CaseProgressView.as_view(),

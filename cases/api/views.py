@@ -132,6 +132,7 @@ class CaseListCreateView(_PerMethodPermissionsMixin, NexaAPIView):
             cause=data["cause"],
             note=data["note"],
             passengers=data["passengers"],
+            destination=data["destination"],
         )
         counts = selectors.case_subcase_counts(principal=request.auth, case=case)
         return Response(

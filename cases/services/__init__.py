@@ -19,6 +19,7 @@ re-exports every public name:
 - :mod:`.groups` — passenger groups; :mod:`.privacy` — anonymising passenger data;
 - :mod:`.compensation` — compensation requests, saga retry and cancel;
 - :mod:`.transfers` — transport transfers;
+- :mod:`.entitlements` — the entitlement facts and the stored entitlement snapshots;
 - :mod:`._common` — the shared steps (problems, case lock, FSM transition with OCC, case status).
 """
 
@@ -31,6 +32,11 @@ from cases.services.compensation import (
     subcase_compensate,
 )
 from cases.services.declare import DEPARTURE_DATE_TOLERANCE, DUPLICATE_CASE_CONSTRAINT, NOTE_MAX_LENGTH, case_declare
+from cases.services.entitlements import (
+    case_entitlement_facts_set,
+    entitlement_snapshot_store,
+    subcase_reroute_record,
+)
 from cases.services.groups import passenger_groups_create
 from cases.services.guards import SubCaseWriteGuard, subcase_write_guard_register, subcase_write_guard_unregister
 from cases.services.manifest import SUBCASE_INSERT_BATCH, manifest_append
@@ -57,12 +63,15 @@ __all__ = [
     "TRANSFER_SETTLED_RUN_STATUSES",
     "SubCaseWriteGuard",
     "case_declare",
+    "case_entitlement_facts_set",
     "case_passenger_data_purge",
+    "entitlement_snapshot_store",
     "manifest_append",
     "passenger_groups_create",
     "saga_run_cancel",
     "saga_run_retry",
     "subcase_compensate",
+    "subcase_reroute_record",
     "subcase_send_to_review_by_system",
     "subcase_transition",
     "subcase_write_guard_register",

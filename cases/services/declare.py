@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from audit import services as audit
 from booking.selectors import airport_get
+from cases.entitlements import regulation_for
 from cases.manifest import normalise_flight_number, validate_rows
 from cases.models import Case, CaseStatus, Cause
 from cases.services._common import _case_status_refresh
@@ -37,7 +38,25 @@ def _duplicate_case(existing: Case) -> Problem:
     )
 
 
+def catalog_country(iata: str) -> str | None:
+    airport = airport_get(iata=iata)
+    return airport.country if airport else None
+
+
 # --- cases ---------------------------------------------------------------------------------------------
+
+
+def _destination_errors(*, airport_code: str, destination: str) -> tuple[list[dict[str, str]], str]:
+    """The optional final destination (the entitlements' distance band): a catalog IATA code other than
+    the disrupted airport; returns (errors, normalised code or "")."""
+    code = destination.strip().upper() if isinstance(destination, str) else ""
+    if not code:
+        return [], ""
+    if len(code) != 3 or airport_get(iata=code) is None:
+        return [{"field": "destination", "message": f"{destination!r} is not an IATA code in the airport catalog"}], ""
+    if code == airport_code:
+        return [{"field": "destination", "message": "must differ from the disrupted airport"}], ""
+    return [], code
 
 
 def _declaration_errors(
@@ -85,10 +104,14 @@ def case_declare(
     cause: str,
     note: str = "",
     passengers: Sequence[Mapping[str, Any]] = (),
+    destination: str = "",
 ) -> Case:
     """Declare a disruption, optionally with its manifest. Invalid input is a 400 problem naming
     every bad field (``passengers[3].email`` …); a second open case for the same flight, date and
-    airport is a 409 problem carrying ``existingCaseUrn``."""
+    airport is a 409 problem carrying ``existingCaseUrn``.
+
+    The disrupted airport is the flight's origin; ``destination`` (optional) gives the entitlements their
+    distance band, and the regulation is fixed from the origin's country (cases/entitlements.py)."""
     errors, airport_code, number = _declaration_errors(
         airport=airport,
         flight_number=flight_number,
@@ -97,6 +120,8 @@ def case_declare(
         cause=cause,
         note=note,
     )
+    destination_errors, destination_code = _destination_errors(airport_code=airport_code, destination=destination)
+    errors.extend(destination_errors)
     validation = validate_rows(list(passengers), field_prefix="passengers")
     errors.extend(validation.errors)
     if errors:
@@ -118,6 +143,9 @@ def case_declare(
             cause=cause,
             note=note,
             declared_by=principal.operator_urn,
+            origin=airport_code,
+            destination=destination_code,
+            regulation=regulation_for(origin_country=catalog_country(airport_code)),
             retention_until=flight_date + dt.timedelta(days=settings.NEXA_PASSENGER_DATA_RETENTION_DAYS),
         )
         try:
@@ -140,6 +168,9 @@ def case_declare(
                 "flightDate": case.flight_date.isoformat(),
                 "scheduledDeparture": case.scheduled_departure.isoformat(),
                 "cause": case.cause,
+                "origin": case.origin,
+                "destination": case.destination,
+                "regulation": case.regulation,
                 "status": case.status,
                 "retentionUntil": case.retention_until.isoformat(),
             },
