@@ -16,6 +16,7 @@ from booking.airports import (  # noqa: F401 - the public read surface of bookin
     airports_search,
 )
 from booking.contracts.selectors import ContractOffer, contract_offers  # noqa: F401 - contract reads of booking
+from booking.hotel_data import great_circle_km  # noqa: F401 - the one distance formula (entitlements use it too)
 from booking.models import WalletEntry
 
 

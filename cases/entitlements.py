@@ -45,10 +45,11 @@ grants in another currency count through their settled amount when the run settl
 """
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from booking.selectors import great_circle_km  # noqa: F401 - re-exported: the flight distance (Art. 7(4), "great circle")
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -107,17 +108,6 @@ BASIS = {
     "COMMUNICATION": "EC 261/2004 Art. 9(2)",
     "policy": "the airline's policy",
 }
-
-
-def great_circle_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Haversine distance on the mean Earth radius (Art. 7(4): "the great circle route").
-
-    The same formula as ``booking.hotel_data.great_circle_km`` (a test holds them equal): that module is
-    not on booking's public surface, which is all ``cases`` may import."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 6371.0088 * 2 * math.asin(math.sqrt(a))
 
 
 def regulation_for(*, origin_country: str | None) -> str:
