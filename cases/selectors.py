@@ -7,7 +7,18 @@ from typing import Any
 from django.db.models import Count, Prefetch, QuerySet
 
 from cases.manifest import PassengerIdentity, passenger_identity
-from cases.models import Case, CaseStatus, PassengerGroup, SagaRun, SagaStep, SubCase, SubCaseStatus
+from cases.models import (
+    Case,
+    CaseStatus,
+    DemandStatus,
+    DemandWave,
+    DemandWaveMember,
+    PassengerGroup,
+    SagaRun,
+    SagaStep,
+    SubCase,
+    SubCaseStatus,
+)
 from nexa.platform.auth import Principal
 from nexa.platform.tenancy import for_principal, get_for_principal
 from nexa.platform.urns import parse_urn
@@ -162,3 +173,30 @@ def case_manifest_missing_rows(*, principal: Principal, case: Case, rows: list[d
         for row in rows
         if passenger_identity(pnr=row["pnr"], last_name=row["lastName"], first_name=row["firstName"]) not in on_manifest
     ]
+
+
+# --- demand waves ---------------------------------------------------------------------------------------
+
+
+def _demand_waves(principal: Principal) -> QuerySet:
+    # Members in manifest order: the wave renders its subCaseUrns and groupUrns from them without a query each.
+    members = DemandWaveMember.objects.only("id", "wave_id", "sub_case_id", "group_id").order_by(
+        "sub_case__created_at", "sub_case_id"
+    )
+    return for_principal(DemandWave.objects.all(), principal).prefetch_related(Prefetch("members", queryset=members))
+
+
+def demand_get(*, principal: Principal, demand_urn: str) -> DemandWave:
+    """One demand wave of the principal's airline (404 otherwise; a malformed URN is a 400), members prefetched."""
+    urn = parse_urn(demand_urn, "demand")
+    return get_for_principal(_demand_waves(principal), principal, id=urn.id)
+
+
+def demand_pending_approvals(*, principal: Principal, now: datetime, case_urn: str | None = None) -> QuerySet:
+    """The airline's waves waiting for a supervisor: PENDING_APPROVAL and not past ``expires_at`` at ``now``
+    (lazy expiry: a lapsed wave reads EXPIRED even before its row says so), optionally of one case. The caller
+    orders them (oldest first: ``created_at``, ``id``)."""
+    waves = _demand_waves(principal).filter(status=DemandStatus.PENDING_APPROVAL, expires_at__gt=now)
+    if case_urn:
+        waves = waves.filter(case_id=parse_urn(case_urn, "case").id)
+    return waves
