@@ -107,6 +107,16 @@ def reason_value(body: dict, errors: list[dict[str, str]]) -> str | None:
     return None
 
 
+def _urn_list_schema(kind: str) -> dict:
+    return {
+        "type": "array",
+        "items": urn_schema(kind),
+        "minItems": 1,
+        "maxItems": MAX_PASSENGERS_PER_REQUEST,
+        "uniqueItems": True,
+    }
+
+
 def _reason_field():
     return with_schema(
         serializers.CharField(help_text="Why (audited with the decision)."),
@@ -120,20 +130,20 @@ class DemandRequestSerializer(serializers.Serializer):
     the body's order, or None), ``check_in`` (a date), ``nights`` and ``reason`` (stripped)."""
 
     kind = serializers.ChoiceField(choices=DemandKind.choices)
-    groupUrns = serializers.ListField(  # noqa: N815
-        child=with_schema(serializers.CharField(), urn_schema("group")),
-        required=False,
-        allow_empty=False,
-        max_length=MAX_PASSENGERS_PER_REQUEST,
-        help_text="Ask for the grouped members of these groups. Give groupUrns or subCaseUrns, not both; "
-        "neither: every grouped passenger of the case not yet in an open wave.",
+    groupUrns = with_schema(  # noqa: N815
+        serializers.ListField(
+            child=serializers.CharField(),
+            required=False,
+            help_text="Ask for the grouped members of these groups. Give groupUrns or subCaseUrns, not both; "
+            "neither: every grouped passenger of the case not yet in an open wave.",
+        ),
+        _urn_list_schema("group"),
     )
-    subCaseUrns = serializers.ListField(  # noqa: N815
-        child=with_schema(serializers.CharField(), urn_schema("subcase")),
-        required=False,
-        allow_empty=False,
-        max_length=MAX_PASSENGERS_PER_REQUEST,
-        help_text="Ask for these passengers (each GROUPED).",
+    subCaseUrns = with_schema(  # noqa: N815
+        serializers.ListField(
+            child=serializers.CharField(), required=False, help_text="Ask for these passengers (each GROUPED)."
+        ),
+        _urn_list_schema("subcase"),
     )
     checkIn = with_schema(  # noqa: N815
         serializers.CharField(help_text="First night, YYYY-MM-DD: from yesterday to a year ahead."),
@@ -196,16 +206,17 @@ class DemandWaveSerializer(serializers.Serializer):
         help_text="As read now: a pending wave past expiresAt is EXPIRED (lazy expiry).",
     )
     rooms = serializers.IntegerField(
-        help_text="Estimated rooms: per group, one per unaccompanied minor and one per two other passengers."
+        min_value=1,
+        help_text="Estimated rooms: per group, one per unaccompanied minor and one per two other passengers.",
     )
-    people = serializers.IntegerField(help_text="Passengers in the wave.")
+    people = serializers.IntegerField(min_value=1, help_text="Passengers in the wave.")
     checkIn = serializers.DateField()  # noqa: N815
-    nights = serializers.IntegerField()
+    nights = serializers.IntegerField(min_value=1, max_value=services.DEMAND_MAX_NIGHTS)
     reason = serializers.CharField()
     requestedBy = serializers.CharField(help_text="Operator URN.")  # noqa: N815
     createdAt = serializers.DateTimeField()  # noqa: N815
     expiresAt = serializers.DateTimeField(help_text="A wave still pending at this instant is EXPIRED.")  # noqa: N815
-    ageSeconds = serializers.IntegerField(help_text="Seconds since the wave was requested.")  # noqa: N815
+    ageSeconds = serializers.IntegerField(min_value=0, help_text="Seconds since the wave was requested.")  # noqa: N815
     groupUrns = serializers.ListField(child=with_schema(serializers.CharField(), urn_schema("group")))  # noqa: N815
     subCaseUrns = serializers.ListField(child=with_schema(serializers.CharField(), urn_schema("subcase")))  # noqa: N815
     resolvedBy = serializers.CharField(allow_null=True, help_text="Operator URN of the approval or rejection.")  # noqa: N815
