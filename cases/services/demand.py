@@ -268,7 +268,8 @@ def demand_request(
         except IntegrityError as error:
             if DEMAND_INITIAL_CONSTRAINT not in str(error):
                 raise
-            # Only reachable if the case lock was bypassed; the constraint is the last word.
+            # A backstop: every writer of waves takes the case lock first, so the check above decides; should
+            # one not, the index still refuses a second INITIAL wave and the answer stays a 409.
             existing = DemandWave.objects.filter(case_id=case.pk, kind=DemandKind.INITIAL).exclude(
                 status__in=[DemandStatus.REJECTED, DemandStatus.EXPIRED]
             )

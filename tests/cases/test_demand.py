@@ -7,7 +7,7 @@ import json
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -207,3 +207,43 @@ def test_an_approval_and_a_rejection_at_once_resolve_the_wave_once(client_for):
     winner = next(r.json() for r in responses if r.status_code == 200)
     assert wave.status == winner["status"] and wave.version == 2
     assert AuditEntry.objects.filter(action__in=["demand.approved", "demand.rejected"]).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_waits_for_a_concurrent_writer_of_the_case_and_answers_409_naming_its_wave(client_for):
+    """Another transaction wrote an INITIAL wave of the case and has not committed: the request waits on the
+    case row (the foreign key's check holds a share lock on it), then sees the committed wave and answers 409
+    naming it — never a 500, never a second INITIAL wave. (Every writer of waves takes the case lock first, so
+    the unique index's refusal, also answered 409, is only a backstop.)"""
+    case, _, members = grouped_case(sizes=(1, 1))
+    client = client_for("IB", Role.AIRPORT_OPERATOR)
+    url = f"/v1/demand/case/{case.urn}"
+    body = demand_body(subCaseUrns=[members[1][0].urn])
+    responses = []
+
+    def request_rooms():
+        try:
+            responses.append(client.post(url, data=json.dumps(body), content_type="application/json"))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        first = make_wave(case, members[0])
+        with connection.cursor() as cursor:
+            # Django's foreign keys are deferred: check them now, so this transaction holds the case row's
+            # share lock the way a writer under the case lock would hold the row itself.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            thread = threading.Thread(target=request_rooms)
+            thread.start()
+            for _ in range(2000):  # until the request waits on this transaction (a lock not granted)
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                if cursor.fetchone()[0]:
+                    break
+                thread.join(0.005)
+            else:
+                pytest.fail(f"the request never waited: {responses}")
+    thread.join()
+    problem = responses[0].json()
+    assert responses[0].status_code == 409 and problem["existingDemandUrn"] == first.urn, problem
+    assert list(DemandWave.objects.values_list("id", flat=True)) == [first.pk]
+    assert not AuditEntry.objects.filter(action="demand.requested").exists()
