@@ -195,9 +195,10 @@ def demand_request(
     (``OPEN_DEMAND_STATUSES``). Values are typed and shaped by the route (one list at most, no duplicates,
     ``nights`` 1..14, ``reason`` non-blank). Refusals: 400 for a URN not of this case (``subCaseUrns[i]``,
     ``groupUrns[i]``); 422 for a passenger who is not GROUPED or is in an open wave (naming the wave), or
-    when nobody is left to ask for; 409 ``demand-initial-exists`` for a second INITIAL wave (naming it, also
-    when two requests race: the database constraint decides) and ``demand-initial-missing`` for an
-    INCREMENTAL wave before any INITIAL one.
+    when nobody is left to ask for; 409 ``demand-initial-exists`` for a second INITIAL wave (naming it; of
+    two racing requests the second waits on the case lock and gets it, and the partial unique index
+    ``demand_one_initial_per_case`` backs the rule) and ``demand-initial-missing`` for an INCREMENTAL wave
+    before any INITIAL one.
 
     One transaction under the case lock (requests of one case are serialised); audited
     (``demand.requested``) and announced with ``case:updated``.
