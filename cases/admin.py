@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 
 from cases import services
-from cases.models import SUBCASE_TRANSITIONS, Case, PassengerGroup, SubCase
+from cases.models import SUBCASE_TRANSITIONS, Case, DemandWave, PassengerGroup, SubCase
 from nexa.platform.admin import NexaModelAdmin, TenantScopedAdminMixin, admin_principal
 from nexa.platform.problems import Problem
 
@@ -94,3 +94,16 @@ class PassengerGroupAdmin(_ReadOnlyAdmin):
     list_display = ("label", "case", "mixed_tier", "airline", "created_at")
     list_filter = ("mixed_tier", "airline")
     search_fields = ("label", "case__flight_number")
+
+
+@admin.register(DemandWave)
+class DemandWaveAdmin(_ReadOnlyAdmin):
+    """Demand waves, read-only: requests, approvals and rejections go through the API (audited, published).
+    ``status`` is the stored one: a pending wave past ``expires_at`` reads EXPIRED in the API before the
+    row says so."""
+
+    list_display = ("case", "kind", "status", "rooms", "people", "check_in", "nights", "expires_at", "airline")
+    list_filter = ("status", "kind", "airline", "check_in")
+    search_fields = ("case__flight_number", "requested_by", "resolved_by")
+    list_select_related = ("case",)
+    ordering = ("-created_at",)

@@ -26,6 +26,8 @@ from cases.models import (
     Case,
     CaseStatus,
     Cause,
+    DemandStatus,
+    DemandWave,
     DemandWaveMember,
     Entitlement,
     PassengerGroup,
@@ -325,3 +327,30 @@ def subcase_entitlements(*, principal: Principal, sub_case: SubCase, now: dateti
 def subcase_entitlement_snapshot(*, principal: Principal, sub_case: SubCase) -> Entitlement | None:
     """The stored snapshot (``manage.py entitlements_backfill``), or None."""
     return for_principal(Entitlement.objects.filter(sub_case_id=sub_case.pk), principal).first()
+
+
+# --- demand waves ---------------------------------------------------------------------------------------
+
+
+def _demand_waves(principal: Principal) -> QuerySet:
+    # Members in manifest order: the wave renders its subCaseUrns and groupUrns from them without a query each.
+    members = DemandWaveMember.objects.only("id", "wave_id", "sub_case_id", "group_id").order_by(
+        "sub_case__created_at", "sub_case_id"
+    )
+    return for_principal(DemandWave.objects.all(), principal).prefetch_related(Prefetch("members", queryset=members))
+
+
+def demand_get(*, principal: Principal, demand_urn: str) -> DemandWave:
+    """One demand wave of the principal's airline (404 otherwise; a malformed URN is a 400), members prefetched."""
+    urn = parse_urn(demand_urn, "demand")
+    return get_for_principal(_demand_waves(principal), principal, id=urn.id)
+
+
+def demand_pending_approvals(*, principal: Principal, now: datetime, case_urn: str | None = None) -> QuerySet:
+    """The airline's waves waiting for a supervisor: PENDING_APPROVAL and not past ``expires_at`` at ``now``
+    (lazy expiry: a lapsed wave reads EXPIRED even before its row says so), optionally of one case. The caller
+    orders them (oldest first: ``created_at``, ``id``)."""
+    waves = _demand_waves(principal).filter(status=DemandStatus.PENDING_APPROVAL, expires_at__gt=now)
+    if case_urn:
+        waves = waves.filter(case_id=parse_urn(case_urn, "case").id)
+    return waves

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cases.api import entitlements, event_stream, orchestration, transport, views
+from cases.api import demand, entitlements, event_stream, orchestration, transport, views
 
 urlpatterns = [
     path("cases", views.CaseListCreateView.as_view(), name="cases"),
@@ -39,4 +39,10 @@ urlpatterns = [
         name="orchestration-run-cancel",
     ),
     path("transport/cases/<str:case_urn>/transfers/request", transport.TransfersView.as_view(), name="transfers"),
+    # The literal demand routes come before demand/<demand_urn>/…, which would otherwise read "pending" or
+    # "case" as a (malformed) demand URN.
+    path("demand/pending/approvals", demand.DemandPendingApprovalsView.as_view(), name="demand-pending-approvals"),
+    path("demand/case/<str:case_urn>", demand.DemandRequestView.as_view(), name="demand-request"),
+    path("demand/<str:demand_urn>/approve", demand.DemandApproveView.as_view(), name="demand-approve"),
+    path("demand/<str:demand_urn>/reject", demand.DemandRejectView.as_view(), name="demand-reject"),
 ]

@@ -20,6 +20,7 @@ re-exports every public name:
 - :mod:`.compensation` — compensation requests, saga retry and cancel;
 - :mod:`.transfers` — transport transfers;
 - :mod:`.entitlements` — the entitlement facts and the stored entitlement snapshots;
+- :mod:`.demand` — demand waves: asking for rooms, approving or rejecting the request;
 - :mod:`._common` — the shared steps (problems, case lock, FSM transition with OCC, case status).
 """
 
@@ -32,6 +33,16 @@ from cases.services.compensation import (
     subcase_compensate,
 )
 from cases.services.declare import DEPARTURE_DATE_TOLERANCE, DUPLICATE_CASE_CONSTRAINT, NOTE_MAX_LENGTH, case_declare
+from cases.services.demand import (
+    DEMAND_MAX_NIGHTS,
+    DEMAND_REASON_MAX_LENGTH,
+    RESOLVED_DEMAND_STATUSES,
+    demand_approval_ttl,
+    demand_approve,
+    demand_reject,
+    demand_request,
+    estimated_rooms,
+)
 from cases.services.entitlements import (
     case_entitlement_facts_set,
     entitlement_snapshot_store,
@@ -51,11 +62,14 @@ from cases.services.transitions import subcase_send_to_review_by_system, subcase
 
 __all__ = [
     "CANCELLABLE_RUN_STATUSES",
+    "DEMAND_MAX_NIGHTS",
+    "DEMAND_REASON_MAX_LENGTH",
     "DEPARTURE_DATE_TOLERANCE",
     "DUPLICATE_CASE_CONSTRAINT",
     "NOTE_MAX_LENGTH",
     "NOT_COMPENSABLE_STATUSES",
     "REDACTED",
+    "RESOLVED_DEMAND_STATUSES",
     "RETRYABLE_RUN_STATUSES",
     "SUBCASE_INSERT_BATCH",
     "TRANSFER_DEFAULT_PROVIDER",
@@ -65,7 +79,12 @@ __all__ = [
     "case_declare",
     "case_entitlement_facts_set",
     "case_passenger_data_purge",
+    "demand_approval_ttl",
+    "demand_approve",
+    "demand_reject",
+    "demand_request",
     "entitlement_snapshot_store",
+    "estimated_rooms",
     "manifest_append",
     "passenger_groups_create",
     "saga_run_cancel",

@@ -6,9 +6,10 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from cases.models import PassengerGroup, SubCase
+from cases.models import DemandStatus, PassengerGroup, SubCase
 from nexa.platform.models import OutboxEvent
 from operators.models import Operator
+from tests.cases.demand_helpers import grouped_case, make_wave
 from tests.cases.factories import CaseFactory, SubCaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -95,3 +96,17 @@ def test_records_are_read_only(admin_client):
     admin_client.post(reverse("admin:cases_subcase_change", args=[sub_case.pk]), {"status": "CLOSED", "version": 9})
     sub_case.refresh_from_db()
     assert (sub_case.status, sub_case.version) == ("PENDING", 1)
+
+
+def test_demand_waves_are_listed_read_only_with_filters(admin_client):
+    case, _, members = grouped_case(flight_number="IB7777")
+    wave = make_wave(case, members[0])
+    approved_case, _, approved_members = grouped_case(flight_number="IB8888")
+    make_wave(approved_case, approved_members[0], status=DemandStatus.APPROVED)
+    changelist = reverse("admin:cases_demandwave_changelist")
+    pending = admin_client.get(changelist, {"status__exact": "PENDING_APPROVAL"})
+    assert pending.status_code == 200
+    assert "IB7777" in pending.text and "IB8888" not in pending.text
+    detail = admin_client.get(reverse("admin:cases_demandwave_change", args=[wave.pk]))
+    assert detail.status_code == 200 and 'name="_save"' not in detail.text
+    assert admin_client.get(reverse("admin:cases_demandwave_add")).status_code == 403

@@ -54,12 +54,24 @@ SEMANTIC_RULES: dict[tuple[str, str], str] = {
     ("POST /v1/contracts", r"urn|version"): "urn and version are given together (a relation between two members)",
     ("POST /v1/contracts/analyze-pdf", r"file"): "the file's content is a PDF, PNG or JPEG that can be read "
     "(415 by its magic bytes; 422 encrypted or corrupt; 400 empty)",
+    ("POST /v1/demand/case/{case_urn}", r"checkIn"): "from yesterday to a year ahead (relative to today)",
+    ("POST /v1/demand/case/{case_urn}", r"groupUrns"): "groupUrns or subCaseUrns, not both (a relation between "
+    "two members)",
+    ("POST /v1/demand/case/{case_urn}", r"(subCaseUrns|groupUrns)\[\d+\]"): "a sub-case or group of this case "
+    "(400); a passenger who is GROUPED and in no open demand wave (422: depends on the case's state)",
+    ("POST /v1/demand/case/{case_urn}", r"subCaseUrns"): "a grouped passenger of the case left to ask rooms for "
+    "(422: depends on the case's state)",
 }
 
 # Problems that depend on what happened before, not on the request (RFC 9457 type → why).
 STATEFUL_PROBLEMS: dict[str, str] = {
     "https://api.nexa/problems/idempotency-key-reused": "the fuzzer sent an Idempotency-Key it had already used "
     "with another body (ARCHITECTURE §3.6: 422)",
+    "https://api.nexa/problems/demand-initial-exists": "the case already has an INITIAL demand wave (one per "
+    "case: 409 naming it)",
+    "https://api.nexa/problems/demand-initial-missing": "an INCREMENTAL demand wave before the case's INITIAL one",
+    "https://api.nexa/problems/demand-already-resolved": "the demand wave was approved or rejected already",
+    "https://api.nexa/problems/demand-expired": "the demand wave passed its approval TTL",
     "https://api.nexa/problems/version-conflict": "the version sent is not the current one (optimistic "
     "concurrency: 409 with the current version, after another write)",
 }

@@ -9,10 +9,11 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.forms.models import model_to_dict
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEntry
 from booking.models import Contract
-from cases.models import Case, PassengerGroup, SubCase
+from cases.models import Case, DemandWave, PassengerGroup, SubCase
 from nexa.platform.models import OutboxEvent, TenantSettings
 from nexa.platform.roles import Role
 from notifications.models import Notification, WhatsAppOptIn
@@ -69,7 +70,22 @@ def ib_rows(django_user_model):
         cancellation_terms="ib-secret terms",
         created_by="urn:nexa:user:ib-secret",
     )
+    now = timezone.now()
+    wave = DemandWave.objects.create(
+        airline="IB",
+        case=case,
+        kind="INITIAL",
+        check_in=datetime.date(2030, 1, 1),
+        nights=1,
+        rooms=1,
+        people=1,
+        reason="ib-secret reason",
+        requested_by="urn:nexa:user:ib-secret",
+        created_at=now,
+        expires_at=now + datetime.timedelta(minutes=30),
+    )
     return {
+        DemandWave: wave,
         Contract: contract,
         Case: case,
         SubCase: sub_case,
