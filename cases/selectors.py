@@ -7,7 +7,17 @@ from typing import Any
 from django.db.models import Count, Prefetch, QuerySet
 
 from cases.manifest import PassengerIdentity, passenger_identity
-from cases.models import Case, CaseStatus, PassengerGroup, SagaRun, SagaStep, SubCase, SubCaseStatus
+from cases.models import (
+    Case,
+    CaseStatus,
+    DemandWave,
+    DemandWaveMember,
+    PassengerGroup,
+    SagaRun,
+    SagaStep,
+    SubCase,
+    SubCaseStatus,
+)
 from nexa.platform.auth import Principal
 from nexa.platform.tenancy import for_principal, get_for_principal
 from nexa.platform.urns import parse_urn
@@ -162,3 +172,23 @@ def case_manifest_missing_rows(*, principal: Principal, case: Case, rows: list[d
         for row in rows
         if passenger_identity(pnr=row["pnr"], last_name=row["lastName"], first_name=row["firstName"]) not in on_manifest
     ]
+
+
+# --- allocation (issue 12) ------------------------------------------------------------------------------
+
+
+def allocation_demand_get(*, principal: Principal, demand_urn: str) -> DemandWave:
+    """The demand wave to allocate, with its case; a 404 problem for another airline's (or none), a 400
+    for a malformed URN."""
+    urn = parse_urn(demand_urn, "demand")
+    return get_for_principal(DemandWave.objects.select_related("case"), principal, id=urn.id)
+
+
+def allocation_wave_members(*, wave: DemandWave) -> list[DemandWaveMember]:
+    """The wave's passengers with their sub-case and group, in manifest order (one query). The group is the
+    member's, else the sub-case's current one (a regroup after the wave was raised)."""
+    return list(
+        DemandWaveMember.objects.filter(wave_id=wave.pk, airline=wave.airline)
+        .select_related("sub_case", "group", "sub_case__group")
+        .order_by("sub_case__created_at", "sub_case_id")
+    )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cases.api import event_stream, orchestration, transport, views
+from cases.api import allocation, event_stream, orchestration, transport, views
 
 urlpatterns = [
     path("cases", views.CaseListCreateView.as_view(), name="cases"),
@@ -34,4 +34,6 @@ urlpatterns = [
         name="orchestration-run-cancel",
     ),
     path("transport/cases/<str:case_urn>/transfers/request", transport.TransfersView.as_view(), name="transfers"),
+    path("allocation/allocate", allocation.AllocationAllocateView.as_view(), name="allocation-allocate"),
+    path("cases/<str:case_urn>/allocate", allocation.CaseAllocateView.as_view(), name="case-allocate"),
 ]

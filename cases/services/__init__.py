@@ -19,9 +19,11 @@ re-exports every public name:
 - :mod:`.groups` — passenger groups; :mod:`.privacy` — anonymising passenger data;
 - :mod:`.compensation` — compensation requests, saga retry and cancel;
 - :mod:`.transfers` — transport transfers;
+- :mod:`.allocation` — allocating an approved demand wave (issue 12);
 - :mod:`._common` — the shared steps (problems, case lock, FSM transition with OCC, case status).
 """
 
+from cases.services.allocation import allocation_create
 from cases.services.compensation import (
     CANCELLABLE_RUN_STATUSES,
     NOT_COMPENSABLE_STATUSES,
@@ -56,6 +58,7 @@ __all__ = [
     "TRANSFER_MAX_SUBCASES",
     "TRANSFER_SETTLED_RUN_STATUSES",
     "SubCaseWriteGuard",
+    "allocation_create",
     "case_declare",
     "case_passenger_data_purge",
     "manifest_append",
