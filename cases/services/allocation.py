@@ -29,9 +29,11 @@ and tier (→ DATA_INCOMPLETE). Only members still GROUPED are allocated; a memb
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
+import structlog
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
@@ -63,7 +65,11 @@ ACCESSIBLE_HOTELS_SECTION = "hotels:accessible"
 # The vendor searches ask for double rooms: the engine splits groups by each tier's maxOccupancy, and the
 # policies resolve concurrently with the search, so their occupancy is not known when it starts.
 SEARCH_OCCUPANCY = 2
+# Vendors list only hotels with at least the rooms asked for (and refuse more than 100): asking for one lists
+# every hotel with availability, each with its roomsAvailable; the engine spreads the wave over them.
+SEARCH_ROOMS = 1
 REQUIRED_FIELDS = ("first_name", "last_name", "pnr", "tier")
+logger = structlog.get_logger(__name__)
 PRM_NEEDS = frozenset({"WHEELCHAIR", "MEDICAL"})
 MINOR_NEEDS = frozenset({"INFANT"})
 ENGINE_SOURCES = {"CONTRACT", "VENDOR"}
@@ -170,14 +176,14 @@ def _rules(*, principal: Principal, case: Case, tier: str, currency) -> booking_
     )
 
 
-def _search(*, principal: Principal, case: Case, wave: DemandWave, rooms: int, accessible: bool) -> dict[str, Any]:
+def _search(*, principal: Principal, case: Case, wave: DemandWave, accessible: bool) -> dict[str, Any]:
     return booking_services.hotels_search(
         principal=principal,
         airport=case.airport,
         case_urn=case.urn,
         check_in=wave.check_in,
         nights=wave.nights,
-        rooms=max(rooms, 1),
+        rooms=SEARCH_ROOMS,
         occupancy=SEARCH_OCCUPANCY,
         accessible=accessible,
     )
@@ -224,11 +230,11 @@ def _gather(
         CONTRACTS_SECTION: lambda: booking_selectors.allocation_contract_offers(
             airline=principal.airline, airport=case.airport, check_in=wave.check_in, nights=wave.nights
         ),
-        HOTELS_SECTION: lambda: _search(principal=principal, case=case, wave=wave, rooms=wave.rooms, accessible=False),
+        HOTELS_SECTION: lambda: _search(principal=principal, case=case, wave=wave, accessible=False),
     }
     if prm:
         sections[ACCESSIBLE_HOTELS_SECTION] = lambda: _search(
-            principal=principal, case=case, wave=wave, rooms=prm, accessible=True
+            principal=principal, case=case, wave=wave, accessible=True
         )
     for tier in tiers:
         sections[POLICY_SECTION_PREFIX + tier] = lambda tier=tier: _rules(
@@ -503,11 +509,14 @@ def allocation_create(*, principal: Principal, demand_urn: str, case_urn: str | 
             title="No passenger of the demand can be allocated",
             detail=f"No passenger of {wave.urn} is GROUPED.",
         )
+    started = time.perf_counter()
     rules, offers, failures = _gather(principal=principal, case=case, wave=wave, groups=groups)
+    gathered = time.perf_counter()
     plan = booking_selectors.allocation_plan(
         booking_selectors.AllocationInput(groups=tuple(groups), rules_by_tier=rules, inventory=tuple(offers))
     )
-    return _persist(
+    planned = time.perf_counter()
+    allocation = _persist(
         principal=principal,
         wave=wave,
         sub_case_ids=[s.pk for s in sub_cases],
@@ -515,3 +524,13 @@ def allocation_create(*, principal: Principal, demand_urn: str, case_urn: str | 
         plan=plan,
         failures=failures,
     )
+    logger.info(
+        "allocation_created",
+        allocation_urn=allocation.urn,
+        passengers=len(sub_cases),
+        offers=len(offers),
+        gather_ms=round((gathered - started) * 1000),
+        plan_ms=round((planned - gathered) * 1000),
+        persist_ms=round((time.perf_counter() - planned) * 1000),
+    )
+    return allocation

@@ -18,6 +18,8 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from booking import allocation as engine_module
@@ -502,13 +504,19 @@ def test_three_hundred_passengers_allocate_in_a_few_seconds(world, client_for):
     wave = make_wave(case, sub_cases)
 
     started = time.monotonic()
-    response = allocate(client_for, wave)
+    with CaptureQueriesContext(connection) as queries:
+        response = allocate(client_for, wave)
     elapsed = time.monotonic() - started
 
     assert response.status_code == 201, response.content
     plan = response.json()
+    assert plan["partialFailures"] == []
     assert_rooms_sound(plan, sub_cases)
     placed = sum(len(r["occupants"]) for a in plan["assignments"] for r in a["rooms"])
     assert placed == 300
-    assert elapsed < 6.0, elapsed
+    assert set(statuses(sub_cases).values()) == {SubCaseStatus.ALLOCATED}
+    # No N+1 reads: per sub-case only its audit row, its event, and the entity-lock guard and holder lookup
+    # (hooks that answer one sub-case at a time); the status change itself is one UPDATE for all of them.
+    assert len(queries) <= 4 * 300 + 60, len(queries)
+    assert elapsed < 10.0, elapsed  # a few seconds; margin for a loaded shared machine (2 cores, 6 suites)
     assert Decimal(plan["assignments"][0]["nightlyRate"]["amount"]) == Decimal("70.00")
