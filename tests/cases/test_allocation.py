@@ -404,6 +404,16 @@ def test_two_concurrent_allocations_of_one_wave_one_wins(world, client_for):
     assert OutboxEvent.objects.filter(event="subcase:state-changed").count() == 2
 
 
+def test_a_wave_with_no_grouped_passenger_left_is_409(engine, client_for):
+    case = CaseFactory(airline="IB", airport="MAD")
+    sub_cases = grouped(case, [[]])
+    wave = make_wave(case, sub_cases)
+    SubCase.objects.filter(pk=sub_cases[0].pk).update(status=SubCaseStatus.CANCELLED)  # left the case
+    assert_problem(allocate(client_for, wave), 409, "nothing-to-allocate")
+    wave.refresh_from_db()
+    assert wave.status == DemandStatus.APPROVED and not Allocation.objects.exists()
+
+
 def test_another_airlines_demand_and_case_are_404(engine, client_for):
     foreign_case = CaseFactory(airline="LH", airport="FRA")
     foreign = make_wave(foreign_case, grouped(foreign_case, [[]]))
