@@ -39,7 +39,7 @@ class AllocateRequestSerializer(serializers.Serializer):
         return {"demand_urn": raw}
 
 
-class MoneySerializer(serializers.Serializer):
+class PlanMoneySerializer(serializers.Serializer):
     amount = serializers.CharField(help_text='decimal string, e.g. "89.00"')
     currency = serializers.CharField(help_text="ISO 4217, the airline's settlement currency")
 
@@ -56,10 +56,14 @@ class PlanOfferSerializer(serializers.Serializer):
     )
     hotelUrn = serializers.CharField(allow_null=True)  # noqa: N815
     hotelName = serializers.CharField()  # noqa: N815
-    source = serializers.ChoiceField(choices=["CONTRACT", "VENDOR"])
+    # A pattern, not an enum: "source" is also a field of the hotel search's offers and the policies, with other
+    # values, and drf-spectacular would name the enum components apart by hash.
+    source = with_schema(
+        serializers.CharField(help_text="CONTRACT or VENDOR"), {"type": "string", "pattern": "^(CONTRACT|VENDOR)$"}
+    )
     vendor = serializers.CharField(help_text='vendor code, "" for a contract')
     contractUrn = serializers.CharField(help_text='"" for a vendor offer')  # noqa: N815
-    nightlyRate = MoneySerializer()  # noqa: N815
+    nightlyRate = PlanMoneySerializer()  # noqa: N815
 
 
 class PlanAssignmentSerializer(PlanOfferSerializer):
