@@ -66,6 +66,18 @@ GENEROUS_RULES = {
     "accessibleRoomForPrm": True,
 }
 
+OFFER_KEYS = {"offerId", "hotelUrn", "hotelName", "source", "vendor", "contractUrn", "nightlyRate"}
+ASSIGNMENT_KEYS = OFFER_KEYS | {
+    "groupUrn",
+    "groupLabel",
+    "rooms",
+    "policyUrn",
+    "reason",
+    "checkIn",
+    "nights",
+    "alternatives",
+}
+
 
 # --- the engine stand-in (tests only) -----------------------------------------------------------------------
 
@@ -240,6 +252,8 @@ def test_an_approved_wave_is_allocated_contract_first(world, client_for):
     assert_rooms_sound(plan, sub_cases)
     assert len(plan["assignments"]) == 3
     for assignment in plan["assignments"]:  # contract allotment before any vendor inventory
+        assert set(assignment) == ASSIGNMENT_KEYS  # the shape book-rooms reads
+        assert all(set(alternative) == OFFER_KEYS for alternative in assignment["alternatives"])
         assert assignment["source"] == "CONTRACT"
         assert assignment["offerId"] == f"contract~{contract.urn}"
         assert (assignment["contractUrn"], assignment["hotelUrn"]) == (contract.urn, hotel.urn)
