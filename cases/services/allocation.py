@@ -69,10 +69,10 @@ SEARCH_OCCUPANCY = 2
 # every hotel with availability, each with its roomsAvailable; the engine spreads the wave over them.
 SEARCH_ROOMS = 1
 REQUIRED_FIELDS = ("first_name", "last_name", "pnr", "tier")
-logger = structlog.get_logger(__name__)
-PRM_NEEDS = frozenset({"WHEELCHAIR", "MEDICAL"})
+PRM_NEEDS = frozenset({"WHEELCHAIR", "MEDICAL"})  # as booking.allocation.Passenger.reduced_mobility
 MINOR_NEEDS = frozenset({"INFANT"})
-ENGINE_SOURCES = {"CONTRACT", "VENDOR"}
+
+logger = structlog.get_logger(__name__)
 
 
 # --- validation ---------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def _gather(
     currency = booking_selectors.airline_currency(principal.airline)
     passengers = [p for group in groups for p in group.passengers]
     tiers = sorted({p.tier for p in passengers})
-    prm = sum(1 for p in passengers if p.needs & PRM_NEEDS)
+    prm = any(p.needs & PRM_NEEDS for p in passengers)
     sections: dict[str, Any] = {
         CONTRACTS_SECTION: lambda: booking_selectors.allocation_contract_offers(
             airline=principal.airline, airport=case.airport, check_in=wave.check_in, nights=wave.nights
