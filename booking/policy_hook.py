@@ -39,6 +39,8 @@ def rules_from_resolution(resolved: Any) -> SearchRules | None:
     distance = _get(rules, "maxDistanceKm", "max_distance_km")
     stars = _get(rules, "minStars", "min_stars")
     occupancy = _get(rules, "maxOccupancy", "max_occupancy")
+    if isinstance(occupancy, dict):  # policies store {perRoom, familyException}
+        occupancy = occupancy.get("perRoom")
     policy = _get(resolved, "urn", "policyUrn", "policy_urn", "policy")
     if policy is not None and not isinstance(policy, str):
         policy = _get(policy, "urn")

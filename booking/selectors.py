@@ -6,18 +6,39 @@ process and holds only airports with an IATA code, because that is how cases, po
 hotels refer to an airport.
 """
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from booking import allocation as engine
 from booking.airports import (  # noqa: F401 - the public read surface of booking
     AIRPORT_SEARCH_MAX_LIMIT,
     Airport,
     airport_get,
     airports_search,
 )
+from booking.allocation import (  # noqa: F401 - the engine's plain-data interface, for cases
+    ALLOCATION_FAILED,
+    DATA_INCOMPLETE,
+    MIXED_TIER_GROUP,
+    POLICY_VIOLATION,
+    SOURCE_CONTRACT,
+    SOURCE_VENDOR,
+    AllocationInput,
+    Assignment,
+    Group,
+    Offer,
+    Passenger,
+    Plan,
+    Room,
+    Rules,
+    Unallocated,
+)
 from booking.contracts.selectors import ContractOffer, contract_offers  # noqa: F401 - contract reads of booking
 from booking.hotel_data import great_circle_km  # noqa: F401 - the one distance formula (entitlements use it too)
-from booking.models import WalletEntry
+from booking.models import ACTIVE_RESERVATION_STATUSES, Hotel, Reservation, WalletEntry
+from booking.vendors import Money
+from nexa.platform.urns import InvalidUrn, parse_urn
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +60,98 @@ def wallet_for_subcase(*, principal, sub_case) -> WalletView:
         totals[entry.currency] = totals.get(entry.currency, Decimal("0")) + entry.amount
     balances = {currency: str(total.quantize(Decimal("0.01"))) for currency, total in sorted(totals.items())}
     return WalletView(sub_case_urn=sub_case.urn, balances=balances, entries=entries)
+
+
+# --- allocation (issue 12): what the allocation use case in ``cases`` reads from booking ---------------
+# The engine is a pure function over plain data (booking/allocation.py); ``cases`` builds its input from
+# these dataclasses and calls :func:`allocation_plan`.
+
+
+def allocation_plan(request: AllocationInput) -> Plan:
+    """The engine's plan for ``request`` (:func:`booking.allocation.allocate`, looked up at call time)."""
+    return engine.allocate(request)
+
+
+def airline_currency(airline: str):
+    """The airline's settlement currency and its conversion rates (:class:`booking.hotel_search.Currency`).
+    Imported at call time: ``booking.hotel_search`` imports this module."""
+    from booking.hotel_search import airline_currency as currency_of  # noqa: PLC0415 - import cycle
+
+    return currency_of(airline)
+
+
+def contract_rooms_reserved(*, airline: str, contract_urns, check_in: dt.date, nights: int) -> dict[str, int]:
+    """Rooms of active reservations (HELD, CONFIRMED) called off each contract, as the most reserved on any
+    night of the stay ``check_in`` … ``check_in + nights - 1``: the allotment left for that stay is the
+    allotment minus this. Keyed by contract URN (every version of a contract counts); one query."""
+    ids = {}
+    for urn in contract_urns:
+        try:
+            ids[parse_urn(urn, "contract").id] = urn
+        except InvalidUrn:
+            continue
+    if not ids or nights < 1:
+        return {}
+    last_night = check_in + dt.timedelta(days=nights - 1)
+    rows = Reservation.objects.filter(
+        airline=airline,
+        status__in=ACTIVE_RESERVATION_STATUSES,
+        contract__contract_id__in=list(ids),
+        check_in__lte=last_night,
+    ).values_list("contract__contract_id", "check_in", "nights", "rooms")
+    per_night: dict[tuple[str, dt.date], int] = {}
+    for contract_id, start, length, rooms in rows:
+        for offset in range(length):
+            night = start + dt.timedelta(days=offset)
+            if check_in <= night <= last_night:
+                key = (ids[contract_id], night)
+                per_night[key] = per_night.get(key, 0) + len(rooms or [])
+    reserved: dict[str, int] = {}
+    for (urn, _night), count in per_night.items():
+        reserved[urn] = max(reserved.get(urn, 0), count)
+    return reserved
+
+
+def allocation_contract_offers(*, airline: str, airport: str, check_in: dt.date, nights: int) -> list[Offer]:
+    """The airline's contract allotments at ``airport`` for the stay as engine offers: rooms left after active
+    reservations (:func:`contract_rooms_reserved`), priced in the airline's currency, described by the catalog
+    hotel (a contract whose hotel is not in the catalog, or whose rate cannot be converted, is left out).
+    Contracts carry no accessibility of their own: the hotel's accessible rooms are taken as those of the
+    allotment (at most the rooms left)."""
+    allotments = contract_offers(airline=airline, airport=airport, check_in=check_in, nights=nights, rooms=1)
+    if not allotments:
+        return []
+    reserved = contract_rooms_reserved(
+        airline=airline, contract_urns=[offer.contract_urn for offer in allotments], check_in=check_in, nights=nights
+    )
+    hotel_ids = set()
+    for offer in allotments:
+        try:
+            hotel_ids.add(parse_urn(offer.hotel_urn, "hotel").id)
+        except InvalidUrn:
+            continue
+    hotels = {hotel.urn: hotel for hotel in Hotel.objects.filter(airline=airline, id__in=hotel_ids)}
+    currency = airline_currency(airline)
+    offers = []
+    for allotment in allotments:
+        hotel = hotels.get(allotment.hotel_urn)
+        left = allotment.rooms_available - reserved.get(allotment.contract_urn, 0)
+        rate = currency.convert(Money(Decimal(allotment.nightly_rate), allotment.currency))
+        if hotel is None or left < 1 or rate is None:
+            continue
+        offers.append(
+            Offer(
+                offer_id=f"contract~{allotment.contract_urn}",
+                source=SOURCE_CONTRACT,
+                hotel_urn=hotel.urn,
+                hotel_name=hotel.name,
+                stars=hotel.stars,
+                distance_km=round(hotel.distance_km, 2),
+                nightly_rate=rate.amount,
+                currency=rate.currency,
+                rooms_available=left,
+                accessible_rooms=min(hotel.accessible_rooms, left),
+                contract_urn=allotment.contract_urn,
+            )
+        )
+    return offers

@@ -29,6 +29,7 @@ from booking.hotel_search import (  # noqa: F401 - the hotel-search hooks other 
     ContractOffer,
     SearchQuery,
     SearchRules,
+    hotels_search,
     register_case_context_lookup,
     register_contract_offers_source,
     register_policy_rules_source,

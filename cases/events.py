@@ -269,3 +269,59 @@ def publish_subcase_state_changed(
         registry.rooms_for(SUBCASE_STATE_CHANGED, case_urn=case_urn, airline=airline),
         airline=airline,
     )
+
+
+# --- allocation (issue 12) ------------------------------------------------------------------------------
+
+ALLOCATION_FAILED = "allocation:failed"
+DemandUrn = Annotated[str, Urn("demand")]
+AllocationUrn = Annotated[str, Urn("allocation")]
+GroupUrn = Annotated[str, Urn("group")]
+
+
+class AllocationFailed(TypedDict):
+    caseUrn: CaseUrn
+    demandUrn: DemandUrn
+    allocationUrn: AllocationUrn
+    groupUrn: GroupUrn
+    subCaseUrns: list[SubCaseUrn]
+    category: str  # spec 001: ALLOCATION_FAILED, POLICY_VIOLATION, MIXED_TIER_GROUP, DATA_INCOMPLETE
+    reason: str
+
+
+registry.declare(
+    ALLOCATION_FAILED,
+    payload=AllocationFailed,
+    audience=_INTERNAL,
+    rooms=[Room.CASE],
+    description="A group of an approved demand could not be placed; its sub-cases went to manual review (the "
+    "review app turns it into an item)",
+)
+
+
+def publish_allocation_failed(
+    *,
+    airline: str,
+    case_urn: str,
+    demand_urn: str,
+    allocation_urn: str,
+    group_urn: str,
+    sub_case_urns: list[str],
+    category: str,
+    reason: str,
+) -> None:
+    """Inside the allocating transaction (the outbox delivers after commit)."""
+    publish(
+        ALLOCATION_FAILED,
+        {
+            "caseUrn": case_urn,
+            "demandUrn": demand_urn,
+            "allocationUrn": allocation_urn,
+            "groupUrn": group_urn,
+            "subCaseUrns": list(sub_case_urns),
+            "category": category,
+            "reason": reason,
+        },
+        registry.rooms_for(ALLOCATION_FAILED, case_urn=case_urn, airline=airline),
+        airline=airline,
+    )

@@ -354,3 +354,23 @@ def demand_pending_approvals(*, principal: Principal, now: datetime, case_urn: s
     if case_urn:
         waves = waves.filter(case_id=parse_urn(case_urn, "case").id)
     return waves
+
+
+# --- allocation (issue 12) ------------------------------------------------------------------------------
+
+
+def allocation_demand_get(*, principal: Principal, demand_urn: str) -> DemandWave:
+    """The demand wave to allocate, with its case; a 404 problem for another airline's (or none), a 400
+    for a malformed URN."""
+    urn = parse_urn(demand_urn, "demand")
+    return get_for_principal(DemandWave.objects.select_related("case"), principal, id=urn.id)
+
+
+def allocation_wave_members(*, wave: DemandWave) -> list[DemandWaveMember]:
+    """The wave's passengers with their sub-case and group, in manifest order (one query). The group is the
+    member's, else the sub-case's current one (a regroup after the wave was raised)."""
+    return list(
+        DemandWaveMember.objects.filter(wave_id=wave.pk, airline=wave.airline)
+        .select_related("sub_case", "group", "sub_case__group")
+        .order_by("sub_case__created_at", "sub_case_id")
+    )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cases.api import demand, entitlements, event_stream, orchestration, transport, views
+from cases.api import allocation, demand, entitlements, event_stream, orchestration, transport, views
 
 urlpatterns = [
     path("cases", views.CaseListCreateView.as_view(), name="cases"),
@@ -45,4 +45,6 @@ urlpatterns = [
     path("demand/case/<str:case_urn>", demand.DemandRequestView.as_view(), name="demand-request"),
     path("demand/<str:demand_urn>/approve", demand.DemandApproveView.as_view(), name="demand-approve"),
     path("demand/<str:demand_urn>/reject", demand.DemandRejectView.as_view(), name="demand-reject"),
+    path("allocation/allocate", allocation.AllocationAllocateView.as_view(), name="allocation-allocate"),
+    path("cases/<str:case_urn>/allocate", allocation.CaseAllocateView.as_view(), name="case-allocate"),
 ]

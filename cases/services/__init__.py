@@ -21,9 +21,11 @@ re-exports every public name:
 - :mod:`.transfers` — transport transfers;
 - :mod:`.entitlements` — the entitlement facts and the stored entitlement snapshots;
 - :mod:`.demand` — demand waves: asking for rooms, approving or rejecting the request;
+- :mod:`.allocation` — allocating an approved demand wave (issue 12);
 - :mod:`._common` — the shared steps (problems, case lock, FSM transition with OCC, case status).
 """
 
+from cases.services.allocation import allocation_create
 from cases.services.compensation import (
     CANCELLABLE_RUN_STATUSES,
     NOT_COMPENSABLE_STATUSES,
@@ -76,6 +78,7 @@ __all__ = [
     "TRANSFER_MAX_SUBCASES",
     "TRANSFER_SETTLED_RUN_STATUSES",
     "SubCaseWriteGuard",
+    "allocation_create",
     "case_declare",
     "case_entitlement_facts_set",
     "case_passenger_data_purge",
