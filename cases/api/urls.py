@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cases.api import event_stream, orchestration, transport, views
+from cases.api import event_stream, orchestration, reservations, transport, views
 
 urlpatterns = [
     path("cases", views.CaseListCreateView.as_view(), name="cases"),
@@ -34,4 +34,21 @@ urlpatterns = [
         name="orchestration-run-cancel",
     ),
     path("transport/cases/<str:case_urn>/transfers/request", transport.TransfersView.as_view(), name="transfers"),
+    # Reservations are booking's; these reads join them with the case's passengers (cases/api/reservations.py).
+    path(
+        "booking/cases/<str:case_urn>/reservations",
+        reservations.CaseReservationsView.as_view(),
+        name="booking-case-reservations",
+    ),
+    path(
+        "booking/reservations/<str:reservation_urn>",
+        reservations.ReservationDetailView.as_view(),
+        name="booking-reservation-detail",
+    ),
+    path(
+        "booking/reservations/<str:reservation_urn>/voucher/html",
+        reservations.ReservationVoucherView.as_view(),
+        name="booking-reservation-voucher-html",
+    ),
+    path("vouchers/<str:token>", reservations.PublicVoucherView.as_view(), name="voucher-public"),
 ]

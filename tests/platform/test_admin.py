@@ -11,7 +11,7 @@ from django.forms.models import model_to_dict
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from booking.models import Contract
+from booking.models import Contract, Reservation
 from cases.models import Case, PassengerGroup, SubCase
 from nexa.platform.models import OutboxEvent, TenantSettings
 from nexa.platform.roles import Role
@@ -69,7 +69,20 @@ def ib_rows(django_user_model):
         cancellation_terms="ib-secret terms",
         created_by="urn:nexa:user:ib-secret",
     )
+    reservation = Reservation.objects.create(
+        airline="IB",
+        case=case,
+        hotel_name="Hotel Zuloaga BIO",
+        source="MANUAL",
+        check_in=datetime.date(2030, 1, 1),
+        nights=1,
+        rooms=[{"occupants": [sub_case.urn], "accessible": False}],
+        status="CONFIRMED",
+        confirmation_number="ib-secret-conf",
+        created_by="urn:nexa:user:ib-secret",
+    )
     return {
+        Reservation: reservation,
         Contract: contract,
         Case: case,
         SubCase: sub_case,
