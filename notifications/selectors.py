@@ -98,6 +98,27 @@ def case_manifest(*, principal: Principal, case: Case) -> QuerySet:
     return _lookups().case_manifest(principal=principal, case=case)
 
 
+# --- render hooks: values only a higher layer can compute -------------------------------------------------
+
+# template name → fn(*, sub_case, context, language) -> dict of extra template values, read at delivery time.
+# ``cases`` registers the ``hotel_voucher`` one (the passenger's voucher page and signed link) in
+# ``CasesConfig.ready``: the voucher needs the reservation (booking) and the passengers (cases).
+_render_context_hooks: dict[str, Callable[..., dict]] = {}
+
+
+def render_context_register(template: str, hook: Callable[..., dict]) -> Callable[..., dict]:
+    """Install the render hook of ``template`` (the last one registered wins)."""
+    _render_context_hooks[template] = hook
+    return hook
+
+
+def render_context_extra(*, template: str, sub_case: SubCase, context: dict, language: str) -> dict:
+    """The hook's values for this notification (``{}`` without a hook). They win over the stored context,
+    so HTML a hook marks safe can never be supplied by a caller's context instead."""
+    hook = _render_context_hooks.get(template)
+    return dict(hook(sub_case=sub_case, context=context, language=language) or {}) if hook else {}
+
+
 # --- notifications -------------------------------------------------------------------------------------
 
 
