@@ -274,7 +274,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # One name for a choice set used by several fields.
-    "ENUM_NAME_OVERRIDES": {"MealEnum": "booking.contracts.models.Meal"},
+    "ENUM_NAME_OVERRIDES": {
+        "MealEnum": "booking.contracts.models.Meal",
+        "ReservationSourceEnum": "booking.models.ReservationSource",
+        "ReservationStatusEnum": "booking.models.ReservationStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "nexa.platform.openapi.postprocess_exact_schema",
