@@ -163,8 +163,11 @@ class HTMLRenderer(BaseRenderer):
 
 def _html_response(html: str) -> HttpResponse:
     response = HttpResponse(html, content_type=HTML_CONTENT_TYPE)
-    # A voucher names passengers: never kept by a shared cache.
+    # A voucher names passengers: never kept by a shared cache, never indexed, and a passenger link's token
+    # never leaves in a Referer (the page links to a maps site).
     response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
 

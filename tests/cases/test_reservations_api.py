@@ -290,6 +290,7 @@ def test_passenger_link_shows_only_their_room_without_a_token(settings):
     assert response.status_code == 200, response.content
     assert response["Content-Type"] == "text/html; charset=utf-8"
     assert response["Cache-Control"] == "private, no-store"
+    assert response["Referrer-Policy"] == "no-referrer"  # the token never leaves through the maps link
     html = response.content.decode()
     assert "Ana" in html and "Luis" in html  # the room they share
     assert "John" not in html  # another passenger's room is not shown
