@@ -3,8 +3,11 @@ code drawn by the qrcode library, names escaped, grants listed) and the signed p
 
 import datetime as dt
 import re
+import shutil
+import subprocess
 import uuid
 
+import pytest
 import qrcode
 import qrcode.image.svg
 from django.core import signing
@@ -183,3 +186,26 @@ def _signed_seconds_ago(value, seconds):
             return signing.b62_encode(int(dt.datetime.now(tz=dt.UTC).timestamp()) - seconds)
 
     return Past(salt=vouchers._TOKEN_SALT, algorithm="sha256").sign(value)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium package is not installed")
+def test_printing_gives_one_page_per_room(tmp_path):
+    rooms = tuple(VoucherRoom(occupants=(occupant(f"Guest {i}", "es" if i % 2 else "en", n=i),)) for i in range(3))
+    page = tmp_path / "voucher.html"
+    page.write_text(voucher_html(data=data(*rooms, meals=("BREAKFAST",))), encoding="utf-8")
+    pdf = tmp_path / "voucher.pdf"
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=90,
+        check=True,
+    )
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes())) == 3
