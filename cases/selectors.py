@@ -327,11 +327,12 @@ def _reader(airline: str) -> Principal:
     return Principal(airline=airline, role=Role.ADMIN, operator_urn=VOUCHER_READER, subject="system:vouchers")
 
 
-def hotel_voucher_context(*, sub_case, context: dict, language: str) -> dict:
+def hotel_voucher_context(*, sub_case, context: dict, language: str, channel: str = "EMAIL") -> dict:
     """What the ``hotel_voucher`` notification needs beyond what the booking saga passed (registered with
     notifications in ``CasesConfig.ready``): the passenger's room page as HTML (``voucherHtml``), the signed
-    link (``voucherLink``) and the hotel's address, phone and confirmation number. ``{}`` when the
-    reservation is gone or the passenger is not in it (the template then says what the context has)."""
+    link (``voucherLink``) and the hotel's address, phone and confirmation number; the page only for email
+    (SMS and WhatsApp show the link). ``{}`` when the reservation is gone or the passenger is not in it (the
+    template then says what the context has)."""
     reservation_urn = context.get("reservationUrn")
     try:
         reservation = booking_selectors.reservation_get(
@@ -341,16 +342,17 @@ def hotel_voucher_context(*, sub_case, context: dict, language: str) -> dict:
         return {}
     if sub_case.pk not in _occupant_ids(reservation):
         return {}
-    data = reservation_voucher_data(reservation=reservation, sub_case_id=sub_case.pk)
-    hotel = data.hotel
-    return {
-        # Safe: booking's renderer escaped every value; only this hook's string is rendered unescaped.
-        "voucherHtml": mark_safe(booking_selectors.voucher_html(data=data, language=language)),  # noqa: S308
+    values = {
         "voucherLink": voucher_link(reservation_urn=reservation.urn, sub_case_urn=sub_case.urn),
-        "hotelName": hotel.name,
-        "hotelAddress": hotel.address,
-        "hotelPhone": hotel.phone,
+        "hotelName": reservation.hotel.name if reservation.hotel else reservation.hotel_name,
+        "hotelAddress": reservation.hotel.address if reservation.hotel else "",
+        "hotelPhone": reservation.hotel.phone if reservation.hotel else "",
         "confirmationNumber": reservation.confirmation_number,
         "checkIn": reservation.check_in.isoformat(),
         "nights": reservation.nights,
     }
+    if channel == "EMAIL":
+        data = reservation_voucher_data(reservation=reservation, sub_case_id=sub_case.pk)
+        # Safe: booking's renderer escaped every value; only this hook's string is rendered unescaped.
+        values["voucherHtml"] = mark_safe(booking_selectors.voucher_html(data=data, language=language))  # noqa: S308
+    return values

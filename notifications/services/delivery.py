@@ -60,7 +60,11 @@ def _render_context(notification: Notification) -> dict[str, Any]:
         "pnr": sub_case.pnr,
     }
     extra = render_context_extra(
-        template=notification.template, sub_case=sub_case, context=notification.context, language=notification.language
+        template=notification.template,
+        sub_case=sub_case,
+        context=notification.context,
+        language=notification.language,
+        channel=notification.channel,
     )
     # Keys a hook provides are never taken from the stored context (e.g. hotel_voucher's voucherHtml, which
     # is rendered unescaped only as the hook's own safe string).
