@@ -13,7 +13,7 @@ class CasesConfig(AppConfig):
         from cases import events, hotel_context, saga, selectors, services  # noqa: F401
         from cases.policy_context import case_policy_context
         from nexa.platform.outbox import register_consumer
-        from notifications.selectors import CaseLookups, case_lookups_register
+        from notifications.selectors import CaseLookups, case_lookups_register, render_context_register
         from policies.selectors import case_context_register
 
         register_consumer(saga.SAGA_REQUESTED, "cases.tasks.saga_run_execute", queue="saga")
@@ -33,3 +33,5 @@ class CasesConfig(AppConfig):
         # GET /v1/policies/resolve?caseUrn=: policies is below cases and learns a case's context through this hook.
         case_context_register(case_policy_context)
         hotel_context.register()  # caseUrn → airport for booking's hotel search
+        # The hotel_voucher notification embeds the passenger's voucher page and signed link (cases/selectors.py).
+        render_context_register("hotel_voucher", selectors.hotel_voucher_context)

@@ -274,7 +274,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # One name for a choice set used by several fields.
-    "ENUM_NAME_OVERRIDES": {"MealEnum": "booking.contracts.models.Meal", "DemandKindEnum": "cases.models.DemandKind"},
+    "ENUM_NAME_OVERRIDES": {
+        "MealEnum": "booking.contracts.models.Meal",
+        "DemandKindEnum": "cases.models.DemandKind",
+        "ReservationSourceEnum": "booking.models.ReservationSource",
+        "ReservationStatusEnum": "booking.models.ReservationStatus",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "nexa.platform.openapi.postprocess_exact_schema",
@@ -318,6 +323,10 @@ NEXA_PASSENGER_DATA_RETENTION_DAYS = env.int("NEXA_PASSENGER_DATA_RETENTION_DAYS
 # renews it); an operator session not heard from for NEXA_SESSION_STALE_SECONDS is closed by the sweep.
 NEXA_LOCK_LEASE_SECONDS = env.int("NEXA_LOCK_LEASE_SECONDS", default=120)
 NEXA_SESSION_STALE_SECONDS = env.int("NEXA_SESSION_STALE_SECONDS", default=60)
+# Hotel vouchers (docs/booking.md): links sent to passengers are absolute URLs on this origin (`make run`
+# serves on port 8000), signed, and valid until the day after check-out, never longer than the max age.
+NEXA_PUBLIC_BASE_URL = env.str("NEXA_PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+NEXA_VOUCHER_LINK_MAX_AGE_SECONDS = env.int("NEXA_VOUCHER_LINK_MAX_AGE_SECONDS", default=45 * 24 * 3600)
 
 # --- External providers (ARCHITECTURE §7; docs/providers.md) --------------------------------
 # Base URLs of the PSP, ground transport (Uber- and Cabify-shaped APIs) and SMS/WhatsApp providers.

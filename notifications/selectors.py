@@ -98,6 +98,30 @@ def case_manifest(*, principal: Principal, case: Case) -> QuerySet:
     return _lookups().case_manifest(principal=principal, case=case)
 
 
+# --- render hooks: values only a higher layer can compute -------------------------------------------------
+
+# template name → fn(*, sub_case, context, language, channel) -> dict of extra template values, read at delivery
+# time (``channel`` lets a hook skip what only one channel shows, e.g. an email's HTML).
+# ``cases`` registers the ``hotel_voucher`` one (the passenger's voucher page and signed link) in
+# ``CasesConfig.ready``: the voucher needs the reservation (booking) and the passengers (cases).
+_render_context_hooks: dict[str, Callable[..., dict]] = {}
+
+
+def render_context_register(template: str, hook: Callable[..., dict]) -> Callable[..., dict]:
+    """Install the render hook of ``template`` (the last one registered wins)."""
+    _render_context_hooks[template] = hook
+    return hook
+
+
+def render_context_extra(*, template: str, sub_case: SubCase, context: dict, language: str, channel: str) -> dict:
+    """The hook's values for this notification (``{}`` without a hook). They win over the stored context,
+    so HTML a hook marks safe can never be supplied by a caller's context instead."""
+    hook = _render_context_hooks.get(template)
+    if hook is None:
+        return {}
+    return dict(hook(sub_case=sub_case, context=context, language=language, channel=channel) or {})
+
+
 # --- notifications -------------------------------------------------------------------------------------
 
 

@@ -46,6 +46,7 @@ _AIRPORT_OPERATOR = frozenset(
         "notifications.view_whatsappoptin",
         "policies.view_policy",
         "policies.view_policyversion",
+        "booking.view_reservation",  # GET /v1/booking/reservations/{urn} is AIRPORT_OPERATOR+ (read-only in admin)
     }
 )
 _OPS_SUPERVISOR = _AIRPORT_OPERATOR | {

@@ -12,6 +12,8 @@ from rest_framework.response import Response
 
 from booking.hotel_search import case_context, hotels_search
 from booking.hotels import hotels_list
+from booking.models import ReservationSource
+from booking.selectors import case_hotel_counts
 from nexa.platform.inputs import strict_int_or_none
 from nexa.platform.openapi import problem, urn_schema, with_schema
 from nexa.platform.pagination import extend_schema_paginated, paginate
@@ -121,11 +123,20 @@ class HotelSearchResultSerializer(serializers.Serializer):
 
 
 class CaseHotelSerializer(serializers.Serializer):
-    hotelUrn = with_schema(serializers.CharField(), urn_schema("hotel"))  # noqa: N815
+    hotelUrn = with_schema(  # noqa: N815
+        serializers.CharField(allow_null=True, help_text="null for a vendor hotel outside the catalog."),
+        {**urn_schema("hotel"), "nullable": True},
+    )
     name = serializers.CharField()
-    held = serializers.IntegerField()
-    confirmed = serializers.IntegerField()
-    released = serializers.IntegerField()
+    source = serializers.ChoiceField(choices=ReservationSource.choices)
+    checkIn = serializers.DateField()  # noqa: N815
+    nights = serializers.IntegerField(min_value=1)
+    roomsHeld = serializers.IntegerField(help_text="Rooms held at the hotel, not yet confirmed.")  # noqa: N815
+    roomsConfirmed = serializers.IntegerField()  # noqa: N815
+    roomsReleased = serializers.IntegerField(help_text="Rooms given back (cancelled or released).")  # noqa: N815
+    held = serializers.IntegerField(help_text="Same as roomsHeld (the first shape of this route).")
+    confirmed = serializers.IntegerField(help_text="Same as roomsConfirmed.")
+    released = serializers.IntegerField(help_text="Same as roomsReleased.")
 
 
 class CaseHotelsSerializer(serializers.Serializer):
@@ -228,13 +239,30 @@ class CaseHotelsView(NexaAPIView):
         operation_id="hotels_for_case",
         summary="Hotels in use for a case",
         description=(
-            "Per hotel: rooms held, confirmed and released for the case. Filled by booking; until rooms are "
-            "booked for the case the list is empty (not a 404)."
+            "One item per hotel, source and stay (check-in, nights) of the case's reservations: rooms held, "
+            "confirmed and released (cancelled: given back to the vendor or hotel). Failed reservations held no "
+            "room and are not counted. Ordered by check-in, then name. A case without reservations has an empty "
+            "list (not a 404)."
         ),
         responses={200: CaseHotelsSerializer, 404: OpenApiResponse(description="No such case for the airline.")},
     )
     def get(self, request, case_urn: str):
-        parse_urn(case_urn, "case")  # a malformed URN is a 400, whoever answers the lookup
+        case_id = parse_urn(case_urn, "case").id  # a malformed URN is a 400, whoever answers the lookup
         case_context(principal=request.auth, case_urn=case_urn)  # another airline's case: 404
-        # Nothing is booked yet: the booking issue fills this list from its reservations.
-        return Response({"items": []})
+        items = [
+            {
+                "hotelUrn": count.hotel_urn,
+                "name": count.name,
+                "source": count.source,
+                "checkIn": count.check_in.isoformat(),
+                "nights": count.nights,
+                "roomsHeld": count.rooms_held,
+                "roomsConfirmed": count.rooms_confirmed,
+                "roomsReleased": count.rooms_released,
+                "held": count.rooms_held,
+                "confirmed": count.rooms_confirmed,
+                "released": count.rooms_released,
+            }
+            for count in case_hotel_counts(principal=request.auth, case_id=case_id)
+        ]
+        return Response({"items": items})

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cases.api import allocation, demand, entitlements, event_stream, orchestration, transport, views
+from cases.api import allocation, demand, entitlements, event_stream, orchestration, reservations, transport, views
 
 urlpatterns = [
     path("cases", views.CaseListCreateView.as_view(), name="cases"),
@@ -47,4 +47,21 @@ urlpatterns = [
     path("demand/<str:demand_urn>/reject", demand.DemandRejectView.as_view(), name="demand-reject"),
     path("allocation/allocate", allocation.AllocationAllocateView.as_view(), name="allocation-allocate"),
     path("cases/<str:case_urn>/allocate", allocation.CaseAllocateView.as_view(), name="case-allocate"),
+    # Reservations are booking's; these reads join them with the case's passengers (cases/api/reservations.py).
+    path(
+        "booking/cases/<str:case_urn>/reservations",
+        reservations.CaseReservationsView.as_view(),
+        name="booking-case-reservations",
+    ),
+    path(
+        "booking/reservations/<str:reservation_urn>",
+        reservations.ReservationDetailView.as_view(),
+        name="booking-reservation-detail",
+    ),
+    path(
+        "booking/reservations/<str:reservation_urn>/voucher/html",
+        reservations.ReservationVoucherView.as_view(),
+        name="booking-reservation-voucher-html",
+    ),
+    path("vouchers/<str:token>", reservations.PublicVoucherView.as_view(), name="voucher-public"),
 ]

@@ -37,7 +37,9 @@ class NotificationSendSerializer(serializers.Serializer):
     )
     channel = serializers.ChoiceField(choices=Channel.choices)
     template = with_schema(
-        serializers.CharField(max_length=64, help_text="compensation_summary, meal_voucher or hotel_ready."),
+        serializers.CharField(
+            max_length=64, help_text="compensation_summary, meal_voucher, hotel_ready or hotel_voucher."
+        ),
         {"type": "string", "enum": template_names()},
     )
 

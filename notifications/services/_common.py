@@ -30,6 +30,8 @@ BREAKER_RETRY_SECONDS = 30.0
 _MAX_ERROR_CHARS = 500
 # Manual sends per case are counted over a sliding hour (NEXA_NOTIFICATION_MANUAL_SENDS_PER_HOUR).
 MANUAL_SEND_WINDOW_SECONDS = 3600
+# Template values only a render hook supplies (never read from a notification's stored context).
+HOOK_PROVIDED_KEYS = frozenset({"voucherHtml", "voucherLink"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,16 @@ TEMPLATES: dict[str, TemplateSpec] = {
             description="The hotel room is booked: where to go and the confirmation code.",
             whatsapp_template="hotel_voucher",
             whatsapp_parameters=("firstName", "hotelName", "confirmationCode"),
+        ),
+        # The booking saga's NOTIFY step: the email is the printable voucher (the passenger's room page),
+        # SMS/WhatsApp carry the signed voucher link. Context: caseUrn, reservationUrn, voucherUrl, hotelName,
+        # checkIn, nights; the rest (voucherHtml, voucherLink, hotel address …) comes from the render hook
+        # cases registers (notifications.selectors.render_context_register).
+        TemplateSpec(
+            name="hotel_voucher",
+            description="The hotel voucher: the printable room page by email, a link to it by SMS/WhatsApp.",
+            whatsapp_template="hotel_voucher_link",
+            whatsapp_parameters=("firstName", "hotelName", "checkIn", "voucherLink"),
         ),
         # No WhatsApp template was approved for meal vouchers: email and SMS only.
         TemplateSpec(name="meal_voucher", description="A meal voucher: amount, code and expiry."),

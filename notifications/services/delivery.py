@@ -20,9 +20,11 @@ from nexa.platform.urns import parse_urn
 from notifications import events
 from notifications.models import Channel, Notification, NotificationStatus
 from notifications.providers import sms_client, whatsapp_client
+from notifications.selectors import render_context_extra
 from notifications.services._common import (
     _MAX_ERROR_CHARS,
     BREAKER_RETRY_SECONDS,
+    HOOK_PROVIDED_KEYS,
     RETRY_BASE_SECONDS,
     RETRY_MAX_SECONDS,
     TEMPLATES,
@@ -57,7 +59,17 @@ def _render_context(notification: Notification) -> dict[str, Any]:
         "airport": case.airport,
         "pnr": sub_case.pnr,
     }
-    return {**notification.context, **base}
+    extra = render_context_extra(
+        template=notification.template,
+        sub_case=sub_case,
+        context=notification.context,
+        language=notification.language,
+        channel=notification.channel,
+    )
+    # Keys a hook provides are never taken from the stored context (e.g. hotel_voucher's voucherHtml, which
+    # is rendered unescaped only as the hook's own safe string).
+    stored = {key: value for key, value in notification.context.items() if key not in HOOK_PROVIDED_KEYS}
+    return {**stored, **extra, **base}
 
 
 def render_notification(notification: Notification) -> dict[str, str]:

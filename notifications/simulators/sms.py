@@ -19,7 +19,13 @@ import re
 from nexa.platform.simulator import Simulator, SimulatorError, new_id, route
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-DEFAULT_TEMPLATES = ("disruption_notice", "compensation_issued", "hotel_voucher", "transport_booked")
+DEFAULT_TEMPLATES = (
+    "disruption_notice",
+    "compensation_issued",
+    "hotel_voucher",
+    "hotel_voucher_link",
+    "transport_booked",
+)
 
 
 def _approved_default() -> list[str]:

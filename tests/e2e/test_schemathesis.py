@@ -9,6 +9,7 @@ well-formed URNs still 404, which every operation with a path parameter document
 Run it alone: ``make test ARGS='tests/e2e/test_schemathesis.py -q'``.
 """
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -136,8 +137,33 @@ def seeded(asgi_server, django_db_blocker):
             "releaseHours": 24,
         },
     )
+    # No write route makes a reservation without the booking saga: one is written as the saga would, and its
+    # passenger's signed voucher link, so the reservation reads and the public voucher answer 200s too.
+    from booking.models import Reservation
+    from cases.selectors import voucher_link
+    from nexa.platform.urns import parse_urn
+
+    with django_db_blocker.unblock():
+        reservation = Reservation.objects.create(
+            airline="IB",
+            case_id=parse_urn(case["urn"], "case").id,
+            hotel=hotel,
+            hotel_name=hotel.name,
+            source="CONTRACT",
+            check_in=dt.date.today(),
+            nights=1,
+            rooms=[{"occupants": sub_cases[:2], "accessible": False}],
+            status="CONFIRMED",
+            confirmation_number="FUZZ-1",
+            nightly_rate=89,
+            currency="EUR",
+            created_by=admin_urn,
+        )
+    link = voucher_link(reservation_urn=reservation.urn, sub_case_urn=sub_cases[0])
     return {
         "token": token,
+        "reservation": [reservation.urn],
+        "voucher": [link.rsplit("/", 1)[1]],
         "policy": [policy["urn"]],
         "case": [case["urn"]],
         "subcase": sub_cases,
@@ -160,6 +186,8 @@ def _config(seeded: dict) -> str:
         "operator_urn": "operator",
         "entity_urn": "case",
         "policy_urn": "policy",
+        "reservation_urn": "reservation",
+        "token": "voucher",
     }
     lines = []
     for name in sorted(set(bindings.values())):

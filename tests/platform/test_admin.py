@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from booking.models import Contract
+from booking.models import Contract, Reservation
 from cases.models import Case, DemandWave, PassengerGroup, SubCase
 from nexa.platform.models import OutboxEvent, TenantSettings
 from nexa.platform.roles import Role
@@ -84,8 +84,21 @@ def ib_rows(django_user_model):
         created_at=now,
         expires_at=now + datetime.timedelta(minutes=30),
     )
+    reservation = Reservation.objects.create(
+        airline="IB",
+        case=case,
+        hotel_name="Hotel Zuloaga BIO",
+        source="MANUAL",
+        check_in=datetime.date(2030, 1, 1),
+        nights=1,
+        rooms=[{"occupants": [sub_case.urn], "accessible": False}],
+        status="CONFIRMED",
+        confirmation_number="ib-secret-conf",
+        created_by="urn:nexa:user:ib-secret",
+    )
     return {
         DemandWave: wave,
+        Reservation: reservation,
         Contract: contract,
         Case: case,
         SubCase: sub_case,

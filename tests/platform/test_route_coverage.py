@@ -25,6 +25,11 @@ EXCUSED: dict[str, str] = {
     "GET v1/openapi.json": "the schema itself, public (tests/platform/test_schema_truth.py)",
     "GET v1/docs": "Swagger UI over the schema, public",
     "v1/_bench/*": "only when NEXA_BENCH is set: benchmark probes, never in production",
+    "GET v1/vouchers/{}": (
+        "the passenger's hotel voucher link (SMS/WhatsApp): public by design, the signed token is the credential "
+        "(no bearer token, no role, no tenant); valid, tampered, expired, released and other passengers' links "
+        "are tested in tests/cases/test_reservations_api.py"
+    ),
     # The base calls routes in process, inside the test's transaction.
     "GET v1/cases/{}/events": (
         "Server-Sent Events: before streaming, the view closes the request thread's database connections "
