@@ -19,9 +19,17 @@ re-exports every public name:
 - :mod:`.groups` — passenger groups; :mod:`.privacy` — anonymising passenger data;
 - :mod:`.compensation` — compensation requests, saga retry and cancel;
 - :mod:`.transfers` — transport transfers;
+- :mod:`.booking` — book-rooms (room sagas), manual reservations, the room release sweep;
 - :mod:`._common` — the shared steps (problems, case lock, FSM transition with OCC, case status).
 """
 
+from cases.services.booking import (
+    MANUAL_BOOKING_PATHS,
+    case_book_rooms,
+    reservation_manual_book,
+    reservations_release_sweep,
+    subcases_advance_by_system,
+)
 from cases.services.compensation import (
     CANCELLABLE_RUN_STATUSES,
     NOT_COMPENSABLE_STATUSES,
@@ -47,6 +55,7 @@ __all__ = [
     "CANCELLABLE_RUN_STATUSES",
     "DEPARTURE_DATE_TOLERANCE",
     "DUPLICATE_CASE_CONSTRAINT",
+    "MANUAL_BOOKING_PATHS",
     "NOTE_MAX_LENGTH",
     "NOT_COMPENSABLE_STATUSES",
     "REDACTED",
@@ -56,10 +65,13 @@ __all__ = [
     "TRANSFER_MAX_SUBCASES",
     "TRANSFER_SETTLED_RUN_STATUSES",
     "SubCaseWriteGuard",
+    "case_book_rooms",
     "case_declare",
     "case_passenger_data_purge",
     "manifest_append",
     "passenger_groups_create",
+    "reservation_manual_book",
+    "reservations_release_sweep",
     "saga_run_cancel",
     "saga_run_retry",
     "subcase_compensate",
@@ -67,5 +79,6 @@ __all__ = [
     "subcase_transition",
     "subcase_write_guard_register",
     "subcase_write_guard_unregister",
+    "subcases_advance_by_system",
     "transfers_request",
 ]

@@ -61,6 +61,12 @@ TEMPLATES: dict[str, TemplateSpec] = {
             whatsapp_template="hotel_voucher",
             whatsapp_parameters=("firstName", "hotelName", "confirmationCode"),
         ),
+        # The booking saga's NOTIFY step and manual reservations (issue 12): the voucher by email, a link by
+        # SMS (no WhatsApp template approved for it yet).
+        TemplateSpec(
+            name="hotel_voucher",
+            description="The hotel voucher: hotel, check-in, nights and the printable voucher's link.",
+        ),
         # No WhatsApp template was approved for meal vouchers: email and SMS only.
         TemplateSpec(name="meal_voucher", description="A meal voucher: amount, code and expiry."),
     )
