@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cases.api import event_stream, orchestration, transport, views
+from cases.api import booking, event_stream, orchestration, transport, views
 
 urlpatterns = [
     path("cases", views.CaseListCreateView.as_view(), name="cases"),
@@ -34,4 +34,7 @@ urlpatterns = [
         name="orchestration-run-cancel",
     ),
     path("transport/cases/<str:case_urn>/transfers/request", transport.TransfersView.as_view(), name="transfers"),
+    # Booking (issue 12): book-rooms and manual reservations need cases, so their views live here.
+    path("cases/<str:case_urn>/book-rooms", booking.BookRoomsView.as_view(), name="case-book-rooms"),
+    path("booking/manual-reservations", booking.ManualReservationsView.as_view(), name="manual-reservations"),
 ]
