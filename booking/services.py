@@ -18,8 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import services as audit
+from booking.airports import airport_get
 from booking.contracts.models import Contract
-from booking.contracts.selectors import _release_at
+from booking.contracts.selectors import _release_at, contract_offers
 from booking.contracts.services import (  # noqa: F401 - contract commands other apps and seed_demo call
     ContractTerms,
     catalog_hotel_urns,
@@ -40,6 +41,7 @@ from booking.hotel_search import (  # noqa: F401 - the hotel-search hooks other 
 from booking.hotels import hotels_seed_demo  # noqa: F401 - the demo catalog, for seed_demo
 from booking.models import (
     ACTIVE_RESERVATION_STATUSES,
+    Hotel,
     Reservation,
     ReservationSource,
     ReservationStatus,
@@ -49,7 +51,7 @@ from booking.models import (
 )
 from booking.payments import psp_client
 from booking.transport import transport_client
-from booking.vendors import hotel_vendor
+from booking.vendors import SearchArea, configured_vendors, hotel_vendor
 from nexa.platform.problems import conflict_problem
 from nexa.platform.providers import ProviderError, ProviderPermanentError
 from nexa.platform.urns import format_urn, parse_urn
@@ -747,3 +749,115 @@ def reservations_release_uncalled_contracts(*, now: dt.datetime, actor: str) -> 
         )
         released.append(reservation.urn)
     return released
+
+
+# --- offers for one passenger's HOTEL compensation item ---------------------------------------------------
+
+HOTEL_VENDOR_CODES = tuple(_VENDOR_DATA)
+OFFER_SEARCH_RADIUS_KM = 30.0
+
+
+def _plan_offer(*, offer_id: str, hotel: Hotel | None, source: str, vendor: str, contract_urn: str, rate: dict):
+    """An offer in the stored plan's shape (what the hotel steps' ``offers`` hold)."""
+    return {
+        "offerId": offer_id,
+        "hotelUrn": hotel.urn if hotel else None,
+        "hotelName": hotel.name if hotel else "",
+        "source": source,
+        "vendor": vendor,
+        "contractUrn": contract_urn,
+        "nightlyRate": rate,
+    }
+
+
+def _contract_plan_offers(*, airline: str, hotel: Hotel, check_in: dt.date, nights: int) -> list[dict[str, Any]]:
+    return [
+        _plan_offer(
+            offer_id=f"contract~{offer.contract_urn}",
+            hotel=hotel,
+            source=ReservationSource.CONTRACT,
+            vendor="",
+            contract_urn=offer.contract_urn,
+            rate={"amount": f"{offer.nightly_rate:.2f}", "currency": offer.currency},
+        )
+        for offer in contract_offers(airline=airline, check_in=check_in, nights=nights, rooms=1, hotel_urns=[hotel.urn])
+        if offer.sufficient
+    ]
+
+
+def _vendor_search(vendor: str, *, lat: float, lng: float, airport: str, check_in: dt.date, nights: int, radius: float):
+    try:
+        return hotel_vendor(vendor).search(
+            area=SearchArea(airport=airport, lat=lat, lng=lng, radius_km=radius),
+            check_in=check_in,
+            nights=nights,
+            rooms=1,
+            occupancy=1,
+        )
+    except (ProviderError, ValueError):
+        return []
+
+
+def hotel_offers_for_hotel(*, airline: str, hotel_urn: str, check_in: dt.date, nights: int) -> list[dict[str, Any]]:
+    """One room at a catalog hotel, for a HOTEL compensation item: the airline's contract with that hotel
+    covering the stay (a call-off), else that hotel's offers from a fresh search of the vendors that carry it
+    (cheapest first). ``[]``: no such hotel of the airline, or nothing available there."""
+    hotel = Hotel.objects.filter(pk=parse_urn(hotel_urn, "hotel").id, airline=airline).first()
+    if hotel is None:
+        return []
+    offers = _contract_plan_offers(airline=airline, hotel=hotel, check_in=check_in, nights=nights)
+    if offers:
+        return offers
+    found = []
+    for vendor, vendor_hotel in sorted((hotel.vendor_ids or {}).items()):
+        if vendor not in configured_vendors():
+            continue
+        for offer in _vendor_search(vendor, lat=hotel.lat, lng=hotel.lng, airport=hotel.airport, check_in=check_in,
+                                    nights=nights, radius=2.0):  # fmt: skip
+            if offer.vendor_hotel_id == vendor_hotel:
+                found.append(
+                    _plan_offer(
+                        offer_id=f"{vendor}~{offer.ref}",
+                        hotel=hotel,
+                        source=ReservationSource.VENDOR,
+                        vendor=vendor,
+                        contract_urn="",
+                        rate=offer.nightly_rate.as_json(),
+                    )
+                )
+    return sorted(found, key=lambda o: (o["nightlyRate"]["currency"], Decimal(o["nightlyRate"]["amount"])))
+
+
+def hotel_offer_by_id(
+    *, airline: str, airport: str, offer_id: str, check_in: dt.date, nights: int
+) -> dict[str, Any] | None:
+    """The offer ``offer_id`` (as ``POST /v1/hotels/search`` answers it) for one room, or ``None`` when it is
+    not offered any more: a contract of the airline covering the stay, or the vendor's offer found again by
+    a fresh search around ``airport`` (its rate and hotel are what the room saga pays and books)."""
+    vendor, _, ref = offer_id.partition("~")
+    if vendor == "contract":
+        contract = Contract.objects.filter(
+            airline=airline, contract_id=parse_urn(ref, "contract").id, current=True
+        ).first()
+        hotel = (
+            Hotel.objects.filter(airline=airline, pk=parse_urn(contract.hotel_urn, "hotel").id).first()
+            if contract
+            else None
+        )
+        offers = _contract_plan_offers(airline=airline, hotel=hotel, check_in=check_in, nights=nights) if hotel else []
+        return next((o for o in offers if o["offerId"] == offer_id), None)
+    place = airport_get(iata=airport)
+    if place is None or vendor not in HOTEL_VENDOR_CODES:
+        return None
+    by_vendor_id = {
+        h.vendor_ids.get(vendor): h for h in Hotel.objects.filter(airline=airline, airport=airport) if h.vendor_ids
+    }
+    for offer in _vendor_search(vendor, lat=place.latitude, lng=place.longitude, airport=airport, check_in=check_in,
+                                nights=nights, radius=OFFER_SEARCH_RADIUS_KM):  # fmt: skip
+        if offer.ref == ref:
+            hotel = by_vendor_id.get(offer.vendor_hotel_id)
+            result = _plan_offer(offer_id=offer_id, hotel=hotel, source=ReservationSource.VENDOR, vendor=vendor,
+                                 contract_urn="", rate=offer.nightly_rate.as_json())  # fmt: skip
+            result["hotelName"] = result["hotelName"] or offer.name
+            return result
+    return None

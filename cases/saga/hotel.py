@@ -217,7 +217,7 @@ class HotelHold(_HotelStep):
             raise ProviderPermanentError(
                 provider=NEXA,
                 code="room_night_taken",
-                message=str(problem.detail),
+                message=problem.detail_text,
                 attempt_detail={"reservationUrn": problem.extensions.get("reservationUrn")},
             ) from problem
 
@@ -503,7 +503,7 @@ class HotelVoucher(_HotelStep):
             )
         except Problem as problem:  # released meanwhile (its hold expired and was swept)
             raise ProviderPermanentError(
-                provider=NEXA, code="reservation_released", message=str(problem.detail), attempt_detail={}
+                provider=NEXA, code="reservation_released", message=problem.detail_text, attempt_detail={}
             ) from problem
         return {
             "provider": NEXA,

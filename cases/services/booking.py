@@ -330,3 +330,53 @@ def reservations_release_sweep(*, now: dt.datetime) -> dict[str, list[str]]:
             except ProviderError:
                 pass  # released on our side; the vendor's own cancellation window applies (docs/booking.md)
     return {"expiredHolds": expired, "uncalledContracts": uncalled, "departedPassengers": departed}
+
+
+# --- HOTEL compensation items ------------------------------------------------------------------------------
+
+
+def hotel_items_resolve(*, airline: str, sub_case_id: uuid.UUID, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Turn each validated ``HOTEL`` item of a compensation request into the hotel steps' item: one room for
+    this passenger, with the offers to try. ``offerId``: that offer found again (a contract of the airline,
+    or the vendor's offer by a fresh search at the case's airport, for its rate and hotel); ``hotelUrn``: the
+    airline's contract with that hotel when one covers the stay, else that hotel's vendor offers from a fresh
+    search (cheapest first; the others are the fallbacks). Nothing available → 422 naming the item. Runs
+    before the compensation's transaction (a search is a provider call)."""
+    if not any(item["type"] == "HOTEL" for item in items):
+        return items
+    row = SubCase.objects.filter(pk=sub_case_id, airline=airline).select_related("case").first()
+    if row is None:
+        raise not_found_problem()
+    resolved, refused = [], []
+    for index, item in enumerate(items):
+        if item["type"] != "HOTEL":
+            resolved.append(item)
+            continue
+        check_in = dt.date.fromisoformat(item["checkIn"])
+        if "offerId" in item:
+            offer = booking.hotel_offer_by_id(
+                airline=airline, airport=row.case.airport, offer_id=item["offerId"], check_in=check_in,
+                nights=item["nights"],
+            )  # fmt: skip
+            offers, field = ([offer] if offer else []), "offerId"
+        else:
+            offers = booking.hotel_offers_for_hotel(
+                airline=airline, hotel_urn=item["hotelUrn"], check_in=check_in, nights=item["nights"]
+            )
+            field = "hotelUrn"
+        if not offers:
+            refused.append({"field": f"items[{index}].{field}", "message": "no room is offered there for that stay"})
+            continue
+        resolved.append(
+            booking_item(
+                case_urn=row.case.urn,
+                occupants=[row.urn],
+                rooms=[{"occupants": [row.urn], "accessible": False}],
+                check_in=item["checkIn"],
+                nights=item["nights"],
+                offers=offers,
+            )
+        )
+    if refused:
+        raise validation_problem(refused, status=422)
+    return resolved

@@ -11,12 +11,14 @@ from booking.models import Reservation, RoomNight
 from cases import saga, services
 from cases.models import AllocationStatus, SagaRun, SagaStep, SubCase
 from nexa.platform.models import OutboxEvent
+from nexa.platform.problems import Problem
 from notifications.models import Notification
 from tests.cases.booking_helpers import (
     allocation_for,
     check_in_day,
     contract_offer,
     drive,
+    hotel,
     new_case,
     passengers,
     supervisor,
@@ -228,3 +230,60 @@ def test_a_full_contract_allotment_falls_back_to_a_vendor(simulator_control):
     assert run.status == "COMPLETED"
     hold = steps_of(run)["hotel.hold"].result
     assert hold["source"] == "VENDOR" and hold["attemptedHotels"][0]["reason"] == "hotel-full"
+
+
+# --- HOTEL as a compensation item ------------------------------------------------------------------------
+
+
+def compensate(sub_case, items):
+    run, created = services.subcase_compensate(
+        principal=supervisor(),
+        sub_case_urn=sub_case.urn,
+        expected_version=SubCase.objects.get(pk=sub_case.pk).version,
+        items=items,
+        reason="storm",
+    )
+    assert created
+    return run
+
+
+@override_settings(**FAST, NEXA_HOTEL_VENDORS=["stayhub"])
+def test_a_hotel_compensation_item_books_one_room_on_the_hotel_steps(simulator_control):
+    case, day = new_case(), check_in_day()
+    [guest] = passengers(case, 1, status="MANUAL_REVIEW")
+    row = hotel("IB", "mad-auditorium")
+    meal = {"type": "MEAL", "amount": "20.00", "currency": "EUR"}
+    run = compensate(guest, [meal, {"type": "HOTEL", "hotelUrn": row.urn, "checkIn": day.isoformat(), "nights": 2}])
+    assert [s.name for s in SagaStep.objects.filter(run=run)] == ["meal.issue_card", *STEPS, "notify.passenger"]
+    run = drive(run)
+    assert run.status == "COMPLETED"
+    [hold] = simulator_control.hotels.vendor("stayhub").entries("hold")
+    assert hold["rooms"] == 1
+    reservation = Reservation.objects.get(case=case)
+    assert (reservation.status, reservation.hotel_id, reservation.nights) == ("CONFIRMED", row.pk, 2)
+    assert reservation.rooms == [{"occupants": [guest.urn], "accessible": False}]
+    assert Notification.objects.filter(sub_case=guest, template="hotel_voucher").exists()
+    assert len(simulator_control.psp.entries("card_issued")) == 2  # the meal card and the hotel's
+
+
+@override_settings(**FAST)
+def test_a_hotel_item_with_a_contract_offer_id_calls_off_the_contract(simulator_control):
+    case, day = new_case(), check_in_day()
+    [guest] = passengers(case, 1, status="GROUPED")
+    _, offer = contract_offer("IB", "mad-hilton-airport", allotment=3)
+    run = drive(
+        compensate(guest, [{"type": "HOTEL", "offerId": offer["offerId"], "checkIn": day.isoformat(), "nights": 1}])
+    )
+    assert run.status == "COMPLETED"
+    reservation = Reservation.objects.get(case=case)
+    assert (reservation.source, reservation.status) == ("CONTRACT", "CONFIRMED")
+    assert simulator_control.hotels.vendor("stayhub").entries("hold") == []
+
+
+def test_a_hotel_item_for_a_stay_nobody_offers_is_422(simulator_control):
+    case, day = new_case(), check_in_day()
+    [guest] = passengers(case, 1, status="GROUPED")
+    with pytest.raises(Problem) as refused:
+        compensate(guest, [{"type": "HOTEL", "offerId": "stayhub~nope", "checkIn": day.isoformat(), "nights": 1}])
+    assert refused.value.status_code == 422 and refused.value.extensions["errors"][0]["field"] == "items[0].offerId"
+    assert not SagaRun.objects.filter(sub_case=guest).exists()
