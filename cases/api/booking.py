@@ -130,7 +130,7 @@ class BookRoomsView(NexaAPIView):
 # --- manual reservations ------------------------------------------------------------------------------------
 
 
-class MoneySerializer(serializers.Serializer):
+class ReservationRateSerializer(serializers.Serializer):
     amount = with_schema(serializers.CharField(), {"type": "string", "pattern": AMOUNT_PATTERN, "example": "89.00"})
     currency = with_schema(serializers.CharField(), {"type": "string", "pattern": r"^[A-Z]{3}$", "example": "EUR"})
 
@@ -148,7 +148,7 @@ class ManualReservationRequestSerializer(serializers.Serializer):
     confirmationNumber = with_schema(  # noqa: N815
         serializers.CharField(), {"type": "string", "pattern": NON_BLANK, "maxLength": CONFIRMATION_MAX}
     )
-    rate = MoneySerializer(help_text="per room per night")
+    rate = ReservationRateSerializer(help_text="per room per night")
     reason = with_schema(serializers.CharField(), {"type": "string", "pattern": NON_BLANK, "maxLength": REASON_MAX})
 
     FIELDS = ("caseUrn", "hotelUrn", "subCaseUrns", "checkIn", "nights", "confirmationNumber", "rate", "reason")
@@ -259,7 +259,7 @@ class ReservationDetailSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["HELD", "CONFIRMED", "CANCELLED", "FAILED"])
     source = serializers.ChoiceField(choices=["CONTRACT", "VENDOR", "MANUAL"])
     confirmationNumber = serializers.CharField()  # noqa: N815
-    rate = MoneySerializer(allow_null=True)
+    rate = ReservationRateSerializer(allow_null=True)
     voucherUrl = serializers.CharField()  # noqa: N815
 
 
