@@ -140,7 +140,8 @@ def _run_step(run: SagaRun, step: SagaStep) -> float | None:
     except ProviderUnavailable as error:
         return _retry_or_fail(run, step, error, limit=unavailable_max_attempts(), delay=unavailable_wait_seconds())
     except ProviderTransientError as error:
-        return _retry_or_fail(run, step, error, limit=max_attempts(), delay=backoff_seconds(step.attempts))
+        limit = kind_of(step).max_attempts(step) or max_attempts()
+        return _retry_or_fail(run, step, error, limit=limit, delay=backoff_seconds(step.attempts))
     except ProviderPermanentError as error:
         return _step_failed(run, step, error)
     except Exception as error:

@@ -34,6 +34,7 @@ from cases import events as case_events
 from cases.models import SagaRun, SagaRunStatus, SagaStep, SagaStepStatus
 from cases.saga.common import SYSTEM_SAGA_ACTOR, subcases_advance, system_principal
 from cases.saga.kinds import StepKind, register
+from nexa.platform.breakers import breaker_for
 from nexa.platform.problems import Problem
 from nexa.platform.providers import ProviderError, ProviderPermanentError, ProviderUnavailable
 from nexa.platform.urns import parse_urn
@@ -43,6 +44,7 @@ HOLD, PAY, CONFIRM, VOUCHER, NOTIFY = "HOTEL_HOLD", "HOTEL_PAY", "HOTEL_CONFIRM"
 HOTEL_STEP_KINDS = (HOLD, PAY, CONFIRM, VOUCHER, NOTIFY)
 VOUCHER_TEMPLATE = "hotel_voucher"
 NEXA = "nexa"  # the provider named by steps that call no one (our own rows)
+HOLD_ATTEMPTS_BEFORE_FALLBACK = 2
 
 
 def voucher_url(reservation_urn: str) -> str:
@@ -166,8 +168,12 @@ class Hotel(_ExpandOnly):
         return [(kind, item) for kind in HOTEL_STEP_KINDS]
 
     def breaker(self, item):
-        offer = _offer(item) if item.get("offers") else {}
-        return f"vendor-{offer['vendor']}" if offer.get("source") == "VENDOR" and offer.get("vendor") else None
+        # Only a single vendor offer makes a new run hopeless while its circuit is open: with alternatives
+        # (or a contract) the hold falls back instead.
+        offers = item.get("offers") or []
+        if len(offers) != 1 or offers[0].get("source") != "VENDOR" or not offers[0].get("vendor"):
+            return None
+        return f"vendor-{offers[0]['vendor']}"
 
 
 @register
@@ -257,6 +263,12 @@ class HotelHold(_HotelStep):
         if offer.get("source") == ReservationSource.CONTRACT:
             return self._result(item, index, reservation, None)  # the call-off is the claim itself
         found = self._vendor_lookup(step, offer) if step.attempts > 1 else None  # the last answer was lost?
+        if found is None and breaker_for(f"vendor-{offer['vendor']}").current_state == "open":
+            # Nothing is sent while the vendor's circuit is open: waiting it out would keep the group without a
+            # room, so the hold fails now (an answer: nothing was made) and falls back to the next offer.
+            raise ProviderPermanentError(
+                provider=offer["vendor"], code="circuit_open", message="the vendor's circuit is open", attempt_detail={}
+            )
         hold = found or booking.hotel_hold(
             idempotency_key=step.idempotency_key,
             vendor=offer["vendor"],
@@ -265,6 +277,12 @@ class HotelHold(_HotelStep):
             reference=run.urn,
         )
         return self._result(item, index, reservation, hold)
+
+    def max_attempts(self, step):
+        """With another offer left, a vendor that keeps timing out gets two tries before the next offer."""
+        item = step.item
+        limit = min(len(item["offers"]), int(settings.NEXA_BOOKING_MAX_OFFER_ATTEMPTS))
+        return HOLD_ATTEMPTS_BEFORE_FALLBACK if item.get("offerIndex", 0) + 1 < limit else None
 
     def _vendor_lookup(self, step: SagaStep, offer: dict[str, Any]) -> dict[str, Any] | None:
         return booking.hotel_lookup(vendor=offer["vendor"], operation="hold", idempotency_key=step.idempotency_key)

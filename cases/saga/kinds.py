@@ -71,6 +71,11 @@ class StepKind:
         """The steps (kind, item) one request item plans; most kinds: one step of their own kind."""
         return [(self.kind, item)]
 
+    def max_attempts(self, step: SagaStep) -> int | None:
+        """Attempts of a transient error before the step fails (then :meth:`fallback`); ``None``: the
+        engine's ``NEXA_SAGA_MAX_ATTEMPTS``."""
+        return None
+
     def sub_case_ids(self, run: SagaRun, step: SagaStep) -> list[Any]:
         """The passengers this step acts for. What the engine does to "the run's sub-case" (manual review
         when the run fails) happens to every one of them: a group's room saga names each occupant."""

@@ -287,3 +287,40 @@ def test_a_hotel_item_for_a_stay_nobody_offers_is_422(simulator_control):
         compensate(guest, [{"type": "HOTEL", "offerId": "stayhub~nope", "checkIn": day.isoformat(), "nights": 1}])
     assert refused.value.status_code == 422 and refused.value.extensions["errors"][0]["field"] == "items[0].offerId"
     assert not SagaRun.objects.filter(sub_case=guest).exists()
+
+
+@override_settings(**FAST)
+def test_a_hold_whose_answer_was_lost_is_found_under_its_key_not_made_twice(simulator_control):
+    case, day = new_case(), check_in_day()
+    [guest] = passengers(case, 1)
+    second = vendor_offer("IB", "mad-hilton-airport", check_in=day, vendor="globerooms")
+    allocation = allocation_for(case, [([guest], [vendor_offer("IB", "mad-auditorium", check_in=day), second])],
+                                check_in=day)  # fmt: skip
+    stayhub = simulator_control.hotels.vendor("stayhub")
+    stayhub.fault_after_processing({"/hotel-api/1.0/holds": 503})  # the hold is made, its answer lost
+    _, [run] = book(case, allocation)
+    run = drive(run)
+    assert run.status == "COMPLETED"
+    hold = steps_of(run)["hotel.hold"]
+    assert hold.attempts == 2 and hold.result["vendor"] == "stayhub" and hold.result["attemptedHotels"] == []
+    assert len(stayhub.entries("hold")) == 1  # found by the lookup under the original key
+    assert simulator_control.hotels.vendor("globerooms").entries("hold") == []
+
+
+@override_settings(**FAST)
+def test_a_vendor_that_keeps_failing_gives_way_to_the_next_vendor_after_two_tries(simulator_control):
+    case, day = new_case(), check_in_day()
+    [guest] = passengers(case, 1)
+    first = vendor_offer("IB", "mad-auditorium", check_in=day)
+    second = vendor_offer("IB", "mad-hilton-airport", check_in=day, vendor="globerooms")
+    allocation = allocation_for(case, [([guest], [first, second])], check_in=day)
+    simulator_control.hotels.vendor("stayhub").outage()
+    _, [run] = book(case, allocation)
+    run = drive(run)
+    assert run.status == "COMPLETED"
+    hold = steps_of(run)["hotel.hold"]
+    [attempt] = hold.result["attemptedHotels"]
+    assert (attempt["hotelUrn"], attempt["reason"]) == (first["hotelUrn"], "vendor-error")
+    assert hold.result["vendor"] == "globerooms" and len(hold.item["inDoubt"]) == 1
+    assert [e["outcome"] for e in hold.attempt_log][:3] == ["RETRY", "FALLBACK", "COMPLETED"]
+    assert len(simulator_control.hotels.vendor("globerooms").entries("hold")) == 1
