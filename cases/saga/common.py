@@ -139,7 +139,7 @@ def subcases_hook_register(advance: Callable[..., Any]) -> None:
     _advance = advance
 
 
-def subcases_advance(*, airline: str, sub_case_ids: list, transition: str, reason: str) -> None:
+def subcases_advance(*, airline: str, sub_case_ids: list, transition: str | tuple[str, ...], reason: str) -> None:
     if _advance is None:
         raise RuntimeError("no sub-case hook registered with the saga engine (CasesConfig.ready registers it)")
     _advance(airline=airline, sub_case_ids=sub_case_ids, transition=transition, reason=reason)

@@ -535,10 +535,13 @@ class HotelVoucher(_HotelStep):
         return self.perform(step.run, step)
 
     def completed(self, run, step, result):
+        # A book-rooms run retried by an operator after it failed finds its passengers in review: the room
+        # resolves that (MANUAL_REVIEW → BOOKED). A HOTEL compensation item only moves a passenger BOOKING.
+        retried = ("resolve_as_booked",) if (run.payload or {}).get("kind") == "BOOKING" else ()
         subcases_advance(
             airline=run.airline,
             sub_case_ids=_sub_case_ids(step.item),
-            transition="mark_booked",
+            transition=("mark_booked", *retried),
             reason=f"room confirmed: {result['reservationUrn']}",
         )
 

@@ -40,10 +40,13 @@ MANUAL_BOOKING_PATHS = {
 # --- the room sagas' sub-case moves (the saga's hook, registered in CasesConfig.ready) --------------------
 
 
-def subcases_advance_by_system(*, airline: str, sub_case_ids: list, transition: str, reason: str) -> list[SubCase]:
-    """Move each of ``sub_case_ids`` along ``transition`` as the saga (OCC, audit, events, case status);
-    one that cannot make it (cancelled meanwhile, already there) is left as it is. Entity locks do not
-    stop it, as for the saga's path to review (docs/decisions.md)."""
+def subcases_advance_by_system(
+    *, airline: str, sub_case_ids: list, transition: str | tuple[str, ...], reason: str
+) -> list[SubCase]:
+    """Move each of ``sub_case_ids`` along ``transition`` (or the first of several the FSM allows it) as the
+    saga (OCC, audit, events, case status); one that cannot make it (cancelled meanwhile, already there) is
+    left as it is. Entity locks do not stop it, as for the saga's path to review (docs/decisions.md)."""
+    transitions = (transition,) if isinstance(transition, str) else tuple(transition)
     if not sub_case_ids:
         return []
     principal = saga.system_principal(airline)
@@ -54,14 +57,15 @@ def subcases_advance_by_system(*, airline: str, sub_case_ids: list, transition: 
             return []
         case = _lock_case(principal=principal, case_id=first)
         for sub_case in SubCase.objects.filter(pk__in=sub_case_ids, case_id=case.pk).order_by("created_at", "id"):
-            if not can_proceed(getattr(sub_case, transition)):
+            allowed = next((t for t in transitions if can_proceed(getattr(sub_case, t))), None)
+            if allowed is None:
                 continue
             moved.append(
                 _transition_locked(
                     principal=principal,
                     case=case,
                     sub_case=sub_case,
-                    transition=transition,
+                    transition=allowed,
                     expected_version=sub_case.version,
                     reason=reason,
                     guarded=False,

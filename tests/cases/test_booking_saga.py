@@ -324,3 +324,19 @@ def test_a_vendor_that_keeps_failing_gives_way_to_the_next_vendor_after_two_trie
     assert hold.result["vendor"] == "globerooms" and len(hold.item["inDoubt"]) == 1
     assert [e["outcome"] for e in hold.attempt_log][:3] == ["RETRY", "FALLBACK", "COMPLETED"]
     assert len(simulator_control.hotels.vendor("globerooms").entries("hold")) == 1
+
+
+@override_settings(**FAST)
+def test_a_failed_booking_retried_once_rooms_are_back_books_the_passengers_out_of_review(simulator_control):
+    case, day = new_case(), check_in_day()
+    [guest] = passengers(case, 1)
+    allocation = allocation_for(case, [([guest], [vendor_offer("IB", "mad-auditorium", check_in=day)])], check_in=day)
+    stayhub = simulator_control.hotels.vendor("stayhub")
+    stayhub.control(inventory="none")
+    _, [run] = book(case, allocation)
+    assert drive(run).status == "FAILED" and statuses([guest]) == ["MANUAL_REVIEW"]
+    stayhub.control(inventory="normal")
+    services.saga_run_retry(principal=supervisor(), run=run, reason="rooms are back")
+    run = drive(run)
+    assert run.status == "COMPLETED" and statuses([guest]) == ["NOTIFIED"]
+    assert len(stayhub.entries("hold")) == 1 and Reservation.objects.filter(case=case, status="CONFIRMED").count() == 1

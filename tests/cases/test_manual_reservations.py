@@ -5,8 +5,10 @@ first reservation, nothing written)."""
 
 import datetime as dt
 import json
+import threading
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from booking.models import Reservation, RoomNight
@@ -155,3 +157,33 @@ def test_bad_input_is_400_naming_each_field(client_for, overrides, fields):
     body = body_for(objects["case"], objects["members"], objects["hotel"], **overrides)
     problem = assert_problem(post(client_for("IB", Role.OPS_SUPERVISOR), body), 400, "validation-error")
     assert [e["field"] for e in problem["errors"]] == fields
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_supervisors_booking_one_passenger_at_once_one_wins_one_409(client_for):
+    objects = objects_for("IB")
+    case, members, row = objects["case"], objects["members"], objects["hotel"]
+    barrier = threading.Barrier(2)
+    answers = []
+
+    def book(number):
+        client = client_for("IB", Role.OPS_SUPERVISOR)
+        try:
+            barrier.wait()
+            answers.append(post(client, body_for(case, [members[0]], row, confirmationNumber=number)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=book, args=(f"HX-{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [201, 409]
+    [won] = [a.json() for a in answers if a.status_code == 201]
+    [lost] = [a.json() for a in answers if a.status_code == 409]
+    # The loser waited for the winner's case lock and then found the passenger booked (or their night taken).
+    assert lost["type"].rsplit("/", 1)[1] in ("subcase-not-bookable", "room-night-taken")
+    assert members[0].urn in lost["detail"] or won["urn"] in lost["detail"]
+    assert Reservation.objects.filter(case=case).count() == 1
+    assert RoomNight.objects.filter(sub_case=members[0], active=True).count() == 2
