@@ -704,7 +704,9 @@ def reservation_vendor_release(*, reservation: Reservation, idempotency_key: str
     call-off or a manual booking has nothing to cancel at a vendor (``None``)."""
     if reservation.source != ReservationSource.VENDOR or not reservation.hold_id or not reservation.vendor:
         return None
-    return hotel_cancel(idempotency_key=idempotency_key, vendor=reservation.vendor, booking_id=reservation.hold_id)
+    # A confirmed vendor booking is cancelled by its booking reference (the confirmation number), a hold by its id.
+    booking_id = reservation.confirmation_number or reservation.hold_id
+    return hotel_cancel(idempotency_key=idempotency_key, vendor=reservation.vendor, booking_id=booking_id)
 
 
 def reservations_release_expired(*, now: dt.datetime, actor: str, limit: int = 200) -> list[str]:
