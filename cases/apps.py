@@ -20,6 +20,8 @@ class CasesConfig(AppConfig):
         # The engine moves a failed run's sub-case to review through this hook, in the failing
         # transaction, without importing the services that import it (docs/decisions.md, issue 10).
         saga.review_hook_register(services.subcase_send_to_review_by_system)
+        # The room sagas move every occupant BOOKING → BOOKED → NOTIFIED through this one (issue 12).
+        saga.subcases_hook_register(services.subcases_advance_by_system)
         # Layers below cases read cases through these hooks, never by importing it (docs/architecture.md):
         # notifications finds the passengers it notifies, audit 404s a trail of a case not the caller's.
         case_lookups_register(

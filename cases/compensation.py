@@ -1,7 +1,7 @@
 """Validation of a compensation request (``POST /v1/subcases/{urn}/compensate``).
 
-Rules: known item types only (MEAL, CASH, TRANSPORT; HOTEL arrives with the booking issue and is
-refused with a 422 saying so); positive amounts with at most two decimals; ISO 4217 currencies;
+Rules: known item types only (MEAL, CASH, TRANSPORT, HOTEL — a room on the booking saga's hotel steps,
+docs/booking.md); positive amounts with at most two decimals; ISO 4217 currencies;
 the required fields of each type (:func:`validate_request`, before any lock).
 
 Limits (:func:`check_limits`, under the sub-case's row lock; docs/compensation.md "Limits"): per
@@ -25,12 +25,14 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from booking.services import HOTEL_VENDOR_CODES as HOTEL_VENDORS
 from cases import saga
 from cases.models import SagaRun, SagaStep
 from nexa.platform.breakers import breaker_for
 from nexa.platform.inputs import parse_aware_datetime
 from nexa.platform.models import TenantSettings
 from nexa.platform.problems import downstream_unavailable_problem, validation_problem
+from nexa.platform.urns import InvalidUrn, parse_urn
 
 ITEM_TYPES = ("MEAL", "CASH", "TRANSPORT")
 HOTEL = "HOTEL"
@@ -292,6 +294,59 @@ def _future_datetime(item: dict, name: str, where: str, errors: list, *, now: dt
     return parsed.isoformat()
 
 
+HOTEL_MAX_NIGHTS = 30
+
+
+def _hotel_item(item: dict, where: str, errors: list, *, now: dt.datetime) -> dict[str, Any]:
+    """``{type: HOTEL, offerId | hotelUrn, checkIn, nights}``: a room for this passenger on the hotel steps
+    (``cases.saga.hotel``). ``offerId`` as the hotel search answers it (``<vendor>~<ref>`` or
+    ``contract~<contract URN>``); ``hotelUrn`` a hotel of the airline's catalog (its active contract, else
+    that hotel's offer from a fresh vendor search: :func:`cases.services.booking.hotel_items_resolve`)."""
+    out: dict[str, Any] = {"type": HOTEL}
+    unknown = sorted(set(item) - {"type", "offerId", "hotelUrn", "checkIn", "nights"})
+    errors += [{"field": f"{where}.{name}", "message": "Unknown member."} for name in unknown]
+    offer_id, hotel_urn = item.get("offerId"), item.get("hotelUrn")
+    if (offer_id is None) == (hotel_urn is None):
+        errors.append({"field": f"{where}.offerId", "message": "give exactly one of offerId and hotelUrn"})
+    elif offer_id is not None:
+        vendor, _, ref = offer_id.partition("~") if isinstance(offer_id, str) else ("", "", "")
+        if not vendor or not ref or len(offer_id) > 400:
+            errors.append({"field": f"{where}.offerId", "message": "must be <vendor>~<ref> or contract~<contract URN>"})
+        elif vendor == "contract":
+            try:
+                parse_urn(ref, "contract")
+                out["offerId"] = offer_id
+            except InvalidUrn as error:
+                errors.append({"field": f"{where}.offerId", "message": error.message})
+        elif vendor not in HOTEL_VENDORS:
+            errors.append({"field": f"{where}.offerId", "message": f"unknown vendor {vendor!r}"})
+        else:
+            out["offerId"] = offer_id
+    else:
+        try:
+            parse_urn(hotel_urn, "hotel")
+            out["hotelUrn"] = hotel_urn
+        except InvalidUrn as error:
+            errors.append({"field": f"{where}.hotelUrn", "message": error.message})
+    check_in = None
+    try:
+        check_in = dt.date.fromisoformat(item["checkIn"]) if isinstance(item.get("checkIn"), str) else None
+    except ValueError:
+        check_in = None
+    if check_in is None:
+        errors.append({"field": f"{where}.checkIn", "message": "must be a date YYYY-MM-DD"})
+    elif check_in < now.date() - dt.timedelta(days=1):
+        errors.append({"field": f"{where}.checkIn", "message": "must not be in the past"})
+    else:
+        out["checkIn"] = check_in.isoformat()
+    nights = item.get("nights")
+    if isinstance(nights, bool) or not isinstance(nights, int) or not 1 <= nights <= HOTEL_MAX_NIGHTS:
+        errors.append({"field": f"{where}.nights", "message": f"must be an integer from 1 to {HOTEL_MAX_NIGHTS}"})
+    else:
+        out["nights"] = nights
+    return out
+
+
 def validate_request(*, airline: str, items: Any, reason: Any, now: dt.datetime) -> CompensationRequest:
     """Validate and normalise; raise a 400/422 problem listing every violation."""
     shape: list[dict[str, str]] = []
@@ -314,18 +369,14 @@ def validate_request(*, airline: str, items: Any, reason: Any, now: dt.datetime)
             continue
         kind = item.get("type")
         if kind == HOTEL:
-            refused.append(
-                {
-                    "field": f"{where}.type",
-                    "message": "HOTEL compensation is not available here yet: hotel rooms arrive with booking "
-                    "(demand, allocation and book-rooms)",
-                }
-            )
+            before = len(shape)
+            hotel = _hotel_item(item, where, shape, now=now)
+            if len(shape) == before:
+                normalised.append(hotel)
             continue
         if kind not in ITEM_TYPES:
-            shape.append(
-                {"field": f"{where}.type", "message": f"must be one of {', '.join(ITEM_TYPES)} (got {kind!r})"}
-            )
+            known = ", ".join((*ITEM_TYPES, HOTEL))
+            shape.append({"field": f"{where}.type", "message": f"must be one of {known} (got {kind!r})"})
             continue
         before = len(shape)
         out: dict[str, Any] = {"type": kind}

@@ -325,3 +325,38 @@ def publish_allocation_failed(
         registry.rooms_for(ALLOCATION_FAILED, case_urn=case_urn, airline=airline),
         airline=airline,
     )
+
+
+# --- booking (issue 12): a group's rooms could not be booked; the review issue turns it into items ----
+
+BOOKING_FAILED = "booking:failed"
+
+
+class AttemptedHotel(TypedDict):
+    hotelUrn: str | None
+    reason: str  # hotel-full | payment-refused | vendor-error | timeout
+    providerError: str | None
+
+
+class BookingFailed(TypedDict):
+    caseUrn: CaseUrn
+    allocationUrn: str  # "" for a HOTEL compensation item (no allocation)
+    groupUrn: str
+    subCaseUrns: list[SubCaseUrn]
+    category: str  # BOOKING_FAILED | PARTIAL_FULFILLMENT | PAYMENT_FAILED
+    reason: str
+    attemptedHotels: list[AttemptedHotel]
+
+
+registry.declare(
+    BOOKING_FAILED,
+    payload=BookingFailed,
+    audience=_INTERNAL,
+    rooms=[Room.CASE],
+    description="A booking saga failed for good (every offer tried, or the card refused); its passengers went to "
+    "manual review",
+)
+
+
+def publish_booking_failed(*, airline: str, payload: dict[str, Any]) -> None:
+    publish(BOOKING_FAILED, payload, case_rooms(case_urn=payload["caseUrn"], airline=airline), airline=airline)

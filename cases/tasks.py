@@ -10,8 +10,9 @@ broker's visibility timeout.
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
-from cases import saga
+from cases import saga, services
 from nexa.platform.context import bound_context
 from nexa.platform.urns import parse_urn
 
@@ -52,3 +53,9 @@ def saga_run_execute(self, *, payload: dict | None = None, saga_urn: str | None 
 def saga_runs_resume_stalled() -> int:
     """Beat: re-queue runs whose worker died holding them (lease expired)."""
     return saga.resume_stalled(lambda urn: saga_run_execute.apply_async(kwargs={"saga_urn": urn}, queue=SAGA_QUEUE))
+
+
+@shared_task(name="cases.tasks.reservations_release", ignore_result=True)
+def reservations_release() -> dict:
+    """Beat (default queue): release the rooms nobody needs (``cases.services.reservations_release_sweep``)."""
+    return services.reservations_release_sweep(now=timezone.now())

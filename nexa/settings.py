@@ -199,6 +199,8 @@ CELERY_BEAT_SCHEDULE = {
     "operator-session-sweep": {"task": "operators.tasks.operator_sessions_stale_sweep", "schedule": 15.0},
     # A worker killed mid-step leaves its run's lease to expire; this resumes it within seconds.
     "saga-resume-stalled": {"task": "cases.tasks.saga_runs_resume_stalled", "schedule": 15.0},
+    # Rooms not needed go back: expired holds, uncalled contract allotment, nights of passengers who left.
+    "reservations-release": {"task": "cases.tasks.reservations_release", "schedule": 60.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------

@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from cases.api import allocation, demand, entitlements, event_stream, orchestration, reservations, transport, views
+from cases.api import (
+    allocation,
+    booking,
+    demand,
+    entitlements,
+    event_stream,
+    orchestration,
+    reservations,
+    transport,
+    views,
+)
 
 urlpatterns = [
     path("cases", views.CaseListCreateView.as_view(), name="cases"),
@@ -64,4 +74,7 @@ urlpatterns = [
         name="booking-reservation-voucher-html",
     ),
     path("vouchers/<str:token>", reservations.PublicVoucherView.as_view(), name="voucher-public"),
+    # Booking (issue 12): book-rooms and manual reservations need cases, so their views live here.
+    path("cases/<str:case_urn>/book-rooms", booking.BookRoomsView.as_view(), name="case-book-rooms"),
+    path("booking/manual-reservations", booking.ManualReservationsView.as_view(), name="manual-reservations"),
 ]

@@ -4,6 +4,7 @@ kinds), ``engine`` (driving a run), ``transitions`` (the one function that chang
 ``resolution`` (steps in doubt), ``undo`` (compensation), ``leases``, ``planning``, ``recovery``,
 ``common`` (events, tunables, audit, the review hook). Callers import from here."""
 
+from cases.saga import hotel  # noqa: F401 - registers the hotel step kinds
 from cases.saga.common import (
     SAGA_CANCELLED,
     SAGA_COMPLETED,
@@ -19,6 +20,7 @@ from cases.saga.common import (
     lease_seconds,
     max_attempts,
     review_hook_register,
+    subcases_hook_register,
     system_principal,
     unavailable_max_attempts,
     unavailable_wait_seconds,
@@ -29,6 +31,7 @@ from cases.saga.leases import LeaseLost, _claim, _hold, _release, _renew
 from cases.saga.planning import create_steps, plan, publish_requested
 from cases.saga.recovery import resume_stalled, stalled_run_ids, subcase_for_run
 from cases.saga.transitions import step_status_set
+from cases.saga.undo import run_sub_case_ids
 
 __all__ = [
     "NOTIFY_TEMPLATE",
@@ -60,9 +63,11 @@ __all__ = [
     "register",
     "resume_stalled",
     "review_hook_register",
+    "run_sub_case_ids",
     "stalled_run_ids",
     "step_status_set",
     "subcase_for_run",
+    "subcases_hook_register",
     "system_principal",
     "unavailable_max_attempts",
     "unavailable_wait_seconds",

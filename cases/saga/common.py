@@ -125,3 +125,21 @@ def send_to_review(*, airline: str, sub_case_id, reason: str) -> None:
     if _send_to_review is None:
         raise RuntimeError("no review hook registered with the saga engine (CasesConfig.ready registers it)")
     _send_to_review(airline=airline, sub_case_id=sub_case_id, reason=reason)
+
+
+# ``advance(airline=, sub_case_ids=, transition=, reason=)``: registered by ``cases`` at app ready
+# (``cases.services.subcases_advance_by_system``). The booking kinds move their occupants along the FSM
+# (BOOKING → BOOKED → NOTIFIED) through it, in the step's transaction, without importing the services.
+_advance: Callable[..., Any] | None = None
+
+
+def subcases_hook_register(advance: Callable[..., Any]) -> None:
+    """Register what moves a run's passengers along their state machine (one per process)."""
+    global _advance  # a process-wide registration, set at app ready
+    _advance = advance
+
+
+def subcases_advance(*, airline: str, sub_case_ids: list, transition: str | tuple[str, ...], reason: str) -> None:
+    if _advance is None:
+        raise RuntimeError("no sub-case hook registered with the saga engine (CasesConfig.ready registers it)")
+    _advance(airline=airline, sub_case_ids=sub_case_ids, transition=transition, reason=reason)

@@ -140,7 +140,8 @@ def _run_step(run: SagaRun, step: SagaStep) -> float | None:
     except ProviderUnavailable as error:
         return _retry_or_fail(run, step, error, limit=unavailable_max_attempts(), delay=unavailable_wait_seconds())
     except ProviderTransientError as error:
-        return _retry_or_fail(run, step, error, limit=max_attempts(), delay=backoff_seconds(step.attempts))
+        limit = kind_of(step).max_attempts(step) or max_attempts()
+        return _retry_or_fail(run, step, error, limit=limit, delay=backoff_seconds(step.attempts))
     except ProviderPermanentError as error:
         return _step_failed(run, step, error)
     except Exception as error:
@@ -203,6 +204,10 @@ def _step_failed(run: SagaRun, step: SagaStep, error: Exception) -> float | None
         _hold(run.pk)
         step = SagaStep.objects.select_for_update().get(pk=step.pk)
         kind = kind_of(step)
+        # A kind may run the step again with another item (a hotel hold: the next offer) instead of failing.
+        item = kind.fallback(run, step, error) if kind.compensable else None
+        if item is not None:
+            return _rearm(run, step, item, error)
         entry = _attempt_entry(step, "FAILED", error)
         # A refusal is an answer: nothing was done. A timeout, 5xx, open circuit or crash is not: the
         # provider may have made the effect. The step is in doubt until resolved under its key.
@@ -223,6 +228,8 @@ def _step_failed(run: SagaRun, step: SagaStep, error: Exception) -> float | None
         )
         if not kind.compensable:
             return None
+        if not outcome_unknown:
+            kind.failed(run, step)
         category = "PROVIDER_UNAVAILABLE" if isinstance(error, ProviderUnavailable) else None
         if category is None and not isinstance(error, ProviderError):
             category = "INTERNAL_ERROR"
@@ -234,6 +241,27 @@ def _step_failed(run: SagaRun, step: SagaStep, error: Exception) -> float | None
             updated_at=Now(),
         )
     return None  # execute() loops and compensates
+
+
+def _rearm(run: SagaRun, step: SagaStep, item: dict, error: Exception) -> None:
+    """The step runs again with ``item`` under a fresh key (``generation`` + 1): what the previous item's
+    calls did is the kind's to resolve (it keeps their keys in ``item``). Caller's transaction."""
+    entry = _attempt_entry(step, "FALLBACK", error)
+    step_status_set(
+        run,
+        step,
+        SagaStepStatus.PENDING,
+        action="saga.step_fallback",
+        after={"name": step.name, "error": entry},
+        item=item,
+        generation=step.generation + 1,
+        attempts=0,
+        outcome_unknown=False,
+        error=entry,
+        attempt_log=[*step.attempt_log, entry],
+        next_attempt_at=None,
+    )
+    return None
 
 
 def _complete(run: SagaRun) -> None:

@@ -65,6 +65,35 @@ class StepKind:
         """What the passenger notice says about this COMPLETED step."""
         return {"type": step.kind, **{k: step.item[k] for k in ("amount", "currency", "provider") if step.item.get(k)}}
 
+    # --- hooks for kinds whose step is more than one provider call for one passenger (hotel rooms) ---
+
+    def expand(self, item: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """The steps (kind, item) one request item plans; most kinds: one step of their own kind."""
+        return [(self.kind, item)]
+
+    def max_attempts(self, step: SagaStep) -> int | None:
+        """Attempts of a transient error before the step fails (then :meth:`fallback`); ``None``: the
+        engine's ``NEXA_SAGA_MAX_ATTEMPTS``."""
+        return None
+
+    def sub_case_ids(self, run: SagaRun, step: SagaStep) -> list[Any]:
+        """The passengers this step acts for. What the engine does to "the run's sub-case" (manual review
+        when the run fails) happens to every one of them: a group's room saga names each occupant."""
+        return [run.sub_case_id]
+
+    def fallback(self, run: SagaRun, step: SagaStep, error: Exception) -> dict[str, Any] | None:
+        """The step failed for good with ``error``: a new item to run it again with (e.g. the next hotel
+        offer; the engine re-arms it under a fresh key), or ``None``: the step fails. In the failing
+        transaction (lease held, step locked): database work only, never a provider call."""
+        return None
+
+    def failed(self, run: SagaRun, step: SagaStep) -> None:
+        """In the transaction that records the step FAILED with a known outcome (nothing was made)."""
+
+    def run_failed(self, run: SagaRun) -> None:
+        """Once per kind present in a run that failed, in the transaction that finishes it (after the
+        run's passengers went to review)."""
+
 
 _KINDS: dict[str, StepKind] = {}
 

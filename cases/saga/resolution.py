@@ -73,6 +73,7 @@ def _resolved(run: SagaRun, step: SagaStep, found: dict[str, Any] | None) -> Sag
         after = {"name": locked.name, "executed": found is not None, "idempotencyKey": locked.idempotency_key}
         common = {"outcome_unknown": False, "next_attempt_at": None}
         if found is None:
+            kind_of(locked).failed(run, locked)
             log = [*locked.attempt_log, _attempt_entry(locked, "NOT_EXECUTED")]
             return step_status_set(
                 run, locked, SagaStepStatus.FAILED, action="saga.step_resolved", after=after, attempt_log=log, **common

@@ -149,6 +149,16 @@ def _attempts_of(run: SagaRun) -> list[dict[str, Any]]:
     return attempts
 
 
+def run_sub_case_ids(run: SagaRun) -> list:
+    """The passengers a run acts for, lead first: what each step's kind names (default: the run's sub-case)."""
+    ids: list = []
+    for step in run.steps.order_by("position"):
+        for sub_case_id in kind_of(step).sub_case_ids(run, step):
+            if sub_case_id not in ids:
+                ids.append(sub_case_id)
+    return ids or [run.sub_case_id]
+
+
 def _finish_compensation(run: SagaRun) -> None:
     with transaction.atomic():
         _hold(run.pk)
@@ -175,11 +185,15 @@ def _finish_compensation(run: SagaRun) -> None:
             before={"status": "COMPENSATING"},
             after={"status": final, "category": run.failure_category, "compensationFailed": unresolved},
         )
-        send_to_review(
-            airline=run.airline,
-            sub_case_id=run.sub_case_id,
-            reason=f"compensation saga {run.urn} failed: {run.failure_category}",
-        )
+        # Every passenger the run acted for (a group's room saga names each occupant), not only its lead.
+        for sub_case_id in run_sub_case_ids(run):
+            send_to_review(
+                airline=run.airline,
+                sub_case_id=sub_case_id,
+                reason=f"compensation saga {run.urn} failed: {run.failure_category}",
+            )
+        for kind in {s.kind: kind_of(s) for s in run.steps.order_by("position")}.values():
+            kind.run_failed(run)
         _publish(
             SAGA_FAILED,
             run,

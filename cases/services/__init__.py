@@ -22,10 +22,18 @@ re-exports every public name:
 - :mod:`.entitlements` — the entitlement facts and the stored entitlement snapshots;
 - :mod:`.demand` — demand waves: asking for rooms, approving or rejecting the request;
 - :mod:`.allocation` — allocating an approved demand wave (issue 12);
+- :mod:`.booking` — book-rooms (room sagas), manual reservations, the room release sweep;
 - :mod:`._common` — the shared steps (problems, case lock, FSM transition with OCC, case status).
 """
 
 from cases.services.allocation import allocation_create
+from cases.services.booking import (
+    MANUAL_BOOKING_PATHS,
+    case_book_rooms,
+    reservation_manual_book,
+    reservations_release_sweep,
+    subcases_advance_by_system,
+)
 from cases.services.compensation import (
     CANCELLABLE_RUN_STATUSES,
     NOT_COMPENSABLE_STATUSES,
@@ -68,6 +76,7 @@ __all__ = [
     "DEMAND_REASON_MAX_LENGTH",
     "DEPARTURE_DATE_TOLERANCE",
     "DUPLICATE_CASE_CONSTRAINT",
+    "MANUAL_BOOKING_PATHS",
     "NOTE_MAX_LENGTH",
     "NOT_COMPENSABLE_STATUSES",
     "REDACTED",
@@ -79,6 +88,7 @@ __all__ = [
     "TRANSFER_SETTLED_RUN_STATUSES",
     "SubCaseWriteGuard",
     "allocation_create",
+    "case_book_rooms",
     "case_declare",
     "case_entitlement_facts_set",
     "case_passenger_data_purge",
@@ -90,6 +100,8 @@ __all__ = [
     "estimated_rooms",
     "manifest_append",
     "passenger_groups_create",
+    "reservation_manual_book",
+    "reservations_release_sweep",
     "saga_run_cancel",
     "saga_run_retry",
     "subcase_compensate",
@@ -98,5 +110,6 @@ __all__ = [
     "subcase_transition",
     "subcase_write_guard_register",
     "subcase_write_guard_unregister",
+    "subcases_advance_by_system",
     "transfers_request",
 ]

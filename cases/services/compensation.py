@@ -2,6 +2,7 @@
 failed run and cancelling one. The engine that executes them is :mod:`cases.saga`; the request's
 validation, limits and settlement are :mod:`cases.compensation`."""
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,7 @@ from audit import services as audit
 from cases import compensation, events, saga
 from cases.models import Case, SagaRun, SagaRunStatus, SagaStepStatus, SubCase, SubCaseStatus
 from cases.services._common import _version_conflict
+from cases.services.booking import hotel_items_resolve
 from cases.services.guards import _guard_subcase_write
 from nexa.platform.auth import Principal
 from nexa.platform.context import current_correlation_urn
@@ -65,6 +67,10 @@ def subcase_compensate(
 
     sub_case_id = parse_urn(sub_case_urn, "subcase").id  # malformed: 400 (nexa.platform.problems)
     request = compensation.validate_request(airline=principal.airline, items=items, reason=reason, now=timezone.now())
+    # A HOTEL item becomes the hotel steps' item (its offers found now: a search is a provider call).
+    request = dataclasses.replace(
+        request, items=hotel_items_resolve(airline=principal.airline, sub_case_id=sub_case_id, items=request.items)
+    )
     digest = compensation.payload_hash(version=expected_version, items=items, reason=reason)
     limits = compensation.limits_for(principal.airline)
     with transaction.atomic():
