@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from cases import services
 from cases.api.views import CASE_URN_PARAMETER, SUPERVISOR
-from nexa.platform.openapi import urn_schema, with_schema
+from nexa.platform.openapi import problem, urn_schema, with_schema
 from nexa.platform.problems import validation_problem
 from nexa.platform.urns import InvalidUrn, parse_urn
 from nexa.platform.views import NexaAPIView
@@ -109,8 +109,13 @@ _DESCRIPTION = (
     "Placed sub-cases go GROUPED → ALLOCATED; the others → MANUAL_REVIEW with an internal allocation:failed "
     "event carrying category and reason. The answer is the stored plan, which book-rooms reads. "
     "409 demand-not-approved (demandStatus: PENDING_APPROVAL, EXPIRED, REJECTED or ALLOCATED — also the loser "
-    "of two concurrent allocations), 409 nothing-to-allocate, 404 for another airline's demand."
+    "of two concurrent allocations), 409 nothing-to-allocate, 404 for another airline's demand. 503 (failedDomain "
+    "policies or booking, Retry-After 30) when the policies could not be read, or no hotel vendor answered and "
+    "the contracts cannot place every group: an outage is not a verdict, so nothing is written and the wave "
+    "stays APPROVED."
 )
+
+_UNAVAILABLE = problem("The policies or every hotel vendor could not be reached; nothing was written.")
 
 
 def _created(allocation) -> Response:
@@ -128,6 +133,7 @@ class AllocationAllocateView(NexaAPIView):
         responses={
             201: AllocationPlanSerializer,
             404: OpenApiResponse(description="The demand is not one of your airline's (or does not exist)."),
+            503: _UNAVAILABLE,
         },
     )
     def post(self, request):
@@ -149,7 +155,7 @@ class CaseAllocateView(NexaAPIView):
         ),
         parameters=[CASE_URN_PARAMETER],
         request=AllocateRequestSerializer,
-        responses={201: AllocationPlanSerializer},
+        responses={201: AllocationPlanSerializer, 503: _UNAVAILABLE},
     )
     def post(self, request, case_urn: str):
         parse_urn(case_urn, "case")  # a malformed path URN is a 400 before the body is read

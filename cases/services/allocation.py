@@ -54,7 +54,7 @@ from cases.services._common import (
 from cases.services.guards import _guard_subcase_write
 from nexa.platform.auth import Principal
 from nexa.platform.composition import PARTIAL_FAILURES, compose
-from nexa.platform.problems import Problem, conflict_problem, validation_problem
+from nexa.platform.problems import Problem, conflict_problem, downstream_unavailable_problem, validation_problem
 from policies.selectors import policy_resolve
 
 # Sections of the gathering compose (their names are the ``domain`` of a failed one).
@@ -226,8 +226,9 @@ def _vendor_offers(searches: list[dict[str, Any]], currency_code: str) -> list[b
 
 def _gather(
     *, principal: Principal, case: Case, wave: DemandWave, groups: list[booking_selectors.Group]
-) -> tuple[dict[str, booking_selectors.Rules | None], list[booking_selectors.Offer], list[dict[str, str]]]:
-    """Policies, contracts and vendor inventory, all in flight at once: (rules by tier, offers, failures)."""
+) -> tuple[dict[str, booking_selectors.Rules | None], list[booking_selectors.Offer], list[dict[str, str]], list[str]]:
+    """Policies, contracts and vendor inventory, all in flight at once: (rules by tier, offers, failures, the
+    domains that could not be read at all)."""
     currency = booking_selectors.airline_currency(principal.airline)
     passengers = [p for group in groups for p in group.passengers]
     tiers = sorted({p.tier for p in passengers})
@@ -271,7 +272,14 @@ def _gather(
             failures.append(failure)
     rules = {tier: joined.get(POLICY_SECTION_PREFIX + tier) for tier in tiers}
     offers = list(joined.get(CONTRACTS_SECTION) or []) + _vendor_offers(searches, currency.code)
-    return rules, offers, failures
+    # An outage is not a verdict: a tier whose policy could not be read is not "no policy", and no vendor
+    # answering is not "no rooms". allocation_create refuses (503) rather than sending passengers to review.
+    unavailable = []
+    if any(POLICY_SECTION_PREFIX + tier not in joined for tier in tiers):
+        unavailable.append("policies")
+    if HOTELS_SECTION not in joined:
+        unavailable.append("booking")
+    return rules, offers, failures, unavailable
 
 
 # --- the plan as JSON ------------------------------------------------------------------------------------
@@ -516,11 +524,21 @@ def allocation_create(*, principal: Principal, demand_urn: str, case_urn: str | 
             detail=f"No passenger of {wave.urn} is GROUPED.",
         )
     started = time.perf_counter()
-    rules, offers, failures = _gather(principal=principal, case=case, wave=wave, groups=groups)
+    rules, offers, failures, unavailable = _gather(principal=principal, case=case, wave=wave, groups=groups)
     gathered = time.perf_counter()
+    if "policies" in unavailable:
+        raise downstream_unavailable_problem("policies", "The policies could not be read; try again in 30 seconds.")
     plan = booking_selectors.allocation_plan(
         booking_selectors.AllocationInput(groups=tuple(groups), rules_by_tier=rules, inventory=tuple(offers))
     )
+    if "booking" in unavailable and any(
+        entry.category == booking_selectors.ALLOCATION_FAILED for entry in plan.unallocated
+    ):
+        # Contracts alone could not place everyone and no vendor answered: nothing is written, the wave
+        # stays APPROVED, and the supervisor retries rather than finding the rest in manual review.
+        raise downstream_unavailable_problem(
+            "booking", "No hotel vendor answered and the contracts cannot place every group; try again in 30 seconds."
+        )
     planned = time.perf_counter()
     allocation = _persist(
         principal=principal,

@@ -21,18 +21,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from booking import allocation as engine_module
 from booking.allocation import (
-    ALLOCATION_FAILED,
     DATA_INCOMPLETE,
-    MIXED_TIER_GROUP,
     POLICY_VIOLATION,
-    SOURCE_CONTRACT,
-    AllocationInput,
-    Assignment,
-    Plan,
-    Room,
-    Unallocated,
 )
 from booking.hotels import hotels_seed_demo
 from booking.models import Hotel, HotelSearch, Reservation, ReservationSource, ReservationStatus
@@ -78,74 +69,9 @@ ASSIGNMENT_KEYS = OFFER_KEYS | {
 }
 
 
-# --- the engine stand-in (tests only) -----------------------------------------------------------------------
-
-
-def _complies(offer, rules) -> bool:
-    return (
-        (rules.max_distance_km is None or offer.distance_km <= rules.max_distance_km)
-        and (rules.min_stars is None or offer.stars >= rules.min_stars)
-        and (rules.max_nightly_rate is None or offer.nightly_rate <= rules.max_nightly_rate)
-    )
-
-
-def fake_allocate_until_the_engine_lands(request: AllocationInput) -> Plan:
-    """A small deterministic stand-in for booking.allocation.allocate while it raises NotImplementedError:
-    one room per PNR party (split at maxOccupancy), contracts first then cheapest, whole group at one hotel."""
-    left = {o.offer_id: [o.rooms_available, o.accessible_rooms] for o in request.inventory}
-    ranked = sorted(request.inventory, key=lambda o: (o.source != SOURCE_CONTRACT, o.nightly_rate, o.distance_km))
-    assignments, unallocated = [], []
-    for group in request.groups:
-        tiers = {p.tier for p in group.passengers}
-        if any(p.missing for p in group.passengers):
-            unallocated.append(Unallocated(group.urn, DATA_INCOMPLETE, "manifest data missing"))
-            continue
-        if len(tiers) > 1:
-            unallocated.append(Unallocated(group.urn, MIXED_TIER_GROUP, "mixed tiers"))
-            continue
-        rules = request.rules_by_tier.get(next(iter(tiers)))
-        if rules is None:
-            unallocated.append(Unallocated(group.urn, POLICY_VIOLATION, "no policy for the tier"))
-            continue
-        parties: dict[str, list] = {}
-        for p in group.passengers:
-            parties.setdefault(p.pnr, []).append(p)
-        rooms = []
-        for party in parties.values():
-            for start in range(0, len(party), rules.max_occupancy):
-                chunk = party[start : start + rules.max_occupancy]
-                rooms.append(
-                    Room(
-                        occupants=tuple(p.key for p in chunk),
-                        accessible=any(p.reduced_mobility for p in chunk),
-                        escort=any(p.unaccompanied_minor for p in chunk),
-                    )
-                )
-        accessible = sum(room.accessible for room in rooms)
-        fits = [
-            o
-            for o in ranked
-            if _complies(o, rules) and left[o.offer_id][0] >= len(rooms) and left[o.offer_id][1] >= accessible
-        ]
-        if not fits:
-            unallocated.append(Unallocated(group.urn, ALLOCATION_FAILED, "no compliant inventory"))
-            continue
-        chosen = fits[0]
-        left[chosen.offer_id][0] -= len(rooms)
-        left[chosen.offer_id][1] -= accessible
-        reason = f"{chosen.source.lower()} rate {chosen.nightly_rate} {chosen.currency}"
-        assignments.append(Assignment(group.urn, chosen, tuple(rooms), rules.policy_urn, reason, tuple(fits[1:3])))
-    return Plan(tuple(assignments), tuple(unallocated))
-
-
 @pytest.fixture
-def engine(monkeypatch):
-    """The real engine when it is implemented; the stand-in above (tests only) while it is not."""
-    try:
-        engine_module.allocate(AllocationInput(groups=(), rules_by_tier={}, inventory=()))
-    except NotImplementedError:
-        monkeypatch.setattr(engine_module, "allocate", fake_allocate_until_the_engine_lands)
-        return "fake"
+def engine():
+    """The real allocation engine (booking.allocation.allocate): these tests run the whole use case."""
     return "real"
 
 
@@ -505,6 +431,26 @@ def test_a_vendor_down_is_a_partial_failure_and_the_rest_is_placed(world, client
     assert all(a["offerId"].startswith(f"{a['vendor']}~") for a in plan["assignments"])
     assert_rooms_sound(plan, sub_cases)
     assert set(statuses(sub_cases).values()) == {SubCaseStatus.ALLOCATED}
+
+
+def test_every_vendor_down_and_contracts_short_is_503_and_nothing_is_written(world, client_for, vendors):
+    """An outage is not a verdict: with no vendor answering, the groups the contracts cannot place are not
+    sent to review; the wave stays APPROVED and the supervisor retries."""
+    for vendor in VENDORS:
+        vendors.hotels.vendor(vendor).outage()
+    case = CaseFactory(airline="IB", airport="MAD")
+    sub_cases = grouped(case, [[]], [[]])
+    wave = make_wave(case, sub_cases)  # no contract
+
+    response = allocate(client_for, wave)
+
+    assert response.status_code == 503, response.content
+    assert response.json()["failedDomain"] == "booking"
+    assert response.headers["Retry-After"] == "30"
+    wave.refresh_from_db()
+    assert wave.status == DemandStatus.APPROVED
+    assert not Allocation.objects.filter(demand=wave).exists()
+    assert set(statuses(sub_cases).values()) == {SubCaseStatus.GROUPED}
 
 
 def test_a_hung_vendor_does_not_hold_the_allocation_past_its_time_box(world, client_for, vendors):
