@@ -274,10 +274,11 @@ def _gather(
     offers = list(joined.get(CONTRACTS_SECTION) or []) + _vendor_offers(searches, currency.code)
     # An outage is not a verdict: a tier whose policy could not be read is not "no policy", and no vendor
     # answering is not "no rooms". allocation_create refuses (503) rather than sending passengers to review.
+    failed_sections = {failure["domain"] for failure in joined[PARTIAL_FAILURES]}
     unavailable = []
-    if any(POLICY_SECTION_PREFIX + tier not in joined for tier in tiers):
+    if any(POLICY_SECTION_PREFIX + tier in failed_sections for tier in tiers):
         unavailable.append("policies")
-    if HOTELS_SECTION not in joined:
+    if HOTELS_SECTION in failed_sections:
         unavailable.append("booking")
     return rules, offers, failures, unavailable
 

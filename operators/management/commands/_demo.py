@@ -64,6 +64,7 @@ class DemoDisruption:
     tiers: tuple[tuple[str, int], ...]  # (tier, weight) for a passenger's own booking
     loyalty_tiers: tuple[str, ...]  # lowest first
     onward_flights: tuple[str, ...] = ()
+    destination: str = ""  # the flight's destination: the entitlements' distance band (docs/booking.md)
     email_domains: tuple[str, ...] = ("example.com", "example.org")
 
     def scheduled_departure(self, flight_date: dt.date) -> dt.datetime:
@@ -91,6 +92,7 @@ DEMO_DISRUPTIONS: tuple[DemoDisruption, ...] = (
         tiers=((Tier.ECONOMY, 86), (Tier.BUSINESS, 14)),
         loyalty_tiers=("Iberia Plus Clásica", "Iberia Plus Plata", "Iberia Plus Oro", "Iberia Plus Platino"),
         onward_flights=("SN2583", "SN3711", "IB3192"),
+        destination="BRU",
     ),
     DemoDisruption(
         airline="LH",
@@ -109,6 +111,7 @@ DEMO_DISRUPTIONS: tuple[DemoDisruption, ...] = (
         tiers=((Tier.ECONOMY, 74), (Tier.PREMIUM_ECONOMY, 11), (Tier.BUSINESS, 12), (Tier.FIRST, 3)),
         loyalty_tiers=("Miles & More", "Frequent Traveller", "Senator", "HON Circle"),
         onward_flights=("UA1532", "B6415", "AA2141", "DL2290"),
+        destination="JFK",
     ),
 )
 
@@ -465,6 +468,7 @@ def demo_disruption_ensure(
             cause=disruption.cause,
             note=disruption.note,
             passengers=rows,
+            destination=disruption.destination,
         )
         declared, added = True, len(rows)
     else:
