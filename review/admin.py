@@ -3,8 +3,18 @@
 
 from django.contrib import admin
 
-from nexa.platform.admin import NexaModelAdmin
-from review.models import ReviewItem
+from nexa.platform.admin import NexaModelAdmin, TenantScopedAdminMixin
+from review.models import ReviewItem, ReviewPage
+
+
+class ReviewPageInline(TenantScopedAdminMixin, admin.TabularInline):
+    """Every page of the on-call for the item, with its delivery log."""
+
+    model = ReviewPage
+    fields = ("trigger", "priority_before", "priority_after", "status", "attempts", "created_at", "delivered_at", "log")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
 
 
 @admin.register(ReviewItem)
@@ -16,3 +26,4 @@ class ReviewItemAdmin(NexaModelAdmin):
     ordering = ["sla_due_at", "id"]
     date_hierarchy = "created_at"
     list_select_related = ["case"]
+    inlines = [ReviewPageInline]

@@ -138,3 +138,44 @@ class ReviewItem(models.Model):
     @transition(field=state, source=[ReviewState.CLAIMED, ReviewState.ESCALATED], target=ReviewState.RESOLVED)
     def resolve(self):
         pass
+
+
+class PageStatus(models.TextChoices):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"  # every attempt failed
+    SKIPPED = "SKIPPED"  # the airline has no alerting webhook configured
+
+
+class PageTrigger(models.TextChoices):
+    SLA_BREACH = "SLA_BREACH"
+    MANUAL = "MANUAL"  # an operator escalated the item
+
+
+class ReviewPage(models.Model):
+    """One page of the on-call for one escalation of one item, and the log of every delivery attempt.
+
+    Written in the transaction that escalates the item (the SLA sweep's, or an operator's). Unique by
+    (item, the due time it replaced): an escalation restarts the SLA clock, so a breach pages exactly once
+    however often the sweep runs."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="pages")
+    trigger = models.CharField(max_length=12, choices=PageTrigger.choices)
+    sla_due_at_before = models.DateTimeField(help_text="the item's sla_due_at the escalation replaced (breached)")
+    priority_before = models.CharField(max_length=8, choices=ReviewPriority.choices)
+    priority_after = models.CharField(max_length=8, choices=ReviewPriority.choices)
+    status = models.CharField(max_length=10, choices=PageStatus.choices, default=PageStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    log = models.JSONField(default=list, blank=True, help_text="[{at, url, status, error, ms}] per attempt")
+    created_at = models.DateTimeField(db_default=Now())
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "sla_due_at_before"], name="review_page_one_per_breach"),
+        ]
+
+    def __str__(self) -> str:
+        return f"page {self.id} for {self.item_id} ({self.status})"

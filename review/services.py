@@ -8,15 +8,20 @@ event through the outbox. See docs/review.md for the lifecycle.
   outbox event's URN); :func:`review_item_from_event` maps the three failure events onto it.
 * :func:`review_item_claim`, :func:`review_item_assign` — a lease on the item for one operator.
 * :func:`review_item_resolve` — only the claimer; the affected sub-cases go back into the normal flow.
-* :func:`review_item_escalate` — priority one level up (HIGH stays HIGH), state ESCALATED.
+* :func:`review_item_escalate` — priority one level up (HIGH stays HIGH), state ESCALATED, a page.
+* :func:`review_sla_sweep` — the beat task's work: escalate every breached item once and page the on-call;
+  :func:`review_page_deliver` — one signed delivery attempt of a page (``review/paging.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import httpx
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -37,12 +42,15 @@ from nexa.platform.roles import Role, role_satisfies
 from nexa.platform.tenancy import get_for_principal
 from nexa.platform.urns import InvalidUrn, parse_urn
 from operators import selectors as operator_selectors
-from review import events
+from review import events, paging
 from review.models import (
     CATEGORY_PRIORITY,
     ESCALATED_PRIORITY,
+    PageStatus,
+    PageTrigger,
     ReviewCategory,
     ReviewItem,
+    ReviewPage,
     ReviewPriority,
     ReviewResolution,
     ReviewState,
@@ -51,6 +59,11 @@ from review.models import (
 logger = structlog.get_logger(__name__)
 
 SYSTEM_REVIEW_ACTOR = "urn:nexa:system:review"
+SYSTEM_SLA_ACTOR = "urn:nexa:system:sla"
+SWEEP_BATCH = 500
+PAGE_MAX_ATTEMPTS = 5
+PAGE_BACKOFF_MAX_SECONDS = 300
+PAGE_TIMEOUT_SECONDS = 5.0
 DEFAULT_CLAIM_LEASE_SECONDS = 900
 ATTEMPTED_HOTELS_MAX = 50
 REASON_MAX_LENGTH = 2000
@@ -516,32 +529,178 @@ def _subcases_back_to_flow(*, principal: Principal, item: ReviewItem, resolution
 
 
 def review_item_escalate(*, principal: Principal, review_urn: str, reason: str) -> ReviewItem:
-    """Raise the priority one level (LOW → MEDIUM → HIGH; HIGH stays HIGH), state ESCALATED, and restart
-    the SLA clock at the new priority's SLA (so a later breach is a new breach). A claim is kept: the
-    claimer may go on working the item."""
+    """Raise the priority one level (LOW → MEDIUM → HIGH; HIGH stays HIGH), state ESCALATED, restart the
+    SLA clock at the new priority's SLA (so a later breach is a new breach), and page the on-call. A claim is
+    kept: the claimer may go on working the item."""
     with transaction.atomic():
-        now = timezone.now()
         item = _lock_item(principal=principal, review_urn=review_urn)
-        before = _snapshot(item)
-        _apply(item, "escalate")
-        priority = ESCALATED_PRIORITY[ReviewPriority(item.priority)]
-        item = _save(
-            item,
-            {
-                "state": item.state,
-                "priority": priority,
-                "escalations": item.escalations + 1,
-                "sla_due_at": now + dt.timedelta(minutes=sla_minutes(airline=item.airline, priority=priority)),
-            },
-        )
-        audit.record(
-            principal=principal,
-            action="review.escalated",
-            entity_urn=item.urn,
-            case_urn=item.case.urn,
+        return _escalate_locked(
+            item, principal=principal, now=timezone.now(), trigger=PageTrigger.MANUAL, action="review.escalated",
             reason=reason,
-            before=before,
-            after={**_snapshot(item), "slaDueAt": _iso(item.sla_due_at)},
-        )
-        events.publish_review_event(events.REVIEW_ESCALATED, item)
+        )  # fmt: skip
+
+
+def _escalate_locked(
+    item: ReviewItem, *, principal: Principal, now: dt.datetime, trigger: str, action: str, reason: str
+) -> ReviewItem:
+    """The escalation of a locked item: transition, audit, ``review:escalated``, and the page (its row and
+    the outbox hand-off to the delivery task), all in the caller's transaction."""
+    before = _snapshot(item)
+    due_before = item.sla_due_at
+    _apply(item, "escalate")
+    priority = ESCALATED_PRIORITY[ReviewPriority(item.priority)]
+    item = _save(
+        item,
+        {
+            "state": item.state,
+            "priority": priority,
+            "escalations": item.escalations + 1,
+            "sla_due_at": now + dt.timedelta(minutes=sla_minutes(airline=item.airline, priority=priority)),
+        },
+    )
+    page = ReviewPage.objects.create(
+        airline=item.airline,
+        item=item,
+        trigger=trigger,
+        sla_due_at_before=due_before,
+        priority_before=before["priority"],
+        priority_after=priority,
+    )
+    audit.record(
+        principal=principal,
+        action=action,
+        entity_urn=item.urn,
+        case_urn=item.case.urn,
+        reason=reason,
+        before={**before, "slaDueAt": _iso(due_before)},
+        after={**_snapshot(item), "slaDueAt": _iso(item.sla_due_at), "pageId": str(page.id)},
+    )
+    events.publish_review_event(events.REVIEW_ESCALATED, item)
+    events.publish_page_requested(review_urn=item.urn, page_id=str(page.id), airline=item.airline)
     return item
+
+
+# --- the SLA sweep and the on-call pages -------------------------------------------------------------------
+
+
+def sla_principal(airline: str) -> Principal:
+    """The sweep acts as this principal (audit actor ``urn:nexa:system:sla``)."""
+    return Principal(airline=airline, role=Role.ADMIN, operator_urn=SYSTEM_SLA_ACTOR, subject="system:sla")
+
+
+def review_sla_sweep(*, now: dt.datetime | None = None, limit: int = SWEEP_BATCH) -> list[str]:
+    """Escalate every unresolved item whose SLA is breached, once per breach, and page the on-call.
+
+    One transaction per batch: the breached items are claimed with ``FOR UPDATE SKIP LOCKED`` (two sweeps
+    never take the same item; an operator's write in progress is taken next time) through the partial index
+    on ``sla_due_at`` of unresolved items, so resolved items cost nothing. Escalating moves ``sla_due_at``
+    forward, which is what makes a breach page exactly once. Returns the escalated items' URNs."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        breached = list(
+            ReviewItem.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("case")
+            .filter(sla_due_at__lte=now)
+            .exclude(state=ReviewState.RESOLVED)
+            .order_by("sla_due_at", "id")[:limit]
+        )
+        for item in breached:
+            _escalate_locked(
+                item,
+                principal=sla_principal(item.airline),
+                now=now,
+                trigger=PageTrigger.SLA_BREACH,
+                action="review.sla_breached",
+                reason=f"{item.priority} SLA breached at {_iso(item.sla_due_at)}",
+            )
+    return [item.urn for item in breached]
+
+
+def page_max_attempts() -> int:
+    return int(getattr(settings, "NEXA_REVIEW_PAGE_MAX_ATTEMPTS", PAGE_MAX_ATTEMPTS))
+
+
+def page_backoff_seconds(attempt: int) -> float:
+    """2, 4, 8 … s after the n-th failed attempt, at most 5 minutes."""
+    return float(min(PAGE_BACKOFF_MAX_SECONDS, 2**attempt))
+
+
+def page_body(page: ReviewPage) -> dict[str, Any]:
+    item = page.item
+    return {
+        "type": "review.sla_breached" if page.trigger == PageTrigger.SLA_BREACH else "review.escalated",
+        "pageId": str(page.id),
+        "airline": page.airline,
+        "reviewUrn": item.urn,
+        "caseUrn": item.case.urn,
+        "category": item.category,
+        "priority": page.priority_after,
+        "previousPriority": page.priority_before,
+        "slaDueAt": _iso(page.sla_due_at_before),
+        "state": item.state,
+        "assignedTo": item.assigned_to or None,
+        "escalations": item.escalations,
+        "link": f"/v1/manual-review/{item.urn}",
+    }
+
+
+def review_page_deliver(*, page_id: str) -> float | None:
+    """One delivery attempt of a page: POST the signed body to the airline's alerting webhook and log it.
+    Returns the seconds to wait before the next attempt, or ``None`` when the page is settled (DELIVERED,
+    FAILED after ``page_max_attempts()``, SKIPPED when the airline has no webhook, or already settled).
+
+    The page row stays locked during the call (bounded by ``PAGE_TIMEOUT_SECONDS``), so two deliveries of the
+    same page never run at once; a receiver may still see a retry of an attempt whose answer was lost, and
+    dedupes on ``pageId``."""
+    with transaction.atomic():
+        page = (
+            ReviewPage.objects.select_for_update(of=("self",)).select_related("item__case").filter(pk=page_id).first()
+        )
+        if page is None or page.status != PageStatus.PENDING:
+            return None
+        tenant = TenantSettings.objects.filter(airline=page.airline).first()
+        url = tenant.alert_webhook_url if tenant else ""
+        at = timezone.now()
+        if not url:
+            page.status = PageStatus.SKIPPED
+            page.log = [*page.log, {"at": _iso(at), "url": "", "status": None, "error": "no alerting webhook"}]
+            page.save(update_fields=["status", "log"])
+            logger.warning("review_page_skipped", page_id=str(page.id), airline=page.airline)
+            return None
+        body = json.dumps(page_body(page), separators=(",", ":"), sort_keys=True).encode("utf-8")
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            paging.TIMESTAMP_HEADER: str(timestamp),
+            paging.SIGNATURE_HEADER: paging.sign(secret=tenant.alert_webhook_secret, timestamp=timestamp, body=body),
+            "X-Nexa-Page-Id": str(page.id),
+        }
+        started = time.monotonic()
+        status, error = None, ""
+        try:
+            response = httpx.post(url, content=body, headers=headers, timeout=PAGE_TIMEOUT_SECONDS)
+            status = response.status_code
+            if not 200 <= status < 300:
+                error = response.text[:200]
+        except httpx.HTTPError as failure:
+            error = f"{type(failure).__name__}: {failure}"[:300]
+        attempt = {"at": _iso(at), "url": url, "status": status, "error": error, "ms": _elapsed_ms(started)}
+        page.attempts += 1
+        page.log = [*page.log, attempt]
+        wait = None
+        if status is not None and 200 <= status < 300:
+            page.status, page.delivered_at = PageStatus.DELIVERED, timezone.now()
+        elif page.attempts >= page_max_attempts():
+            page.status = PageStatus.FAILED
+        else:
+            wait = page_backoff_seconds(page.attempts)
+        page.save(update_fields=["status", "attempts", "log", "delivered_at"])
+        logger.info(
+            "review_page_attempt", page_id=str(page.id), airline=page.airline, attempt=page.attempts,
+            http_status=status, error=error or None, page_status=page.status,
+        )  # fmt: skip
+    return wait
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -6,12 +6,16 @@ the outbox delivers at least once, and a redelivery answers the item the first d
 """
 
 from celery import shared_task
+from django.conf import settings
 
 from nexa.platform.context import bound_context
 from nexa.platform.outbox import event_urn
-from review import services
+from review import events, services
 
 QUEUE = "default"
+SLA_QUEUE = "sla"
+SWEEP_TASK = "review.tasks.review_sla_sweep"
+PAGE_TASK = "review.tasks.review_page_deliver"
 FROM_SAGA_FAILED = "review.tasks.review_item_from_saga_failed"
 FROM_ALLOCATION_FAILED = "review.tasks.review_item_from_allocation_failed"
 FROM_BOOKING_FAILED = "review.tasks.review_item_from_booking_failed"
@@ -53,3 +57,32 @@ def review_item_from_booking_failed(*, event_id: str, payload: dict, airline: st
     return _consume(
         services.BOOKING_FAILED, event_id=event_id, payload=payload, airline=airline, correlation_urn=correlation_urn
     )
+
+
+@shared_task(name=SWEEP_TASK, ignore_result=True, queue=SLA_QUEUE)
+def review_sla_sweep() -> int:
+    """Beat: escalate the breached items and page (at most one batch per run; the next run takes the rest)."""
+    return len(services.review_sla_sweep())
+
+
+def _max_countdown() -> float:
+    visibility = (getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}).get("visibility_timeout", 3600)
+    return min(float(services.PAGE_BACKOFF_MAX_SECONDS), float(visibility) / 4)
+
+
+@shared_task(name=PAGE_TASK, bind=True, acks_late=True, max_retries=None, ignore_result=True, queue=SLA_QUEUE)
+def review_page_deliver(
+    self, *, payload: dict | None = None, page_id: str | None = None, correlation_urn: str = "", **_
+):
+    """The outbox consumer of ``review:page-requested`` (and its own retries, with ``page_id``): one attempt,
+    then a retry after the backoff until the page is settled (the attempt limit is kept on the page row)."""
+    page_id = page_id or (payload or {}).get("pageId")
+    with bound_context(correlation_urn=correlation_urn or None):
+        wait = services.review_page_deliver(page_id=page_id)
+    if wait is not None:
+        raise self.retry(
+            kwargs={"page_id": page_id, "correlation_urn": correlation_urn}, countdown=min(wait, _max_countdown())
+        )
+
+
+PAGE_CONSUMER = (events.REVIEW_PAGE_REQUESTED, PAGE_TASK, SLA_QUEUE)
