@@ -199,6 +199,8 @@ CELERY_BEAT_SCHEDULE = {
     "operator-session-sweep": {"task": "operators.tasks.operator_sessions_stale_sweep", "schedule": 15.0},
     # A worker killed mid-step leaves its run's lease to expire; this resumes it within seconds.
     "saga-resume-stalled": {"task": "cases.tasks.saga_runs_resume_stalled", "schedule": 15.0},
+    # Review items past their SLA are escalated and page the on-call (docs/review.md).
+    "review-sla-sweep": {"task": "review.tasks.review_sla_sweep", "schedule": 15.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------

@@ -20,8 +20,6 @@ REVIEW_CLAIMED = "review:claimed"
 REVIEW_RESOLVED = "review:resolved"
 REVIEW_ESCALATED = "review:escalated"
 REVIEW_EVENTS = (REVIEW_CREATED, REVIEW_CLAIMED, REVIEW_RESOLVED, REVIEW_ESCALATED)
-# Internal, to no room: the durable hand-off of one on-call page to the delivery task (sla queue).
-REVIEW_PAGE_REQUESTED = "review:page-requested"
 
 
 class ReviewChanged(TypedDict):
@@ -50,23 +48,6 @@ for _name in REVIEW_EVENTS:
         rooms=[Room.CASE],
         description=_DESCRIPTIONS[_name],
     )
-
-
-class ReviewPageRequested(TypedDict):
-    reviewUrn: Annotated[str, Urn("review")]
-    pageId: str
-
-
-registry.declare(
-    REVIEW_PAGE_REQUESTED,
-    payload=ReviewPageRequested,
-    audience=Audience.INTERNAL,
-    description="An escalation wrote a page of the on-call: the outbox hands it to the delivery task",
-)
-
-
-def publish_page_requested(*, review_urn: str, page_id: str, airline: str) -> None:
-    publish(REVIEW_PAGE_REQUESTED, {"reviewUrn": review_urn, "pageId": page_id}, [], airline=airline)
 
 
 def _iso(value) -> str:

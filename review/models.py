@@ -155,13 +155,14 @@ class PageTrigger(models.TextChoices):
 class ReviewPage(models.Model):
     """One page of the on-call for one escalation of one item, and the log of every delivery attempt.
 
-    Written in the transaction that escalates the item (the SLA sweep's, or an operator's). Unique by
-    (item, the due time it replaced): an escalation restarts the SLA clock, so a breach pages exactly once
-    however often the sweep runs."""
+    Written in the transaction that escalates the item (the SLA sweep's, or an operator's); one per
+    escalation (item, the version it wrote). An escalation restarts the SLA clock, so a breach is escalated,
+    and pages, exactly once however often the sweep runs."""
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     airline = models.CharField(max_length=3)
     item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="pages")
+    item_version = models.PositiveIntegerField(help_text="the item's version the escalation wrote")
     trigger = models.CharField(max_length=12, choices=PageTrigger.choices)
     sla_due_at_before = models.DateTimeField(help_text="the item's sla_due_at the escalation replaced (breached)")
     priority_before = models.CharField(max_length=8, choices=ReviewPriority.choices)
@@ -174,7 +175,7 @@ class ReviewPage(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["item", "sla_due_at_before"], name="review_page_one_per_breach"),
+            models.UniqueConstraint(fields=["item", "item_version"], name="review_page_one_per_escalation"),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from nexa.platform.auth import Principal
 from nexa.platform.tenancy import for_principal, get_for_principal
 from nexa.platform.urns import parse_urn
-from review.models import UNRESOLVED_STATES, ReviewItem
+from review.models import UNRESOLVED_STATES, ReviewItem, ReviewPage
 
 
 def review_item_get(*, principal: Principal, review_urn: str) -> ReviewItem:
@@ -41,3 +41,13 @@ def review_items_list(
     if assigned_to is not None:
         items = items.filter(assigned_to=assigned_to)
     return items
+
+
+def review_page_id_for(*, review_urn: str, version: int) -> str | None:
+    """The page an escalation wrote (from its ``review:escalated`` event), or None (a page-less event)."""
+    page_id = (
+        ReviewPage.objects.filter(item_id=parse_urn(review_urn, "review").id, item_version=version)
+        .values_list("id", flat=True)
+        .first()
+    )
+    return str(page_id) if page_id else None

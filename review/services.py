@@ -26,7 +26,6 @@ import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.db.models.functions import Now
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -40,7 +39,7 @@ from nexa.platform.models import TenantSettings
 from nexa.platform.problems import Problem, conflict_problem, validation_problem
 from nexa.platform.roles import Role, role_satisfies
 from nexa.platform.tenancy import get_for_principal
-from nexa.platform.urns import InvalidUrn, parse_urn
+from nexa.platform.urns import InvalidUrn, new_id, parse_urn
 from operators import selectors as operator_selectors
 from review import events, paging
 from review.models import (
@@ -186,9 +185,8 @@ def _snapshot(item: ReviewItem) -> dict[str, Any]:
 def _save(item: ReviewItem, changes: Mapping[str, Any]) -> ReviewItem:
     """Write ``changes`` with the OCC check (the row lock makes a mismatch a bug, never a race lost)."""
     expected = item.version
-    updated = ReviewItem.objects.filter(pk=item.pk, version=expected).update(
-        **changes, version=F("version") + 1, updated_at=Now()
-    )
+    changes = {**changes, "updated_at": timezone.now()}
+    updated = ReviewItem.objects.filter(pk=item.pk, version=expected).update(**changes, version=F("version") + 1)
     if not updated:
         current = ReviewItem.objects.filter(pk=item.pk).values_list("version", flat=True).first()
         raise conflict_problem(
@@ -200,7 +198,6 @@ def _save(item: ReviewItem, changes: Mapping[str, Any]) -> ReviewItem:
     for name, value in changes.items():
         setattr(item, name, value)
     item.version = expected + 1
-    item.refresh_from_db(fields=["updated_at"])
     return item
 
 
@@ -534,50 +531,73 @@ def review_item_escalate(*, principal: Principal, review_urn: str, reason: str) 
     kept: the claimer may go on working the item."""
     with transaction.atomic():
         item = _lock_item(principal=principal, review_urn=review_urn)
-        return _escalate_locked(
-            item, principal=principal, now=timezone.now(), trigger=PageTrigger.MANUAL, action="review.escalated",
-            reason=reason,
-        )  # fmt: skip
+        expected = item.version
+        before, page = _escalation_of(item, now=timezone.now(), trigger=PageTrigger.MANUAL, sla_cache={})
+        updated = ReviewItem.objects.filter(pk=item.pk, version=expected).update(**_escalated_columns(item))
+        if not updated:  # the row lock makes this a bug, never a race lost
+            raise conflict_problem(
+                slug="version-conflict", title="The item changed since you read it", detail=item.urn, version=None
+            )
+        page.save(force_insert=True)
+        _escalation_recorded(item, page, before, principal=principal, action="review.escalated", reason=reason)
+    return item
 
 
-def _escalate_locked(
-    item: ReviewItem, *, principal: Principal, now: dt.datetime, trigger: str, action: str, reason: str
-) -> ReviewItem:
-    """The escalation of a locked item: transition, audit, ``review:escalated``, and the page (its row and
-    the outbox hand-off to the delivery task), all in the caller's transaction."""
-    before = _snapshot(item)
+def _escalation_of(
+    item: ReviewItem, *, now: dt.datetime, trigger: str, sla_cache: dict[tuple[str, str], int]
+) -> tuple[dict[str, Any], ReviewPage]:
+    """The escalation of a locked item, in memory: the transition, the priority one level up, the SLA clock
+    restarted at the new priority's SLA, the version, and its page (not saved). Returns the state before."""
+    before = {**_snapshot(item), "slaDueAt": _iso(item.sla_due_at)}
     due_before = item.sla_due_at
     _apply(item, "escalate")
     priority = ESCALATED_PRIORITY[ReviewPriority(item.priority)]
-    item = _save(
-        item,
-        {
-            "state": item.state,
-            "priority": priority,
-            "escalations": item.escalations + 1,
-            "sla_due_at": now + dt.timedelta(minutes=sla_minutes(airline=item.airline, priority=priority)),
-        },
-    )
-    page = ReviewPage.objects.create(
+    if (item.airline, priority) not in sla_cache:
+        sla_cache[item.airline, priority] = sla_minutes(airline=item.airline, priority=priority)
+    item.priority = priority
+    item.escalations += 1
+    item.sla_due_at = now + dt.timedelta(minutes=sla_cache[item.airline, priority])
+    item.version += 1
+    item.updated_at = now
+    page = ReviewPage(
+        id=new_id(),
         airline=item.airline,
         item=item,
+        item_version=item.version,
         trigger=trigger,
         sla_due_at_before=due_before,
         priority_before=before["priority"],
         priority_after=priority,
     )
+    return before, page
+
+
+def _escalated_columns(item: ReviewItem) -> dict[str, Any]:
+    return {
+        "state": item.state,
+        "priority": item.priority,
+        "escalations": item.escalations,
+        "sla_due_at": item.sla_due_at,
+        "version": item.version,
+        "updated_at": item.updated_at,
+    }
+
+
+def _escalation_recorded(
+    item: ReviewItem, page: ReviewPage, before: dict[str, Any], *, principal: Principal, action: str, reason: str
+) -> None:
+    """Audit and ``review:escalated``; the event is also the page's durable hand-off to the delivery task
+    (its consumer finds the page by the item and ``version``)."""
     audit.record(
         principal=principal,
         action=action,
         entity_urn=item.urn,
         case_urn=item.case.urn,
         reason=reason,
-        before={**before, "slaDueAt": _iso(due_before)},
+        before=before,
         after={**_snapshot(item), "slaDueAt": _iso(item.sla_due_at), "pageId": str(page.id)},
     )
     events.publish_review_event(events.REVIEW_ESCALATED, item)
-    events.publish_page_requested(review_urn=item.urn, page_id=str(page.id), airline=item.airline)
-    return item
 
 
 # --- the SLA sweep and the on-call pages -------------------------------------------------------------------
@@ -594,8 +614,11 @@ def review_sla_sweep(*, now: dt.datetime | None = None, limit: int = SWEEP_BATCH
     One transaction per batch: the breached items are claimed with ``FOR UPDATE SKIP LOCKED`` (two sweeps
     never take the same item; an operator's write in progress is taken next time) through the partial index
     on ``sla_due_at`` of unresolved items, so resolved items cost nothing. Escalating moves ``sla_due_at``
-    forward, which is what makes a breach page exactly once. Returns the escalated items' URNs."""
+    forward, which is what makes a breach page exactly once. The items are written with one UPDATE per
+    (new priority, airline) and the pages with one INSERT; each item still gets its audit row and event.
+    Returns the escalated items' URNs."""
     now = now or timezone.now()
+    sla_cache: dict[tuple[str, str], int] = {}  # one settings read per airline and priority per sweep
     with transaction.atomic():
         breached = list(
             ReviewItem.objects.select_for_update(skip_locked=True, of=("self",))
@@ -604,15 +627,25 @@ def review_sla_sweep(*, now: dt.datetime | None = None, limit: int = SWEEP_BATCH
             .exclude(state=ReviewState.RESOLVED)
             .order_by("sla_due_at", "id")[:limit]
         )
+        pages, batches = [], {}
         for item in breached:
-            _escalate_locked(
-                item,
-                principal=sla_principal(item.airline),
-                now=now,
-                trigger=PageTrigger.SLA_BREACH,
-                action="review.sla_breached",
-                reason=f"{item.priority} SLA breached at {_iso(item.sla_due_at)}",
+            reason = f"{item.priority} SLA breached at {_iso(item.sla_due_at)}"
+            before, page = _escalation_of(item, now=now, trigger=PageTrigger.SLA_BREACH, sla_cache=sla_cache)
+            pages.append(page)
+            batches.setdefault((item.priority, item.sla_due_at), []).append(item.pk)
+            _escalation_recorded(
+                item, page, before, principal=sla_principal(item.airline), action="review.sla_breached", reason=reason
             )
+        for (priority, due), ids in batches.items():
+            ReviewItem.objects.filter(pk__in=ids).update(
+                state=ReviewState.ESCALATED,
+                priority=priority,
+                sla_due_at=due,
+                escalations=F("escalations") + 1,
+                version=F("version") + 1,
+                updated_at=now,
+            )
+        ReviewPage.objects.bulk_create(pages)
     return [item.urn for item in breached]
 
 
@@ -695,7 +728,8 @@ def review_page_deliver(*, page_id: str) -> float | None:
         else:
             wait = page_backoff_seconds(page.attempts)
         page.save(update_fields=["status", "attempts", "log", "delivered_at"])
-        logger.info(
+        log = logger.warning if page.status == PageStatus.FAILED else logger.info
+        log(
             "review_page_attempt", page_id=str(page.id), airline=page.airline, attempt=page.attempts,
             http_status=status, error=error or None, page_status=page.status,
         )  # fmt: skip

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from nexa.platform.context import bound_context
 from nexa.platform.outbox import event_urn
-from review import events, services
+from review import events, selectors, services
 
 QUEUE = "default"
 SLA_QUEUE = "sla"
@@ -74,9 +74,13 @@ def _max_countdown() -> float:
 def review_page_deliver(
     self, *, payload: dict | None = None, page_id: str | None = None, correlation_urn: str = "", **_
 ):
-    """The outbox consumer of ``review:page-requested`` (and its own retries, with ``page_id``): one attempt,
-    then a retry after the backoff until the page is settled (the attempt limit is kept on the page row)."""
-    page_id = page_id or (payload or {}).get("pageId")
+    """The outbox consumer of ``review:escalated`` (and its own retries, with ``page_id``): one attempt, then
+    a retry after the backoff until the page is settled (the attempt limit is kept on the page row)."""
+    if page_id is None:
+        payload = payload or {}
+        page_id = selectors.review_page_id_for(review_urn=payload["reviewUrn"], version=payload["version"])
+        if page_id is None:
+            return
     with bound_context(correlation_urn=correlation_urn or None):
         wait = services.review_page_deliver(page_id=page_id)
     if wait is not None:
@@ -85,4 +89,4 @@ def review_page_deliver(
         )
 
 
-PAGE_CONSUMER = (events.REVIEW_PAGE_REQUESTED, PAGE_TASK, SLA_QUEUE)
+PAGE_CONSUMER = (events.REVIEW_ESCALATED, PAGE_TASK, SLA_QUEUE)

@@ -16,7 +16,7 @@ from audit.models import AuditEntry
 from nexa.platform.auth import Principal
 from nexa.platform.models import OutboxEvent, TenantSettings
 from nexa.platform.roles import Role
-from review import paging, services
+from review import paging, selectors, services
 from review.models import PageStatus, ReviewItem, ReviewPage
 from tests.review.factories import ReviewItemFactory
 
@@ -118,8 +118,12 @@ def test_each_breach_escalates_once_and_pages_once():
     entries = AuditEntry.objects.filter(action="review.sla_breached")
     assert entries.count() == 3 and {e.actor for e in entries} == {"urn:nexa:system:sla"}
     assert {e.airline for e in entries} == {"IB", "LH"}
-    assert OutboxEvent.objects.filter(event="review:escalated").count() == 3
-    assert OutboxEvent.objects.filter(event="review:page-requested").count() == 3
+    escalated = OutboxEvent.objects.filter(event="review:escalated")
+    assert escalated.count() == 3
+    # Each event leads its consumer to its page (the durable hand-off to the delivery task).
+    assert {
+        selectors.review_page_id_for(review_urn=e.payload["reviewUrn"], version=e.payload["version"]) for e in escalated
+    } == {str(page.id) for page in ReviewPage.objects.all()}
 
 
 def test_the_escalation_restarts_the_clock_so_the_next_breach_is_a_new_page():
@@ -264,4 +268,4 @@ def test_pages_reach_the_delivery_task_on_the_sla_queue_through_the_outbox():
     from nexa.platform.outbox import _consumers_for
     from review import tasks
 
-    assert (tasks.PAGE_TASK, "sla") in [(c.task_name, c.queue) for c in _consumers_for("review:page-requested")]
+    assert (tasks.PAGE_TASK, "sla") in [(c.task_name, c.queue) for c in _consumers_for("review:escalated")]
