@@ -608,6 +608,12 @@ def sla_principal(airline: str) -> Principal:
     return Principal(airline=airline, role=Role.ADMIN, operator_urn=SYSTEM_SLA_ACTOR, subject="system:sla")
 
 
+def breached_items(*, now: dt.datetime):
+    """Unresolved items whose SLA due time has passed, most overdue first: the partial index
+    ``review_item_sla_open_idx`` answers it (its condition is the query's ``NOT (state = 'RESOLVED')``)."""
+    return ReviewItem.objects.filter(sla_due_at__lte=now).exclude(state=ReviewState.RESOLVED).order_by("sla_due_at")
+
+
 def review_sla_sweep(*, now: dt.datetime | None = None, limit: int = SWEEP_BATCH) -> list[str]:
     """Escalate every unresolved item whose SLA is breached, once per breach, and page the on-call.
 
@@ -621,11 +627,7 @@ def review_sla_sweep(*, now: dt.datetime | None = None, limit: int = SWEEP_BATCH
     sla_cache: dict[tuple[str, str], int] = {}  # one settings read per airline and priority per sweep
     with transaction.atomic():
         breached = list(
-            ReviewItem.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("case")
-            .filter(sla_due_at__lte=now)
-            .exclude(state=ReviewState.RESOLVED)
-            .order_by("sla_due_at", "id")[:limit]
+            breached_items(now=now).select_for_update(skip_locked=True, of=("self",)).select_related("case")[:limit]
         )
         pages, batches = [], {}
         for item in breached:

@@ -269,3 +269,22 @@ def test_pages_reach_the_delivery_task_on_the_sla_queue_through_the_outbox():
     from review import tasks
 
     assert (tasks.PAGE_TASK, "sla") in [(c.task_name, c.queue) for c in _consumers_for("review:escalated")]
+
+
+def test_the_sweep_reads_the_partial_index_so_resolved_items_cost_nothing():
+    case = ReviewItemFactory().case
+    now = timezone.now()
+    ReviewItem.objects.bulk_create(
+        [
+            ReviewItem(
+                airline="IB", case=case, category="BOOKING_FAILED", priority="HIGH", state="RESOLVED",
+                sla_due_at=now - dt.timedelta(minutes=n % 500 + 1), source_event="booking:failed",
+                source_event_urn=f"urn:nexa:event:resolved-{n}",
+            )
+            for n in range(5_000)
+        ]
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE review_reviewitem")
+    plan = services.breached_items(now=now)[:500].explain()
+    assert "review_item_sla_open_idx" in plan, plan
