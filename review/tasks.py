@@ -3,6 +3,9 @@
 Each receives an outbox delivery (``event_id``, ``event``, ``payload``, ``airline``, ``correlation_urn``
 …) and hands it to :func:`review.services.review_item_from_event`, which is idempotent by the event's URN:
 the outbox delivers at least once, and a redelivery answers the item the first delivery made.
+
+On the ``sla`` queue: ``review_sla_sweep`` (beat, ``CELERY_BEAT_SCHEDULE["review-sla-sweep"]``) and
+``review_page_deliver``, the consumer of ``review:escalated`` that delivers the escalation's page.
 """
 
 from celery import shared_task
