@@ -201,6 +201,8 @@ CELERY_BEAT_SCHEDULE = {
     "saga-resume-stalled": {"task": "cases.tasks.saga_runs_resume_stalled", "schedule": 15.0},
     # Rooms not needed go back: expired holds, uncalled contract allotment, nights of passengers who left.
     "reservations-release": {"task": "cases.tasks.reservations_release", "schedule": 60.0},
+    # Review items past their SLA are escalated and page the on-call (docs/review.md).
+    "review-sla-sweep": {"task": "review.tasks.review_sla_sweep", "schedule": 15.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------
@@ -373,6 +375,12 @@ NEXA_DEMAND_APPROVAL_TTL_MINUTES = env.int("NEXA_DEMAND_APPROVAL_TTL_MINUTES", d
 NEXA_HOTEL_HOLD_TTL_SECONDS = env.int("NEXA_HOTEL_HOLD_TTL_SECONDS", default=900)
 # A room whose hold fails tries at most this many further compliant offers before it goes to review.
 NEXA_BOOKING_MAX_OFFER_ATTEMPTS = env.int("NEXA_BOOKING_MAX_OFFER_ATTEMPTS", default=3)
+
+# --- Manual review (docs/review.md; issue 13) --------------------------------------------------------
+# Minutes an item may wait, by priority, before its SLA is breached (TenantSettings.sla_*_minutes override).
+NEXA_REVIEW_SLA_HIGH_MINUTES = env.int("NEXA_REVIEW_SLA_HIGH_MINUTES", default=15)
+NEXA_REVIEW_SLA_MEDIUM_MINUTES = env.int("NEXA_REVIEW_SLA_MEDIUM_MINUTES", default=60)
+NEXA_REVIEW_SLA_LOW_MINUTES = env.int("NEXA_REVIEW_SLA_LOW_MINUTES", default=240)
 
 # --- Notifications (email through Django's SMTP backend; SMS/WhatsApp through their adapters) ---
 # Django 6.1 configures email through MAILERS (the EMAIL_* settings are deprecated); the environment

@@ -3,6 +3,7 @@
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
 
@@ -58,6 +59,41 @@ class TenantSettings(models.Model):
         blank=True,
         help_text="A demand wave not approved within this many minutes reads as EXPIRED; "
         "empty: NEXA_DEMAND_APPROVAL_TTL_MINUTES.",
+    )
+    # Manual review (docs/review.md): the SLA per priority, and where a breach pages the on-call.
+    sla_high_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="A HIGH review item breaches its SLA after this many minutes; empty: NEXA_REVIEW_SLA_HIGH_MINUTES.",
+    )
+    sla_medium_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="A MEDIUM review item breaches its SLA after this many minutes; "
+        "empty: NEXA_REVIEW_SLA_MEDIUM_MINUTES.",
+    )
+    sla_low_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="A LOW review item breaches its SLA after this many minutes; empty: NEXA_REVIEW_SLA_LOW_MINUTES.",
+    )
+    alert_webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="The on-call alerting webhook an SLA breach is POSTed to (empty: nobody is paged).",
+    )
+    alert_webhook_secret = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Shared secret of the HMAC-SHA256 signature over timestamp + body of each page.",
+    )
+    agent_enabled = models.BooleanField(
+        default=False, help_text="Run the exception agent on every new review item of the airline."
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -20,11 +20,13 @@ from notifications.models import Notification, WhatsAppOptIn
 from operators import services as operator_services
 from operators.models import EntityLock, OperatorSession
 from policies.models import Policy
+from review.models import ReviewItem
 from tests.admin_users import staff_operator, staff_without_operator
 from tests.audit.factories import AuditEntryFactory
 from tests.cases.factories import CaseFactory, PassengerGroupFactory, SubCaseFactory
 from tests.operators.test_sessions import principal
 from tests.policies.factories import PolicyFactory
+from tests.review.factories import ReviewItemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -113,6 +115,7 @@ def ib_rows(django_user_model):
         django_user_model: ib_user,
         Group: Group.objects.get(name="ADMIN"),
         Policy: PolicyFactory(name="ib-secret policy", scope_airport="BIO", created_by="urn:nexa:user:ib-secret"),
+        ReviewItem: ReviewItemFactory(case=case, assigned_to="urn:nexa:user:ib-secret"),
     }
 
 
