@@ -5,7 +5,6 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.renderers import BaseRenderer
 
 from audit.api.serializers import ACTION_MAX_LENGTH, URN_MAX_LENGTH, AuditEntrySerializer, AuditLogFilters
 from audit.export import audit_export_prepare
@@ -20,6 +19,7 @@ from nexa.platform.filters import instant_range_parameters
 from nexa.platform.openapi import NON_BLANK, problem
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem
+from nexa.platform.renderers import passthrough_renderer
 from nexa.platform.roles import AnyOf, Role
 from nexa.platform.urns import InvalidUrn, is_opaque_urn
 from nexa.platform.views import NexaAPIView
@@ -110,15 +110,7 @@ class AuditListView(NexaAPIView):
         return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=_serialize)
 
 
-class CSVRenderer(BaseRenderer):
-    """Lets content negotiation accept ``Accept: text/csv``; the view streams the body itself."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data
+CSVRenderer = passthrough_renderer("text/csv", "csv")
 
 
 class AuditExportView(NexaAPIView):

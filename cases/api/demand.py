@@ -13,10 +13,10 @@ from rest_framework import status as http_status
 from rest_framework.response import Response
 
 from cases import selectors, services
-from cases.api.serializers import MAX_PASSENGERS_PER_REQUEST, UrnFilter
+from cases.api.serializers import MAX_PASSENGERS_PER_REQUEST
 from cases.api.views import CASE_URN_PARAMETER, OPERATOR, SUPERVISOR
 from cases.models import DemandKind, DemandStatus, DemandWave
-from nexa.platform.filters import QueryFilters
+from nexa.platform.filters import QueryFilters, UrnFilter
 from nexa.platform.openapi import EMPTY_IS_ABSENT, NON_BLANK, problem, urn_schema, with_schema
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem

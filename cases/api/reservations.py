@@ -13,16 +13,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
 from booking import selectors as booking_selectors
 from booking.models import ReservationSource, ReservationStatus
 from cases import selectors
-from cases.api.serializers import UrnFilter
-from nexa.platform.filters import ChoiceFilter, QueryFilters
+from nexa.platform.filters import ChoiceFilter, QueryFilters, UrnFilter
 from nexa.platform.openapi import EMPTY_IS_ABSENT, problem, urn_schema, with_schema
 from nexa.platform.pagination import extend_schema_paginated, paginate
+from nexa.platform.renderers import passthrough_renderer
 from nexa.platform.roles import MinRole, Role
 from nexa.platform.urns import format_urn
 from nexa.platform.views import NexaAPIView
@@ -150,15 +149,7 @@ class VoucherLanguage(QueryFilters):
     lang = ChoiceFilter(booking_selectors.VOUCHER_LANGUAGES, empty_is_absent=True)
 
 
-class HTMLRenderer(BaseRenderer):
-    """Lets content negotiation accept ``Accept: text/html``; the view returns the rendered page itself."""
-
-    media_type = "text/html"
-    format = "html"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data
+HTMLRenderer = passthrough_renderer("text/html", "html")
 
 
 def _html_response(html: str) -> HttpResponse:

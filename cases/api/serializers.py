@@ -18,10 +18,10 @@ from cases.models import (
     SubCaseStatus,
     Tier,
 )
-from nexa.platform.filters import ChoiceFilter, InstantRangeFilters, QueryField, QueryFilters
+from nexa.platform.filters import ChoiceFilter, InstantRangeFilters, QueryField, QueryFilters, UrnFilter
 from nexa.platform.inputs import PG_INTEGER_MAX, AwareDateTimeField
 from nexa.platform.openapi import FLIGHT_NUMBER_SCHEMA, NON_BLANK, urn_schema, with_schema
-from nexa.platform.urns import InvalidUrn, format_urn, parse_urn
+from nexa.platform.urns import format_urn
 
 MAX_PASSENGERS_PER_REQUEST = 20_000
 
@@ -272,19 +272,6 @@ class AirportFilter(QueryField):
         if len(code) != 3 or airport_get(iata=code) is None:
             raise serializers.ValidationError(f"{data!r} is not an IATA airport code")
         return code
-
-
-class UrnFilter(QueryField):
-    def __init__(self, kind: str, **kwargs):
-        self.kind = kind
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        try:
-            parse_urn(data, self.kind)
-        except InvalidUrn as error:
-            raise serializers.ValidationError(error.message) from None
-        return data
 
 
 class CaseListFilters(InstantRangeFilters):

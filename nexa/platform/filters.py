@@ -27,6 +27,7 @@ from rest_framework.fields import empty
 
 from nexa.platform.inputs import DATETIME_MAX_LENGTH, strict_int_or_none
 from nexa.platform.openapi import DATE_OR_DATE_TIME_SCHEMA, EMPTY_IS_ABSENT
+from nexa.platform.urns import InvalidUrn, parse_urn
 
 # "…T10:00:00 01:00": an unencoded "+" in a query string arrives as a space.
 _OFFSET_SENT_AS_SPACE = re.compile(r" (\d{2}(:?\d{2})?)$")
@@ -81,6 +82,21 @@ class TextFilter(QueryField):
         if not value or len(value) > self.max_length:
             self.fail("length", max_length=self.max_length)
         return value
+
+
+class UrnFilter(QueryField):
+    """A ``urn:nexa:<kind>:…`` query parameter (a malformed one is a 400 naming it)."""
+
+    def __init__(self, kind: str, **kwargs):
+        self.kind = kind
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            parse_urn(data, self.kind)
+        except InvalidUrn as error:
+            raise serializers.ValidationError(error.message) from None
+        return data
 
 
 class IntegerFilter(QueryField):

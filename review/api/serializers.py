@@ -3,9 +3,9 @@ links), the request bodies (closed: an unknown member is a 400 naming it) and th
 
 from rest_framework import serializers
 
-from nexa.platform.filters import ChoiceFilter, QueryField, QueryFilters
+from nexa.platform.filters import ChoiceFilter, QueryField, QueryFilters, UrnFilter
 from nexa.platform.openapi import urn_schema, with_schema
-from nexa.platform.urns import OPAQUE_URN_MAX_LENGTH, OPAQUE_URN_PATTERN, InvalidUrn, is_opaque_urn, parse_urn
+from nexa.platform.urns import OPAQUE_URN_MAX_LENGTH, OPAQUE_URN_PATTERN, is_opaque_urn
 from review.models import ReviewCategory, ReviewItem, ReviewPriority, ReviewResolution, ReviewState
 
 REASON_MAX_LENGTH = 2000
@@ -140,19 +140,6 @@ class ReviewEscalateSerializer(_ClosedSerializer):
 # --- filters -----------------------------------------------------------------------------------------------
 
 
-class _UrnFilter(QueryField):
-    def __init__(self, kind: str, **kwargs):
-        self.kind = kind
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        try:
-            parse_urn(data, self.kind)
-        except InvalidUrn as error:
-            raise serializers.ValidationError(error.message) from None
-        return data
-
-
 class _OperatorUrnFilter(QueryField):
     def to_internal_value(self, data):
         if not is_opaque_urn(data):
@@ -164,5 +151,5 @@ class ReviewListFilters(QueryFilters):
     state = ChoiceFilter(ReviewState.values, empty_is_absent=True)
     category = ChoiceFilter(ReviewCategory.values, empty_is_absent=True)
     priority = ChoiceFilter(ReviewPriority.values, empty_is_absent=True)
-    caseUrn = _UrnFilter("case", empty_is_absent=True)  # noqa: N815
+    caseUrn = UrnFilter("case", empty_is_absent=True)  # noqa: N815
     assignedTo = _OperatorUrnFilter(empty_is_absent=True)  # noqa: N815
