@@ -67,11 +67,16 @@ def post(client, body, **headers):
 def test_a_manual_reservation_is_confirmed_and_its_passengers_booked_and_notified(client_for):
     objects = objects_for("IB")
     case, members, row = objects["case"], objects["members"], objects["hotel"]
-    response = post(client_for("IB", Role.OPS_SUPERVISOR), body_for(case, members, row))
+    client = client_for("IB", Role.OPS_SUPERVISOR)
+    response = post(client, body_for(case, members, row))
     assert response.status_code == 201, response.content
     body = response.json()
     reservation = Reservation.objects.get(case=case)
     assert response["Location"] == f"/v1/booking/reservations/{reservation.urn}"
+    assert client.get(response["Location"]).json() == body  # the answer is the reservation detail
+    assert {body.pop("createdAt"), body.pop("updatedAt")} == {
+        reservation.created_at.isoformat().replace("+00:00", "Z")
+    }
     assert body == {
         "urn": reservation.urn,
         "caseUrn": case.urn,
@@ -79,7 +84,7 @@ def test_a_manual_reservation_is_confirmed_and_its_passengers_booked_and_notifie
                   "lng": row.lng},
         "checkIn": body_for(case, members, row)["checkIn"],
         "nights": 2,
-        "rooms": [{"occupants": [m.urn for m in members]}],
+        "rooms": [{"occupants": [m.urn for m in members], "accessible": False}],
         "status": "CONFIRMED",
         "source": "MANUAL",
         "confirmationNumber": "HX-4411",
