@@ -205,6 +205,9 @@ def _config(seeded: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The fuzz run has its own time limit (RUN_TIMEOUT_SECONDS) for ~110 operations; pytest's default of 120 s
+# would cut it short on a loaded 2-core machine and hide which operation was slow.
+@pytest.mark.timeout(RUN_TIMEOUT_SECONDS + 60)
 def test_schemathesis_finds_no_failure(asgi_server, seeded, tmp_path):
     config = tmp_path / "schemathesis.toml"
     config.write_text(_config(seeded))
