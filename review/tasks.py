@@ -12,7 +12,6 @@ from celery import shared_task
 from django.conf import settings
 
 from nexa.platform.context import bound_context
-from nexa.platform.outbox import event_urn
 from review import events, selectors, services
 
 QUEUE = "default"
@@ -33,7 +32,7 @@ def _consume(event: str, *, event_id: str, payload: dict, airline: str, correlat
     with bound_context(correlation_urn=correlation_urn or None):
         item = services.review_item_from_event(
             event=event,
-            event_urn=event_urn(event_id),
+            event_urn=event_id,  # the outbox sends the event URN (urn:nexa:event:…), stable across redeliveries
             airline=airline,
             payload=payload or {},
             correlation_urn=correlation_urn,

@@ -74,9 +74,7 @@ def test_a_manual_reservation_is_confirmed_and_its_passengers_booked_and_notifie
     reservation = Reservation.objects.get(case=case)
     assert response["Location"] == f"/v1/booking/reservations/{reservation.urn}"
     assert client.get(response["Location"]).json() == body  # the answer is the reservation detail
-    assert {body.pop("createdAt"), body.pop("updatedAt")} == {
-        reservation.created_at.isoformat().replace("+00:00", "Z")
-    }
+    assert {body.pop("createdAt"), body.pop("updatedAt")} == {reservation.created_at.isoformat().replace("+00:00", "Z")}
     assert body == {
         "urn": reservation.urn,
         "caseUrn": case.urn,

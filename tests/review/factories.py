@@ -8,6 +8,7 @@ import factory
 from django.utils import timezone
 
 from cases.models import SubCaseStatus
+from nexa.platform.outbox import Delivery, event_urn
 from nexa.platform.urns import format_urn, new_id
 from review.models import ReviewCategory, ReviewItem, ReviewPriority
 from tests.cases.factories import CaseFactory, PassengerGroupFactory, SubCaseFactory
@@ -46,13 +47,14 @@ def item_with_subcases_in_review(airline: str = "IB", *, passengers: int = 2, **
 
 
 def delivery(event: str, payload: dict, *, airline: str = "IB", event_id: str | None = None) -> dict:
-    """The keyword arguments a consumer task receives (nexa.platform.outbox.Delivery.as_kwargs)."""
-    return {
-        "event_id": event_id or str(uuid.uuid4()),
-        "event": event,
-        "payload": payload,
-        "rooms": [f"case:{payload.get('caseUrn')}"],
-        "sequence": 1,
-        "airline": airline,
-        "correlation_urn": format_urn("correlation", new_id()),
-    }
+    """The keyword arguments a consumer task receives, built by the outbox's own Delivery (so the shape is
+    the relay's: ``event_id`` is the event URN, ``urn:nexa:event:<uuid>``)."""
+    return Delivery(
+        event_id=event_id or event_urn(uuid.uuid4()),
+        event=event,
+        payload=payload,
+        rooms=[f"case:{payload.get('caseUrn')}"],
+        sequence=1,
+        airline=airline,
+        correlation_urn=format_urn("correlation", new_id()),
+    ).as_kwargs()

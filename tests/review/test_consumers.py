@@ -11,7 +11,7 @@ from booking.models import Reservation, ReservationSource
 from cases import events as case_events
 from cases.models import Tier
 from nexa.platform.models import OutboxEvent, TenantSettings
-from nexa.platform.outbox import _consumers_for, event_urn, publish
+from nexa.platform.outbox import Delivery, _consumers_for, event_urn, publish
 from nexa.platform.urns import format_urn, new_id
 from review import tasks
 from review.models import ReviewItem
@@ -86,7 +86,7 @@ CONSUME = {
 def consume(event: str, payload: dict, **kw) -> ReviewItem | None:
     kwargs = delivery(event, payload, **kw)
     urn = CONSUME[event](**kwargs)
-    return ReviewItem.objects.get(source_event_urn=event_urn(kwargs["event_id"])) if urn else None
+    return ReviewItem.objects.get(source_event_urn=kwargs["event_id"]) if urn else None
 
 
 # --- wiring ------------------------------------------------------------------------------------------------
@@ -107,10 +107,12 @@ def test_a_published_saga_failed_row_becomes_an_item(case, passengers):
             airline=case.airline,
         )
     row = OutboxEvent.objects.get(event="saga:failed")
-    urn = tasks.review_item_from_saga_failed(
-        event_id=str(row.id), event=row.event, payload=row.payload, rooms=row.rooms, sequence=1, airline=row.airline,
-        correlation_urn=row.correlation_urn,
-    )  # fmt: skip
+    # The keyword arguments exactly as the relay sends them (nexa.platform.outbox._deliver).
+    kwargs = Delivery(
+        event_id=event_urn(row.id), event=row.event, payload=row.payload, rooms=list(row.rooms), sequence=1,
+        airline=row.airline, correlation_urn=row.correlation_urn,
+    ).as_kwargs()  # fmt: skip
+    urn = tasks.review_item_from_saga_failed(**kwargs)
     item = ReviewItem.objects.get()
     assert urn == item.urn and item.source_event_urn == event_urn(row.id)
     assert (item.category, item.priority, item.case_id) == ("PAYMENT_FAILED", "MEDIUM", case.id)
