@@ -137,7 +137,13 @@ FLIGHT_NUMBER_SCHEMA = {
 NON_BLANK = r"[^\s\x1c-\x1f]"
 
 # Request bodies whose validator refuses unknown members (cases.manifest rows).
-CLOSED_REQUEST_COMPONENTS = ("PassengerRowRequest", "ContractWriteRequest", "ContractRateRequest")
+CLOSED_REQUEST_COMPONENTS = (
+    "PassengerRowRequest",
+    "ContractWriteRequest",
+    "ContractRateRequest",
+    "AllocateRequestRequest",
+    "BookRoomsRequestRequest",
+)
 
 # A query parameter the server reads as absent when it is sent empty (``?status=``): allowEmptyValue.
 EMPTY_IS_ABSENT = {"x-nexa-empty-is-absent": True}
@@ -271,6 +277,10 @@ def postprocess_exact_schema(result, generator, request, public):
                 continue
             for parameter in operation.get("parameters", []):
                 _exact_parameter(parameter)
+            body = operation.get("requestBody") or {}
+            inline = ((body.get("content") or {}).get("application/json") or {}).get("schema") or {}
+            if inline.get("required"):  # an inline body schema with required members: the body is required
+                body["required"] = True
             responses = operation.setdefault("responses", {})
             for status, response in list(responses.items()):
                 if not str(status).startswith(("4", "5")):

@@ -61,6 +61,10 @@ SEMANTIC_RULES: dict[tuple[str, str], str] = {
     "(400); a passenger who is GROUPED and in no open demand wave (422: depends on the case's state)",
     ("POST /v1/demand/case/{case_urn}", r"subCaseUrns"): "a grouped passenger of the case left to ask rooms for "
     "(422: depends on the case's state)",
+    ("POST /v1/booking/manual-reservations", r"checkIn"): "not before yesterday (relative to today)",
+    ("POST /v1/booking/manual-reservations", r"hotelUrn"): "a hotel of the airline's catalog",
+    ("POST /v1/booking/manual-reservations", r"subCaseUrns\[\d+\]"): "a sub-case of the case named by caseUrn "
+    "(a relation between two members)",
 }
 
 # Problems that depend on what happened before, not on the request (RFC 9457 type → why).
