@@ -19,7 +19,7 @@ from rest_framework import status as http_status
 from rest_framework.response import Response
 
 from cases import selectors, services
-from cases.api.reservations import ReservationRateSerializer, ReservationSerializer, reservation_data
+from cases.api.reservations import ReservationSerializer, reservation_data
 from cases.api.views import CASE_URN_PARAMETER, SUPERVISOR
 from cases.compensation import ISO_4217
 from nexa.platform.openapi import NON_BLANK, problem, urn_schema, with_schema
@@ -129,6 +129,13 @@ class BookRoomsView(NexaAPIView):
 # --- manual reservations ------------------------------------------------------------------------------------
 
 
+class ManualReservationRateSerializer(serializers.Serializer):
+    """The rate a supervisor booked at (request side: a positive amount, at most two decimals)."""
+
+    amount = with_schema(serializers.CharField(), {"type": "string", "pattern": AMOUNT_PATTERN, "example": "95.00"})
+    currency = with_schema(serializers.CharField(), {"type": "string", "pattern": r"^[A-Z]{3}$", "example": "EUR"})
+
+
 class ManualReservationRequestSerializer(serializers.Serializer):
     """The body; validation names every invalid field at once and hands the service typed values."""
 
@@ -142,7 +149,7 @@ class ManualReservationRequestSerializer(serializers.Serializer):
     confirmationNumber = with_schema(  # noqa: N815
         serializers.CharField(), {"type": "string", "pattern": NON_BLANK, "maxLength": CONFIRMATION_MAX}
     )
-    rate = ReservationRateSerializer(help_text="per room per night")
+    rate = ManualReservationRateSerializer(help_text="per room per night")
     reason = with_schema(serializers.CharField(), {"type": "string", "pattern": NON_BLANK, "maxLength": REASON_MAX})
 
     FIELDS = ("caseUrn", "hotelUrn", "subCaseUrns", "checkIn", "nights", "confirmationNumber", "rate", "reason")

@@ -63,6 +63,10 @@ SEMANTIC_RULES: dict[tuple[str, str], str] = {
     "(422: depends on the case's state)",
     ("POST /v1/booking/manual-reservations", r"checkIn"): "not before yesterday (relative to today)",
     ("POST /v1/booking/manual-reservations", r"hotelUrn"): "a hotel of the airline's catalog",
+    ("POST /v1/booking/manual-reservations", r"rate\.amount"): "greater than zero",
+    ("POST /v1/booking/manual-reservations", r"rate\.currency"): "an ISO 4217 code (membership in the list)",
+    ("POST /v1/cases/{case_urn}/allocate", r"demandUrn"): "a demand of this case (a relation between the path and "
+    "the body: 422)",
     ("POST /v1/booking/manual-reservations", r"subCaseUrns\[\d+\]"): "a sub-case of the case named by caseUrn "
     "(a relation between two members)",
 }
