@@ -45,31 +45,18 @@ def subcases_advance_by_system(
 ) -> list[SubCase]:
     """Move each of ``sub_case_ids`` along ``transition`` (or the first of several the FSM allows it) as the
     saga (OCC, audit, events, case status); one that cannot make it (cancelled meanwhile, already there) is
-    left as it is. Entity locks do not stop it, as for the saga's path to review (docs/decisions.md).
-
-    The sub-cases' rows are locked, not the case's: a hundred room sagas of one case confirm at once, and
-    each holding the case row through its transitions queued them all behind one lock (bench/disruption.py).
-    The OCC version check still refuses a concurrent change of the same passenger. The case status is
-    re-derived right after the caller's transaction commits, in a short transaction of its own under the
-    case row lock (:func:`_case_status_refresh_after_commit`)."""
+    left as it is. Entity locks do not stop it, as for the saga's path to review (docs/decisions.md)."""
     transitions = (transition,) if isinstance(transition, str) else tuple(transition)
     if not sub_case_ids:
         return []
     principal = saga.system_principal(airline)
     moved = []
     with transaction.atomic():
-        rows = list(
-            SubCase.objects.select_for_update()
-            .filter(pk__in=sub_case_ids, airline=airline)
-            .select_related("case")
-            .order_by("created_at", "id")
-        )
-        if not rows:
+        first = SubCase.objects.filter(pk__in=sub_case_ids, airline=airline).values_list("case_id", flat=True).first()
+        if first is None:
             return []
-        case = rows[0].case
-        for sub_case in rows:
-            if sub_case.case_id != case.pk:
-                continue
+        case = _lock_case(principal=principal, case_id=first)
+        for sub_case in SubCase.objects.filter(pk__in=sub_case_ids, case_id=case.pk).order_by("created_at", "id"):
             allowed = next((t for t in transitions if can_proceed(getattr(sub_case, t))), None)
             if allowed is None:
                 continue
@@ -85,16 +72,8 @@ def subcases_advance_by_system(
                 )
             )
         if moved:
-            transaction.on_commit(
-                lambda: _case_status_refresh_after_commit(principal=principal, case_id=case.pk, reason=reason)
-            )
+            _case_status_refresh(principal=principal, case=case, reason=reason)
     return moved
-
-
-def _case_status_refresh_after_commit(*, principal: Principal, case_id: uuid.UUID, reason: str) -> None:
-    with transaction.atomic():
-        case = _lock_case(principal=principal, case_id=case_id)
-        _case_status_refresh(principal=principal, case=case, reason=reason)
 
 
 # --- book-rooms ---------------------------------------------------------------------------------------------
