@@ -141,22 +141,6 @@ def _hotel_id(hotel_urn: str | None):
         return None
 
 
-def contract_call_off_claim(run: SagaRun, item: dict[str, Any]) -> bool:
-    """Call off a contract allotment for ``run`` now, in the caller's transaction (book-rooms): the hold step
-    then finds the claim (``reservation_hold_record`` is idempotent per run and offer) instead of a hundred
-    concurrent sagas queueing on the contract row. ``False`` when the first offer is not a contract or the
-    claim is refused (allotment full, a passenger's night taken): the hold step meets the refusal itself
-    and falls back to the next offer, as it would have."""
-    offer = _offer(item, 0)
-    if offer.get("source") != ReservationSource.CONTRACT:
-        return False
-    try:
-        HotelHold()._claim(run, item, offer)
-    except ProviderPermanentError:
-        return False
-    return True
-
-
 class _HotelStep(StepKind):
     """Shared by the hotel kinds: every occupant is the step's passenger."""
 

@@ -18,7 +18,7 @@ from booking import services as booking
 from booking.models import Hotel, Reservation, RoomNight
 from cases import compensation, saga
 from cases.models import Allocation, AllocationStatus, Case, SagaRun, SubCase, SubCaseStatus
-from cases.saga.hotel import booking_item, contract_call_off_claim, voucher_url
+from cases.saga.hotel import booking_item, voucher_url
 from cases.services._common import _case_status_refresh, _lock_case, _transition_locked
 from nexa.platform.auth import Principal
 from nexa.platform.context import current_correlation_urn
@@ -181,11 +181,6 @@ def case_book_rooms(*, principal: Principal, case: Case, allocation_id: uuid.UUI
                 reason=f"book-rooms {allocation.urn}",
             )
             saga.create_steps(run, [item], summary=False)
-            # Contract rooms are called off here, one after another in this transaction, rather than by a
-            # hundred hold steps at once queueing on the contract row (bench/disruption.py: 40 s of queue).
-            # A savepoint: a refused call-off leaves book-rooms whole, and the hold step meets the refusal.
-            with transaction.atomic():
-                contract_call_off_claim(run, item)
             runs.append((run, item))
         allocation.status = AllocationStatus.BOOKING
         allocation.save(update_fields=["status", "updated_at"])
