@@ -143,6 +143,8 @@ CLOSED_REQUEST_COMPONENTS = (
     "ContractRateRequest",
     "AllocateRequestRequest",
     "BookRoomsRequestRequest",
+    "ManualReservationRequestRequest",
+    "ManualReservationRateRequest",
 )
 
 # A query parameter the server reads as absent when it is sent empty (``?status=``): allowEmptyValue.
