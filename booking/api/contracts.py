@@ -27,6 +27,7 @@ from nexa.platform.openapi import EMPTY_IS_ABSENT, problem, urn_schema, with_sch
 from nexa.platform.pagination import extend_schema_paginated, paginate
 from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
+from nexa.platform.strict_fields import ClosedSerializer
 from nexa.platform.urns import InvalidUrn, parse_urn
 from nexa.platform.views import NexaAPIView
 
@@ -42,18 +43,7 @@ CANCELLATION_TERMS_MAX = 2000
 # --- wire shapes ----------------------------------------------------------------------------------------
 
 
-class _ClosedSerializer(serializers.Serializer):
-    """Refuses members it does not know (400 naming each), as its schema says (additionalProperties: false,
-    through nexa.platform.openapi.CLOSED_REQUEST_COMPONENTS)."""
-
-    def to_internal_value(self, data):
-        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
-        if unknown:
-            raise serializers.ValidationError({name: "Unknown member." for name in unknown[:20]})
-        return super().to_internal_value(data)
-
-
-class ContractRateSerializer(_ClosedSerializer):
+class ContractRateSerializer(ClosedSerializer):
     amount = with_schema(
         serializers.CharField(
             help_text="Per room per night, a decimal string with at most two decimals.", trim_whitespace=False
@@ -76,7 +66,7 @@ class ContractRateSerializer(_ClosedSerializer):
         return value
 
 
-class ContractWriteSerializer(_ClosedSerializer):
+class ContractWriteSerializer(ClosedSerializer):
     urn = with_schema(
         serializers.CharField(
             required=False, trim_whitespace=False, help_text="Give it (with version) to update that contract."

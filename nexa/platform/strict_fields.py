@@ -7,7 +7,7 @@ makes these fields refuse another JSON type with their ``invalid`` error (a 400 
 Installed once, from the platform app's ``ready()``.
 """
 
-from rest_framework import fields
+from rest_framework import fields, serializers
 
 _installed = False
 
@@ -41,3 +41,15 @@ def install() -> None:
         ),
     )
     _strict(fields.FloatField, _is_number)
+
+
+class ClosedSerializer(serializers.Serializer):
+    """A request body that refuses members it does not know (400 naming each, at most 20), as its schema says
+    (additionalProperties: false, through ``nexa.platform.openapi.CLOSED_REQUEST_COMPONENTS`` or an inline
+    schema)."""
+
+    def to_internal_value(self, data):
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            raise serializers.ValidationError({name: "Unknown member." for name in unknown[:20]})
+        return super().to_internal_value(data)

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from nexa.platform.filters import ChoiceFilter, QueryField, QueryFilters, UrnFilter
 from nexa.platform.openapi import urn_schema, with_schema
+from nexa.platform.strict_fields import ClosedSerializer
 from nexa.platform.urns import OPAQUE_URN_MAX_LENGTH, OPAQUE_URN_PATTERN, is_opaque_urn
 from review.models import ReviewCategory, ReviewItem, ReviewPriority, ReviewResolution, ReviewState
 
@@ -101,26 +102,16 @@ def review_item_data(item: ReviewItem) -> dict:
 # --- request bodies ----------------------------------------------------------------------------------------
 
 
-class _ClosedSerializer(serializers.Serializer):
-    """Refuses members it does not know (400 naming each), as its schema says (additionalProperties: false)."""
-
-    def to_internal_value(self, data):
-        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
-        if unknown:
-            raise serializers.ValidationError({name: "Unknown member." for name in unknown[:20]})
-        return super().to_internal_value(data)
-
-
 def _reason_field(help_text: str) -> serializers.CharField:
     return serializers.CharField(max_length=REASON_MAX_LENGTH, help_text=help_text)
 
 
-class ReviewResolveSerializer(_ClosedSerializer):
+class ReviewResolveSerializer(ClosedSerializer):
     resolution = serializers.ChoiceField(choices=ReviewResolution.choices)
     reason = _reason_field("Why; kept in the audit log with the actor.")
 
 
-class ReviewAssignSerializer(_ClosedSerializer):
+class ReviewAssignSerializer(ClosedSerializer):
     operatorUrn = with_schema(  # noqa: N815
         serializers.CharField(trim_whitespace=False, help_text="An active OPS_SUPERVISOR or ADMIN of your airline."),
         OPERATOR_URN_SCHEMA,
@@ -133,7 +124,7 @@ class ReviewAssignSerializer(_ClosedSerializer):
         return value
 
 
-class ReviewEscalateSerializer(_ClosedSerializer):
+class ReviewEscalateSerializer(ClosedSerializer):
     reason = _reason_field("Why the item needs more attention; kept in the audit log.")
 
 
