@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from booking import selectors as booking_selectors
 from booking.models import ReservationSource, ReservationStatus
 from cases import selectors
+from cases.saga.hotel import voucher_url
 from nexa.platform.filters import ChoiceFilter, QueryFilters, UrnFilter
 from nexa.platform.openapi import EMPTY_IS_ABSENT, problem, urn_schema, with_schema
 from nexa.platform.pagination import extend_schema_paginated, paginate
@@ -134,7 +135,7 @@ def reservation_data(reservation) -> dict:
         "source": reservation.source,
         "confirmationNumber": reservation.confirmation_number,
         "rate": rate,
-        "voucherUrl": f"/v1/booking/reservations/{reservation.urn}/voucher/html",
+        "voucherUrl": voucher_url(reservation.urn),
         "createdAt": datetime_field.to_representation(reservation.created_at),
         "updatedAt": datetime_field.to_representation(reservation.updated_at),
     }

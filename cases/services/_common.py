@@ -130,6 +130,17 @@ def _transition_locked(
     if group is not None:
         sub_case.group = group
         after["groupUrn"] = group.urn
+    _transition_recorded(
+        principal=principal, case=case, sub_case=sub_case, transition=transition, reason=reason, before=before,
+        after=after,
+    )  # fmt: skip
+    return sub_case
+
+
+def _transition_recorded(
+    *, principal: Principal, case: Case, sub_case: SubCase, transition: str, reason: str, before: dict, after: dict
+) -> None:
+    """What every applied transition leaves behind: its audit row and ``subcase:state-changed``."""
     audit.record(
         principal=principal,
         action=f"subcase.{transition}",
@@ -146,4 +157,3 @@ def _transition_locked(
         status=sub_case.status,
         version=sub_case.version,
     )
-    return sub_case

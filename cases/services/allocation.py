@@ -49,6 +49,7 @@ from cases.services._common import (
     _case_status_refresh,
     _illegal_transition,
     _lock_case,
+    _transition_recorded,
     _version_conflict,
 )
 from cases.services.guards import _guard_subcase_write
@@ -406,21 +407,14 @@ def _transition_all_locked(
         )
     for sub_case in sub_cases:
         sub_case.version += 1
-        audit.record(
+        _transition_recorded(
             principal=principal,
-            action=f"subcase.{transition}",
-            entity_urn=sub_case.urn,
-            case_urn=case.urn,
+            case=case,
+            sub_case=sub_case,
+            transition=transition,
             reason=reason,
             before=before[sub_case.pk],
             after={"status": sub_case.status, "version": sub_case.version, "transition": transition},
-        )
-        events.publish_subcase_state_changed(
-            sub_case_urn=sub_case.urn,
-            case_urn=case.urn,
-            airline=case.airline,
-            status=sub_case.status,
-            version=sub_case.version,
         )
 
 
