@@ -98,6 +98,17 @@ class ReviewItem(models.Model):
     allocation_urn = models.CharField(max_length=80, blank=True, default="")
     saga_urn = models.CharField(max_length=80, blank=True, default="")
     reservation_urns = models.JSONField(default=list, blank=True)
+    actions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="actions taken before resolving: [{action, params, reason, by, at, agentActionUrn, result}]",
+    )
+    accepted_agent_action_urn = models.CharField(
+        max_length=80,
+        blank=True,
+        default="",
+        help_text="the executed agent action (urn:nexa:agent-action:…) that acted on the item (reports)",
+    )
     source_event = models.CharField(max_length=100, help_text="the outbox event that created the item")
     source_event_urn = models.CharField(max_length=80, help_text="urn:nexa:event:… (one item per occurrence)")
 

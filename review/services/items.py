@@ -1,33 +1,14 @@
-"""Commands of the review domain: every write to review items goes through one of these.
-
-Each runs in one transaction: it locks the item row (``SELECT … FOR UPDATE``), applies one state-machine
-transition (django-fsm) with a ``version`` check, writes an audit row and publishes its ``review:*``
-event through the outbox. See docs/review.md for the lifecycle.
-
-* :func:`review_item_open` — the system creates an item for one failure occurrence (idempotent by the
-  outbox event's URN); :func:`review_item_from_event` maps the three failure events onto it.
-* :func:`review_item_claim`, :func:`review_item_assign` — a lease on the item for one operator.
-* :func:`review_item_resolve` — only the claimer; the affected sub-cases go back into the normal flow.
-* :func:`review_item_escalate` — priority one level up (HIGH stays HIGH), state ESCALATED, a page.
-* :func:`review_sla_sweep` — the beat task's work: escalate every breached item once and page the on-call;
-  :func:`review_page_deliver` — one signed delivery attempt of a page (``review/paging.py``).
-"""
+"""The item's lifecycle: created by the system from a failure event, claimed or assigned, resolved, escalated."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import httpx
 import structlog
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
-from django_fsm import can_proceed
 
 from audit import services as audit
 from booking.models import Reservation
@@ -35,17 +16,14 @@ from cases import selectors as case_selectors
 from cases import services as case_services
 from cases.models import Case, PassengerGroup, SubCase, SubCaseStatus
 from nexa.platform.auth import Principal
-from nexa.platform.models import TenantSettings
-from nexa.platform.problems import Problem, conflict_problem, validation_problem
+from nexa.platform.problems import conflict_problem, validation_problem
 from nexa.platform.roles import Role, role_satisfies
-from nexa.platform.tenancy import get_for_principal
 from nexa.platform.urns import InvalidUrn, new_id, parse_urn
 from operators import selectors as operator_selectors
-from review import events, paging
+from review import events
 from review.models import (
     CATEGORY_PRIORITY,
     ESCALATED_PRIORITY,
-    PageStatus,
     PageTrigger,
     ReviewCategory,
     ReviewItem,
@@ -54,159 +32,30 @@ from review.models import (
     ReviewResolution,
     ReviewState,
 )
+from review.services._common import (
+    ALLOCATION_CATEGORIES,
+    ALLOCATION_FAILED,
+    ATTEMPTED_HOTELS_MAX,
+    BOOKING_CATEGORIES,
+    BOOKING_FAILED,
+    REASON_MAX_LENGTH,
+    RESOLUTION_SUBCASE_TRANSITION,
+    SAGA_FAILED,
+    SYSTEM_REVIEW_ACTOR,
+    _apply,
+    _claimed_by_other,
+    _illegal_transition,
+    _iso,
+    _live_holder,
+    _lock_item,
+    _require_claimer,
+    _save,
+    _snapshot,
+    claim_lease,
+    sla_minutes,
+)
 
 logger = structlog.get_logger(__name__)
-
-SYSTEM_REVIEW_ACTOR = "urn:nexa:system:review"
-SYSTEM_SLA_ACTOR = "urn:nexa:system:sla"
-SWEEP_BATCH = 500
-PAGE_MAX_ATTEMPTS = 5
-PAGE_BACKOFF_MAX_SECONDS = 300
-PAGE_TIMEOUT_SECONDS = 5.0
-DEFAULT_CLAIM_LEASE_SECONDS = 900
-ATTEMPTED_HOTELS_MAX = 50
-REASON_MAX_LENGTH = 2000
-
-# What each resolution does to the affected sub-cases still in MANUAL_REVIEW (docs/review.md):
-# back to GROUPED, so demand/allocation picks them up again; cancelled; or left as the booking left them
-# (REBOOKED/OVERRIDDEN are reached through the rebook/override actions, which book them themselves).
-RESOLUTION_SUBCASE_TRANSITION: dict[str, str | None] = {
-    ReviewResolution.NO_ACTION: "return_to_grouped",
-    ReviewResolution.RELAXED: "return_to_grouped",
-    ReviewResolution.SPLIT: "return_to_grouped",
-    ReviewResolution.CANCELLED: "cancel",
-    ReviewResolution.REBOOKED: None,
-    ReviewResolution.OVERRIDDEN: None,
-}
-
-# The failure events and the categories each may carry (anything else falls back to the first).
-ALLOCATION_CATEGORIES = (
-    ReviewCategory.ALLOCATION_FAILED,
-    ReviewCategory.POLICY_VIOLATION,
-    ReviewCategory.MIXED_TIER_GROUP,
-    ReviewCategory.DATA_INCOMPLETE,
-)
-BOOKING_CATEGORIES = (ReviewCategory.BOOKING_FAILED, ReviewCategory.PARTIAL_FULFILLMENT, ReviewCategory.PAYMENT_FAILED)
-SAGA_FAILED, ALLOCATION_FAILED, BOOKING_FAILED = "saga:failed", "allocation:failed", "booking:failed"
-FAILURE_EVENTS = (SAGA_FAILED, ALLOCATION_FAILED, BOOKING_FAILED)
-
-
-def claim_lease() -> dt.timedelta:
-    return dt.timedelta(seconds=getattr(settings, "NEXA_REVIEW_CLAIM_LEASE_SECONDS", DEFAULT_CLAIM_LEASE_SECONDS))
-
-
-def sla_minutes(*, airline: str, priority: str) -> int:
-    """The airline's SLA for ``priority`` (TenantSettings), else the environment's default."""
-    field = f"sla_{priority.lower()}_minutes"
-    configured = TenantSettings.objects.filter(airline=airline).values_list(field, flat=True).first()
-    if configured:
-        return int(configured)
-    return int(getattr(settings, f"NEXA_REVIEW_SLA_{priority.upper()}_MINUTES"))
-
-
-def system_principal(airline: str) -> Principal:
-    return Principal(airline=airline, role=Role.ADMIN, operator_urn=SYSTEM_REVIEW_ACTOR, subject="system:review")
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
-# --- problems ------------------------------------------------------------------------------------------
-
-
-def _illegal_transition(item: ReviewItem, action: str) -> Problem:
-    allowed = sorted(t.name for t in item.get_available_state_transitions())
-    return conflict_problem(
-        slug="illegal-transition",
-        title="Not possible in the item's current state",
-        detail=f"{item.urn} is {item.state}; {action!r} is not possible from there.",
-        currentState=item.state,
-        allowedTransitions=allowed,
-        version=item.version,
-    )
-
-
-def _claimed_by_other(item: ReviewItem) -> Problem:
-    return conflict_problem(
-        slug="review-claimed",
-        title="Another operator holds this item",
-        detail=f"{item.urn} is claimed by {item.assigned_to} until {_iso(item.claimed_until)}.",
-        assignedTo=item.assigned_to,
-        claimedUntil=_iso(item.claimed_until),
-    )
-
-
-def _not_claimed(item: ReviewItem) -> Problem:
-    return conflict_problem(
-        slug="review-not-claimed",
-        title="Claim the item first",
-        detail=f"{item.urn} is not claimed by you; claim it before acting on it.",
-        assignedTo=item.assigned_to or None,
-    )
-
-
-# --- shared steps --------------------------------------------------------------------------------------
-
-
-def _lock_item(*, principal: Principal, review_urn: str) -> ReviewItem:
-    urn = parse_urn(review_urn, "review")
-    return get_for_principal(
-        ReviewItem.objects.select_for_update(of=("self",)).select_related("case"), principal, id=urn.id
-    )
-
-
-def _live_holder(item: ReviewItem, now: dt.datetime) -> str | None:
-    if item.assigned_to and item.claimed_until is not None and item.claimed_until > now:
-        return item.assigned_to
-    return None
-
-
-def _require_claimer(item: ReviewItem, principal: Principal, now: dt.datetime) -> None:
-    """Only the claimer acts on an item. A claimer whose lease lapsed still may, as long as nobody else
-    claimed it since (a claim by anyone else replaces ``assigned_to``)."""
-    if item.assigned_to == principal.operator_urn:
-        return
-    if _live_holder(item, now):
-        raise _claimed_by_other(item)
-    raise _not_claimed(item)
-
-
-def _snapshot(item: ReviewItem) -> dict[str, Any]:
-    return {
-        "state": item.state,
-        "priority": item.priority,
-        "assignedTo": item.assigned_to or None,
-        "claimedUntil": _iso(item.claimed_until),
-        "version": item.version,
-    }
-
-
-def _save(item: ReviewItem, changes: Mapping[str, Any]) -> ReviewItem:
-    """Write ``changes`` with the OCC check (the row lock makes a mismatch a bug, never a race lost)."""
-    expected = item.version
-    changes = {**changes, "updated_at": timezone.now()}
-    updated = ReviewItem.objects.filter(pk=item.pk, version=expected).update(**changes, version=F("version") + 1)
-    if not updated:
-        current = ReviewItem.objects.filter(pk=item.pk).values_list("version", flat=True).first()
-        raise conflict_problem(
-            slug="version-conflict",
-            title="The item changed since you read it",
-            detail=f"{item.urn} is at version {current}, not {expected}.",
-            version=current,
-        )
-    for name, value in changes.items():
-        setattr(item, name, value)
-    item.version = expected + 1
-    return item
-
-
-def _apply(item: ReviewItem, action: str) -> None:
-    """The FSM transition in memory (``claim``, ``escalate``, ``resolve``), or a 409."""
-    method = getattr(item, action)
-    if not can_proceed(method):
-        raise _illegal_transition(item, action)
-    method()
 
 
 # --- creation (system) -----------------------------------------------------------------------------------
@@ -598,145 +447,3 @@ def _escalation_recorded(
         after={**_snapshot(item), "slaDueAt": _iso(item.sla_due_at), "pageId": str(page.id)},
     )
     events.publish_review_event(events.REVIEW_ESCALATED, item)
-
-
-# --- the SLA sweep and the on-call pages -------------------------------------------------------------------
-
-
-def sla_principal(airline: str) -> Principal:
-    """The sweep acts as this principal (audit actor ``urn:nexa:system:sla``)."""
-    return Principal(airline=airline, role=Role.ADMIN, operator_urn=SYSTEM_SLA_ACTOR, subject="system:sla")
-
-
-def breached_items(*, now: dt.datetime):
-    """Unresolved items whose SLA due time has passed, most overdue first: the partial index
-    ``review_item_sla_open_idx`` answers it (its condition is the query's ``NOT (state = 'RESOLVED')``)."""
-    return ReviewItem.objects.filter(sla_due_at__lte=now).exclude(state=ReviewState.RESOLVED).order_by("sla_due_at")
-
-
-def review_sla_sweep(*, now: dt.datetime | None = None, limit: int = SWEEP_BATCH) -> list[str]:
-    """Escalate every unresolved item whose SLA is breached, once per breach, and page the on-call.
-
-    One transaction per batch: the breached items are claimed with ``FOR UPDATE SKIP LOCKED`` (two sweeps
-    never take the same item; an operator's write in progress is taken next time) through the partial index
-    on ``sla_due_at`` of unresolved items, so resolved items cost nothing. Escalating moves ``sla_due_at``
-    forward, which is what makes a breach page exactly once. The items are written with one UPDATE per
-    (new priority, airline) and the pages with one INSERT; each item still gets its audit row and event.
-    Returns the escalated items' URNs."""
-    now = now or timezone.now()
-    sla_cache: dict[tuple[str, str], int] = {}  # one settings read per airline and priority per sweep
-    with transaction.atomic():
-        breached = list(
-            breached_items(now=now).select_for_update(skip_locked=True, of=("self",)).select_related("case")[:limit]
-        )
-        pages, batches = [], {}
-        for item in breached:
-            reason = f"{item.priority} SLA breached at {_iso(item.sla_due_at)}"
-            before, page = _escalation_of(item, now=now, trigger=PageTrigger.SLA_BREACH, sla_cache=sla_cache)
-            pages.append(page)
-            batches.setdefault((item.priority, item.sla_due_at), []).append(item.pk)
-            _escalation_recorded(
-                item, page, before, principal=sla_principal(item.airline), action="review.sla_breached", reason=reason
-            )
-        for (priority, due), ids in batches.items():
-            ReviewItem.objects.filter(pk__in=ids).update(
-                state=ReviewState.ESCALATED,
-                priority=priority,
-                sla_due_at=due,
-                escalations=F("escalations") + 1,
-                version=F("version") + 1,
-                updated_at=now,
-            )
-        ReviewPage.objects.bulk_create(pages)
-    return [item.urn for item in breached]
-
-
-def page_max_attempts() -> int:
-    return int(getattr(settings, "NEXA_REVIEW_PAGE_MAX_ATTEMPTS", PAGE_MAX_ATTEMPTS))
-
-
-def page_backoff_seconds(attempt: int) -> float:
-    """2, 4, 8 … s after the n-th failed attempt, at most 5 minutes."""
-    return float(min(PAGE_BACKOFF_MAX_SECONDS, 2**attempt))
-
-
-def page_body(page: ReviewPage) -> dict[str, Any]:
-    item = page.item
-    return {
-        "type": "review.sla_breached" if page.trigger == PageTrigger.SLA_BREACH else "review.escalated",
-        "pageId": str(page.id),
-        "airline": page.airline,
-        "reviewUrn": item.urn,
-        "caseUrn": item.case.urn,
-        "category": item.category,
-        "priority": page.priority_after,
-        "previousPriority": page.priority_before,
-        "slaDueAt": _iso(page.sla_due_at_before),
-        "state": item.state,
-        "assignedTo": item.assigned_to or None,
-        "escalations": item.escalations,
-        "link": f"/v1/manual-review/{item.urn}",
-    }
-
-
-def review_page_deliver(*, page_id: str) -> float | None:
-    """One delivery attempt of a page: POST the signed body to the airline's alerting webhook and log it.
-    Returns the seconds to wait before the next attempt, or ``None`` when the page is settled (DELIVERED,
-    FAILED after ``page_max_attempts()``, SKIPPED when the airline has no webhook, or already settled).
-
-    The page row stays locked during the call (bounded by ``PAGE_TIMEOUT_SECONDS``), so two deliveries of the
-    same page never run at once; a receiver may still see a retry of an attempt whose answer was lost, and
-    dedupes on ``pageId``."""
-    with transaction.atomic():
-        page = (
-            ReviewPage.objects.select_for_update(of=("self",)).select_related("item__case").filter(pk=page_id).first()
-        )
-        if page is None or page.status != PageStatus.PENDING:
-            return None
-        tenant = TenantSettings.objects.filter(airline=page.airline).first()
-        url = tenant.alert_webhook_url if tenant else ""
-        at = timezone.now()
-        if not url:
-            page.status = PageStatus.SKIPPED
-            page.log = [*page.log, {"at": _iso(at), "url": "", "status": None, "error": "no alerting webhook"}]
-            page.save(update_fields=["status", "log"])
-            logger.warning("review_page_skipped", page_id=str(page.id), airline=page.airline)
-            return None
-        body = json.dumps(page_body(page), separators=(",", ":"), sort_keys=True).encode("utf-8")
-        timestamp = int(time.time())
-        headers = {
-            "Content-Type": "application/json",
-            paging.TIMESTAMP_HEADER: str(timestamp),
-            paging.SIGNATURE_HEADER: paging.sign(secret=tenant.alert_webhook_secret, timestamp=timestamp, body=body),
-            "X-Nexa-Page-Id": str(page.id),
-        }
-        started = time.monotonic()
-        status, error = None, ""
-        try:
-            response = httpx.post(url, content=body, headers=headers, timeout=PAGE_TIMEOUT_SECONDS)
-            status = response.status_code
-            if not 200 <= status < 300:
-                error = response.text[:200]
-        except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {failure}"[:300]
-        attempt = {"at": _iso(at), "url": url, "status": status, "error": error, "ms": _elapsed_ms(started)}
-        page.attempts += 1
-        page.log = [*page.log, attempt]
-        wait = None
-        if status is not None and 200 <= status < 300:
-            page.status, page.delivered_at = PageStatus.DELIVERED, timezone.now()
-        elif page.attempts >= page_max_attempts():
-            page.status = PageStatus.FAILED
-        else:
-            wait = page_backoff_seconds(page.attempts)
-        page.save(update_fields=["status", "attempts", "log", "delivered_at"])
-        log = logger.warning if page.status == PageStatus.FAILED else logger.info
-        log(
-            "review_page_attempt", page_id=str(page.id), airline=page.airline, attempt=page.attempts,
-            http_status=status, error=error or None, page_status=page.status,
-        )  # fmt: skip
-    return wait
-
-
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
