@@ -17,6 +17,19 @@ from django_fsm import FSMField, transition
 from nexa.platform.urns import format_urn, new_id
 
 
+class FailureCause(models.TextChoices):
+    """What the agent's classifier (agent.tools.classify) names as a review item's failure cause."""
+
+    NO_AVAILABILITY = "no-availability"
+    POLICY_TOO_STRICT = "policy-too-strict"
+    PROVIDER_ERROR = "provider-error"
+    PAYMENT_REFUSED = "payment-refused"
+    NO_POLICY = "no-policy"
+    MIXED_TIER = "mixed-tier-group"
+    DATA_INCOMPLETE = "data-incomplete"
+    UNKNOWN = "unknown"
+
+
 class AgentActionKind(models.TextChoices):
     REBOOK = "rebook"
     RELAX = "relax"

@@ -97,7 +97,8 @@ def hotel_options(situation: tools.Situation, offers: list[dict[str, Any]], tool
         violations = list(offer.get("violations") or [])
         facts = [
             f"{offer['distanceKm']:g} km" if offer.get("distanceKm") is not None else "distance unknown",
-            f"{situation.rooms_needed} room(s) × {situation.nights} night(s) at {nightly} {currency} = {total} {currency}",
+            f"{situation.rooms_needed} room(s) x {situation.nights} night(s) at {nightly} {currency}"
+            f" = {total} {currency}",
             "quote fresh" if fresh else ("refused this item before" if refused else "availability stale"),
         ]
         common = {
@@ -110,8 +111,13 @@ def hotel_options(situation: tools.Situation, offers: list[dict[str, Any]], tool
         }
         if offer.get("policyCompliant"):
             options.append(
-                Option(action="rebook", params={"hotelUrn": offer["hotelUrn"]}, compliance=COMPLIANT,
-                       reasons=[COMPLIANCE_LABEL[COMPLIANT], *facts], **common)  # fmt: skip
+                Option(
+                    action="rebook",
+                    params={"hotelUrn": offer["hotelUrn"]},
+                    compliance=COMPLIANT,
+                    reasons=[COMPLIANCE_LABEL[COMPLIANT], *facts],
+                    **common,
+                )
             )
         elif len(violations) == 1 and violations[0] in tools.RELAXABLE_FIELDS:
             name = violations[0]
@@ -124,16 +130,27 @@ def hotel_options(situation: tools.Situation, offers: list[dict[str, Any]], tool
             limit = situation.policy_limits.get(name)
             limit_text = f" (policy: {json.dumps(limit)})" if limit is not None else ""
             options.append(
-                Option(action="relax", params={"fields": {name: value}}, compliance=RELAXABLE,
-                       reasons=[f"{name} → {json.dumps(value)}{limit_text} makes {offer.get('name')} compliant",
-                                *facts, *extra], **common)  # fmt: skip
+                Option(
+                    action="relax",
+                    params={"fields": {name: value}},
+                    compliance=RELAXABLE,
+                    reasons=[
+                        f"{name} → {json.dumps(value)}{limit_text} makes {offer.get('name')} compliant",
+                        *facts,
+                        *extra,
+                    ],
+                    **common,
+                )
             )
         else:
             options.append(
-                Option(action="override", params={"hotelUrn": offer["hotelUrn"], "providerOfferId": offer["offerId"]},
-                       compliance=NON_COMPLIANT,
-                       reasons=[f"outside policy ({', '.join(violations) or 'unknown'})", *facts],
-                       **common)  # fmt: skip
+                Option(
+                    action="override",
+                    params={"hotelUrn": offer["hotelUrn"], "providerOfferId": offer["offerId"]},
+                    compliance=NON_COMPLIANT,
+                    reasons=[f"outside policy ({', '.join(violations) or 'unknown'})", *facts],
+                    **common,
+                )
             )
     return options
 
@@ -179,10 +196,10 @@ SYSTEM_PROMPT = (
     "You are the Nexa exception agent. A manual-review item describes a hotel allocation or booking that "
     "automation could not complete for stranded airline passengers. Use only the tools offered: "
     "classify_failure, search_hotels, relaxation_cost. You cannot book, pay, cancel or notify; an operator "
-    "approves every proposal. When done, answer with JSON only: {\"classification\": {\"cause\": one of "
+    'approves every proposal. When done, answer with JSON only: {"classification": {"cause": one of '
     + ", ".join(tools.CAUSES)
-    + ", \"confidence\": 0..1}, \"recommendations\": [{\"action\": \"rebook\"|\"relax\"|\"override\"|\"split\", "
-    "\"hotelUrn\": \"…\" (rebook, relax, override), \"fields\": [\"maxDistanceKm\"] (relax), \"reason\": \"…\"}]} "
+    + ', "confidence": 0..1}, "recommendations": [{"action": "rebook"|"relax"|"override"|"split", '
+    '"hotelUrn": "…" (rebook, relax, override), "fields": ["maxDistanceKm"] (relax), "reason": "…"}]} '
     "with at most three recommendations, most viable first (policy compliance, fresh availability, cost, "
     "distance)."
 )

@@ -82,7 +82,7 @@ def stay_cost(*, nights: int, rooms: int, nightly: Decimal) -> Decimal:
 
 
 def relaxation_cost(*, nights: int, rooms: int, nightly: Decimal, baseline: Decimal | None) -> dict[str, Decimal]:
-    """What relaxing the policy for this case costs: nights × rooms × (the relaxed hotel's rate − the rate
+    """What relaxing the policy for this case costs: nights x rooms x (the relaxed hotel's rate - the rate
     the policy would have paid, ``baseline``; never negative), and the stay's total at that hotel."""
     delta = max(nightly - baseline, Decimal(0)) if baseline is not None else Decimal(0)
     return {

@@ -506,4 +506,3 @@ def agent_action_execute(*, principal: Principal, agent_action_urn: str) -> Agen
         )
         _recorded(principal, action, verb, before, reason, result=result)
     return action
-

@@ -5,7 +5,7 @@
 * ``search_hotels`` — alternate hotels inside and outside the current policy, through the hotel search the
   allocation uses (``booking.services.hotels_search``: every vendor and the contracts, each offer checked
   against the resolved policy). It reserves nothing; the search is recorded as every search is.
-* ``relaxation_cost`` — what relaxing the policy for this case costs: nights × rooms × rate delta.
+* ``relaxation_cost`` — what relaxing the policy for this case costs: nights x rooms x rate delta.
 
 :class:`ToolBox` is the only way a planner reaches them. A tool name outside :data:`ALLOWED_TOOLS` is
 refused — never executed — and audited (``agent.tool_refused``); each allowed call is audited
@@ -25,6 +25,7 @@ import structlog
 from django.utils import timezone
 
 from agent import ranking
+from agent.models import FailureCause
 from audit import services as audit
 from booking import services as booking_services
 from cases.models import Allocation, DemandWave, SubCase
@@ -43,16 +44,15 @@ SEARCH_OCCUPANCY = 2  # as the allocation's search: rooms for two, the groups' r
 PRM_NEEDS = frozenset({"WHEELCHAIR", "MEDICAL"})
 
 # The causes the classifier names (and a hosted model may name; anything else is replaced by ours).
-NO_AVAILABILITY = "no-availability"
-POLICY_TOO_STRICT = "policy-too-strict"
-PROVIDER_ERROR = "provider-error"
-PAYMENT_REFUSED = "payment-refused"
-NO_POLICY = "no-policy"
-MIXED_TIER = "mixed-tier-group"
-DATA_INCOMPLETE = "data-incomplete"
-UNKNOWN = "unknown"
-CAUSES = (NO_AVAILABILITY, POLICY_TOO_STRICT, PROVIDER_ERROR, PAYMENT_REFUSED, NO_POLICY, MIXED_TIER, DATA_INCOMPLETE,
-          UNKNOWN)  # fmt: skip
+NO_AVAILABILITY = FailureCause.NO_AVAILABILITY.value
+POLICY_TOO_STRICT = FailureCause.POLICY_TOO_STRICT.value
+PROVIDER_ERROR = FailureCause.PROVIDER_ERROR.value
+PAYMENT_REFUSED = FailureCause.PAYMENT_REFUSED.value
+NO_POLICY = FailureCause.NO_POLICY.value
+MIXED_TIER = FailureCause.MIXED_TIER.value
+DATA_INCOMPLETE = FailureCause.DATA_INCOMPLETE.value
+UNKNOWN = FailureCause.UNKNOWN.value
+CAUSES = tuple(FailureCause.values)
 
 _FULL_WORDS = ("full", "not_enough_rooms", "not-enough-rooms", "sold", "no-availability", "no_availability",
                "unavailable-rooms", "no rooms", "no-rooms")  # fmt: skip
@@ -241,7 +241,7 @@ TOOL_SPECS = [
         "type": "function",
         "function": {
             "name": RELAXATION_COST,
-            "description": "The cost of relaxing the policy for this case: nights × rooms × (nightlyRate − the "
+            "description": "The cost of relaxing the policy for this case: nights x rooms x (nightlyRate - the "
             "policy's nightly cap), and the stay's total.",
             "parameters": {
                 "type": "object",
@@ -283,7 +283,11 @@ class ToolBox:
                 after={"tool": str(name)[:100], "arguments": arguments, "allowed": list(ALLOWED_TOOLS)},
             )
             logger.warning("agent_tool_refused", tool=name, review_urn=item.urn)
-            return {"error": "tool-refused", "detail": f"{name!r} is not an allowed tool", "allowed": list(ALLOWED_TOOLS)}
+            return {
+                "error": "tool-refused",
+                "detail": f"{name!r} is not an allowed tool",
+                "allowed": list(ALLOWED_TOOLS),
+            }
         try:
             answer = getattr(self, f"_{name}")(arguments)
             ok = True

@@ -283,6 +283,8 @@ SPECTACULAR_SETTINGS = {
         "DemandKindEnum": "cases.models.DemandKind",
         "ReservationSourceEnum": "booking.models.ReservationSource",
         "ReservationStatusEnum": "booking.models.ReservationStatus",
+        "FailureCauseEnum": "agent.models.FailureCause",
+        "CauseEnum": "cases.models.Cause",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -2,9 +2,8 @@
 
 from rest_framework import serializers
 
-from agent.models import AgentAction, AgentActionKind, AgentActionState
+from agent.models import AgentAction, AgentActionKind, AgentActionState, FailureCause
 from agent.services import REASON_MAX_LENGTH, effective_state
-from agent.tools import CAUSES
 from nexa.platform.openapi import urn_schema, with_schema
 from nexa.platform.strict_fields import ClosedSerializer
 from nexa.platform.urns import OPAQUE_URN_MAX_LENGTH, OPAQUE_URN_PATTERN
@@ -22,7 +21,7 @@ def _iso(value):
     return serializers.DateTimeField().to_representation(value) if value else None
 
 
-class MoneySerializer(serializers.Serializer):
+class EstimatedCostSerializer(serializers.Serializer):
     amount = serializers.CharField(help_text="Decimal as a string, e.g. 240.00")
     currency = serializers.CharField(help_text="ISO 4217")
 
@@ -37,7 +36,7 @@ class AgentActionSerializer(serializers.Serializer):
         "relax {fields: {maxDistanceKm: 40}}; split {into: [[subCaseUrn…], …]}."
     )
     rationale = serializers.CharField(help_text="The agent's reasoning, in words.")
-    estimatedCost = MoneySerializer(allow_null=True, help_text="The stay's total at the proposed hotel.")  # noqa: N815
+    estimatedCost = EstimatedCostSerializer(allow_null=True, help_text="The stay's total at the proposed hotel.")  # noqa: N815
     planHash = with_schema(serializers.CharField(), PLAN_HASH_SCHEMA)  # noqa: N815
     expiresAt = serializers.DateTimeField(help_text="Not executed by then: EXPIRED.")  # noqa: N815
     state = serializers.ChoiceField(choices=AgentActionState.choices, help_text="As read now (lazy expiry).")
@@ -80,7 +79,7 @@ def agent_action_data(action: AgentAction) -> dict:
 
 
 class ClassificationSerializer(serializers.Serializer):
-    cause = serializers.ChoiceField(choices=[(cause, cause) for cause in CAUSES])
+    cause = serializers.ChoiceField(choices=FailureCause.choices)
     confidence = serializers.FloatField(min_value=0, max_value=1)
 
 

@@ -30,7 +30,9 @@ def _checked(recommendations: Any) -> list[dict[str, Any]]:
             errors.append({"field": f"recommendations[{index}]", "message": "an object"})
             continue
         if entry.get("action") not in RECOMMENDATION_ACTIONS:
-            errors.append({"field": f"recommendations[{index}].action", "message": "rebook, relaxPolicy, split or override"})
+            errors.append(
+                {"field": f"recommendations[{index}].action", "message": "rebook, relaxPolicy, split or override"}
+            )
         if not entry.get("source"):
             errors.append({"field": f"recommendations[{index}].source", "message": "who recommends it (e.g. agent)"})
         if not str(entry.get("reason") or "").strip():

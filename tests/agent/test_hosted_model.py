@@ -37,7 +37,7 @@ class ModelSimulator:
             def log_message(self, *args):
                 pass
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 simulator.requests.append({"auth": self.headers.get("Authorization"), "body": body})
                 if simulator.fail_with:

@@ -88,7 +88,7 @@ def test_an_offer_breaking_two_rules_is_an_override_and_ranks_last():
     assert [o.action for o in ranked] == ["rebook", "relax", "override"]
     assert [o.compliance for o in ranked] == [COMPLIANT, RELAXABLE, NON_COMPLIANT]
     assert ranked[2].params == {"hotelUrn": "urn:nexa:hotel:far", "providerOfferId": "stayhub~far"}
-    assert ranked[0].cost == Decimal("396.00")  # 2 nights × 2 rooms × 99.00
+    assert ranked[0].cost == Decimal("396.00")  # 2 nights x 2 rooms x 99.00
 
 
 def test_a_vendor_only_hotel_cannot_be_proposed():
@@ -130,7 +130,9 @@ def test_hotels_that_answered_full_are_no_availability():
 def test_provider_errors_and_payment_refusals():
     errors = classify(ReviewCategory.BOOKING_FAILED, [{"hotelUrn": "a", "reason": "error", "providerError": "500"}])
     assert errors["cause"] == tools.PROVIDER_ERROR and errors["confidence"] == 0.95
-    saga = classify(ReviewCategory.BOOKING_FAILED, failure={"attempts": [{"step": "hotel.hold", "code": "card_declined"}]})
+    saga = classify(
+        ReviewCategory.BOOKING_FAILED, failure={"attempts": [{"step": "hotel.hold", "code": "card_declined"}]}
+    )
     assert saga["cause"] == tools.PAYMENT_REFUSED
 
 
