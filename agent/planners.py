@@ -71,7 +71,7 @@ def _relaxed_value(name: str, offer: dict[str, Any]) -> Any:
     return dict(offer["nightlyRate"])  # maxNightlyRate: {amount, currency}
 
 
-def hotel_options(situation: tools.Situation, offers: list[dict[str, Any]], toolbox: tools.ToolBox | None = None,
+def hotel_options(situation: tools.Situation, offers: list[dict[str, Any]],
                   now: dt.datetime | None = None) -> list[Option]:  # fmt: skip
     """Each offer of a catalogued hotel as the one option it allows: rebook when it is compliant, relax the
     one rule it breaks (when that is a relaxable rule), else override (a manual booking)."""
@@ -104,6 +104,7 @@ def hotel_options(situation: tools.Situation, offers: list[dict[str, Any]], tool
         common = {
             "fresh": fresh,
             "cost": total,
+            "nightly": nightly,
             "currency": currency,
             "distance_km": offer.get("distanceKm"),
             "hotel_urn": offer["hotelUrn"],
@@ -122,11 +123,6 @@ def hotel_options(situation: tools.Situation, offers: list[dict[str, Any]], tool
         elif len(violations) == 1 and violations[0] in tools.RELAXABLE_FIELDS:
             name = violations[0]
             value = _relaxed_value(name, offer)
-            extra = []
-            if toolbox is not None:
-                cost = toolbox.call(tools.RELAXATION_COST, {"nightlyRate": str(nightly)})
-                if "totalDelta" in cost:
-                    extra.append(f"relaxation costs {cost['totalDelta']} {currency} over the policy's cap")
             limit = situation.policy_limits.get(name)
             limit_text = f" (policy: {json.dumps(limit)})" if limit is not None else ""
             options.append(
@@ -137,7 +133,6 @@ def hotel_options(situation: tools.Situation, offers: list[dict[str, Any]], tool
                     reasons=[
                         f"{name} → {json.dumps(value)}{limit_text} makes {offer.get('name')} compliant",
                         *facts,
-                        *extra,
                     ],
                     **common,
                 )
@@ -181,11 +176,20 @@ class DeterministicPlanner:
         options = split_options(situation)
         if classification["cause"] not in NO_HOTEL_CAUSES:
             found = toolbox.call(tools.SEARCH_HOTELS, {"scope": "all"})
-            options += hotel_options(situation, found.get("offers") or [], toolbox)
+            options += hotel_options(situation, found.get("offers") or [])
+        ranked = ranking.rank(options)
+        for option in ranked:  # cost the relaxations that made the top, with the tool
+            if option.action == "relax" and option.cost is not None:
+                nightly = option.cost / (situation.nights * situation.rooms_needed)
+                cost = toolbox.call(tools.RELAXATION_COST, {"nightlyRate": str(nightly.quantize(Decimal("0.01")))})
+                if "totalDelta" in cost:
+                    option.reasons.append(
+                        f"relaxation costs {cost['totalDelta']} {option.currency} over the policy's cap"
+                    )
         return Plan(
             planner=self.name,
             classification={"cause": classification["cause"], "confidence": classification["confidence"]},
-            options=ranking.rank(options),
+            options=ranked,
         )
 
 

@@ -32,7 +32,8 @@ class Option:
     params: dict[str, Any]
     compliance: int = COMPLIANT
     fresh: bool = True
-    cost: Decimal | None = None
+    cost: Decimal | None = None  # the stay's total
+    nightly: Decimal | None = None  # the nightly rate, airline currency
     currency: str | None = None
     distance_km: float | None = None
     hotel_urn: str | None = None
