@@ -172,3 +172,14 @@ def test_a_refusal_of_the_review_service_is_failed_with_the_problem(ana):
     body = response.json()
     assert body["state"] == "FAILED" and body["result"]["problem"]["status"] == 422
     assert AuditEntry.objects.filter(action="agent.action_failed", entity_urn=action.urn).exists()
+
+
+def test_a_replayed_approve_answers_the_first_answer_and_approves_once(ana):
+    action = proposal(item_with_subcases_in_review())
+    key = {"HTTP_IDEMPOTENCY_KEY": "approve-once"}
+    body = {"planHash": action.plan_hash}
+    first = ana.post(f"/v1/agent/{action.urn}/approve", body, format="json", **key)
+    again = ana.post(f"/v1/agent/{action.urn}/approve", body, format="json", **key)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() and again.headers.get("Idempotent-Replayed") == "true"
+    assert AuditEntry.objects.filter(action="agent.action_approved").count() == 1
