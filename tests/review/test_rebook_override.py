@@ -21,6 +21,7 @@ from nexa.platform.models import OutboxEvent
 from nexa.platform.roles import Role
 from nexa.platform.urns import format_urn, new_id
 from notifications.models import Notification
+from policies.selectors import Relaxation, relaxation_register, relaxation_unregister
 from review import services
 from review.models import ReviewItem, ReviewState
 from tests.api_base import APIContractTests, RouteContract, assert_problem, operator_urn
@@ -201,6 +202,33 @@ def test_a_hotel_that_cannot_take_them_is_422_saying_why_and_nothing_is_written(
     assert (fresh.state, fresh.assigned_to, fresh.actions, fresh.version) == ("OPEN", "", [], item.version)
     assert AuditEntry.objects.exclude(action="hotel.searched").count() == audit_rows
     assert not OutboxEvent.objects.filter(event__startswith="review:").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_case_relaxation_makes_a_hotel_beyond_the_policy_bookable(vendors, client_for):
+    """The relax action's relaxations reach rebook through policies.selectors' relaxation sources (registered
+    here as the relax action registers its own): the 10.9 km hotel refused under a 5 km policy is planned once
+    this case's maxDistanceKm is relaxed to 40, and only for this case."""
+    objects = world(rules={**GENEROUS_RULES, "maxDistanceKm": 5})
+    item, far = objects["item"], Hotel.objects.get(airline="IB", name=EUROBUILDING)
+    client = client_for("IB", Role.OPS_SUPERVISOR, ANA)
+    body = {"hotelUrn": far.urn, "reason": "airport hotels all booked"}
+    assert_problem(post(client, item, "rebook", body), 422, "unprocessable")
+
+    def relaxed(*, principal, case_urn, policy):
+        if case_urn != item.case.urn:
+            return []
+        return [Relaxation(rule="maxDistanceKm", value=40, reason="duty manager", source=item.urn)]
+
+    relaxation_register(relaxed)
+    try:
+        response = post(client, item, "rebook", body)
+    finally:
+        relaxation_unregister(relaxed)
+    assert response.status_code == 202, response.content
+    allocation = Allocation.objects.get(pk=response.json()["actions"][0]["result"]["allocationUrn"].rsplit(":", 1)[1])
+    assert {a["hotelUrn"] for a in allocation.plan["assignments"]} == {far.urn}
+    assert statuses(objects["sub_cases"]) == {"BOOKING"}
 
 
 @pytest.mark.django_db(transaction=True)
