@@ -23,6 +23,8 @@ re-exports every public name:
 - :mod:`.demand` — demand waves: asking for rooms, approving or rejecting the request;
 - :mod:`.allocation` — allocating an approved demand wave (issue 12);
 - :mod:`.booking` — book-rooms (room sagas), manual reservations, the room release sweep;
+- :mod:`.rebook` — manual review's rebook (plan at one hotel, then its room sagas) and override (manual
+  reservations of a confirmed offer);
 - :mod:`._common` — the shared steps (problems, case lock, FSM transition with OCC, case status).
 """
 
@@ -62,6 +64,14 @@ from cases.services.groups import passenger_groups_create
 from cases.services.guards import SubCaseWriteGuard, subcase_write_guard_register, subcase_write_guard_unregister
 from cases.services.manifest import SUBCASE_INSERT_BATCH, manifest_append
 from cases.services.privacy import REDACTED, case_passenger_data_purge
+from cases.services.rebook import (
+    HotelPlan,
+    ManualOffer,
+    subcases_book_at_hotel,
+    subcases_book_manually,
+    subcases_manual_offer_find,
+    subcases_plan_at_hotel,
+)
 from cases.services.transfers import (
     TRANSFER_DEFAULT_PROVIDER,
     TRANSFER_MAX_SUBCASES,
@@ -86,6 +96,8 @@ __all__ = [
     "TRANSFER_DEFAULT_PROVIDER",
     "TRANSFER_MAX_SUBCASES",
     "TRANSFER_SETTLED_RUN_STATUSES",
+    "HotelPlan",
+    "ManualOffer",
     "SubCaseWriteGuard",
     "allocation_create",
     "case_book_rooms",
@@ -111,5 +123,9 @@ __all__ = [
     "subcase_write_guard_register",
     "subcase_write_guard_unregister",
     "subcases_advance_by_system",
+    "subcases_book_at_hotel",
+    "subcases_book_manually",
+    "subcases_manual_offer_find",
+    "subcases_plan_at_hotel",
     "transfers_request",
 ]

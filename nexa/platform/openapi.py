@@ -145,6 +145,8 @@ CLOSED_REQUEST_COMPONENTS = (
     "BookRoomsRequestRequest",
     "ManualReservationRequestRequest",
     "ManualReservationRateRequest",
+    "ReviewRebookRequest",
+    "ReviewOverrideRequest",
 )
 
 # A query parameter the server reads as absent when it is sent empty (``?status=``): allowEmptyValue.

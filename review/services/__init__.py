@@ -13,6 +13,8 @@ have their own module.
 * :func:`review_item_claim`, :func:`review_item_assign` — a lease on the item for one operator.
 * :func:`review_item_resolve` — only the claimer; the affected sub-cases go back into the normal flow.
 * :func:`review_item_escalate` — priority one level up (HIGH stays HIGH), state ESCALATED, a page.
+* :func:`review_item_rebook`, :func:`review_item_override` (:mod:`.rebook`) — book the item's passengers at
+  a hotel through the room sagas, or record the manual booking an operator confirmed by phone.
 * :func:`review_sla_sweep` — the beat task's work: escalate every breached item once and page the on-call;
   :func:`review_page_deliver` — one signed delivery attempt of a page (``review/paging.py``).
 """
@@ -45,6 +47,7 @@ from review.services.items import (
     review_item_open,
     review_item_resolve,
 )
+from review.services.rebook import review_item_override, review_item_rebook
 from review.services.sla import (
     breached_items,
     page_backoff_seconds,
@@ -81,6 +84,8 @@ __all__ = [
     "review_item_escalate",
     "review_item_from_event",
     "review_item_open",
+    "review_item_override",
+    "review_item_rebook",
     "review_item_resolve",
     "review_page_deliver",
     "review_sla_sweep",
