@@ -26,6 +26,11 @@ from nexa.platform.tenancy import for_principal, get_for_principal
 from nexa.platform.urns import parse_urn
 from policies.models import Policy, PolicyStatus, PolicyVersion
 
+# Re-exported for other apps (they import only services, selectors, events and models): manual review's
+# relax validates a proposed rule value exactly as a policy's own rules are validated.
+from policies.rules import RULE_SCHEMAS as RULE_SCHEMAS
+from policies.rules import validate_rules as validate_rules
+
 SPECIFICITY_WEIGHTS = {"airport": 4, "tier": 2, "cause": 1}
 SPECIFICITY_ORDER = (
     "airport+tier+cause",

@@ -145,6 +145,8 @@ CLOSED_REQUEST_COMPONENTS = (
     "BookRoomsRequestRequest",
     "ManualReservationRequestRequest",
     "ManualReservationRateRequest",
+    "ReviewRelaxRequest",
+    "ReviewSplitRequest",
 )
 
 # A query parameter the server reads as absent when it is sent empty (``?status=``): allowEmptyValue.
