@@ -18,8 +18,11 @@ from cases import services as case_services
 from cases.models import Allocation, AllocationStatus, DemandStatus, PassengerGroup, SubCase, SubCaseStatus, Tier
 from nexa.platform.models import OutboxEvent
 from nexa.platform.outbox import event_urn
+from nexa.platform.problems import Problem
 from nexa.platform.roles import Role
 from policies.models import Policy
+from policies.selectors import policy_resolve
+from review import selectors as review_selectors
 from review import services, tasks
 from review.models import PolicyRelaxation, ReviewCategory, ReviewItem, ReviewState
 from tests.api_base import APIContractTests, RouteContract, assert_problem
@@ -182,6 +185,37 @@ def test_a_relax_that_still_places_nobody_leaves_them_in_review_without_a_new_it
 
 
 @transactional
+def test_a_relax_that_places_some_leaves_the_rest_in_review_and_resolve_moves_only_them(vendors, client_for):
+    hotels_seed_demo(airline="IB")
+    active_policy(airline="IB", rules=dict(TIGHT_RULES))
+    case = CaseFactory(airline="IB", airport="MAD")
+    placeable, incomplete = grouped(case, [[]]), grouped(case, [[]])
+    SubCase.objects.filter(pk=incomplete[0].pk).update(first_name="")
+    everyone = placeable + incomplete
+    SubCase.objects.filter(pk__in=[s.pk for s in everyone]).update(status=SubCaseStatus.MANUAL_REVIEW)
+    wave = make_wave(case, everyone, status=DemandStatus.ALLOCATED)
+    item = ReviewItemFactory(
+        case=case, airline="IB", category=ReviewCategory.ALLOCATION_FAILED, demand_urn=wave.urn,
+        affected_subcase_urns=[s.urn for s in everyone],
+    )  # fmt: skip
+    ana = client_for("IB", Role.OPS_SUPERVISOR, ANA)
+
+    response = relax(ana, item, {"maxDistanceKm": 60})
+
+    assert response.status_code == 200, response.content
+    result = response.json()["actions"][0]["result"]
+    assert result["outcome"] == "PARTIALLY_ALLOCATED" and result["allocatedSubCaseUrns"] == [placeable[0].urn]
+    assert [(u["subCaseUrns"], u["category"]) for u in result["unallocated"]] == [
+        ([incomplete[0].urn], "DATA_INCOMPLETE")
+    ]
+    assert statuses(everyone) == ["ALLOCATED", "MANUAL_REVIEW"]
+    assert not OutboxEvent.objects.filter(event="allocation:failed").exists()
+    resolved = post(ana, f"/v1/manual-review/{item.urn}/resolve", {"resolution": "RELAXED", "reason": "partly"})
+    assert resolved.status_code == 200, resolved.content
+    assert statuses(everyone) == ["ALLOCATED", "GROUPED"]
+
+
+@transactional
 def test_a_replayed_relax_answers_the_same_and_relaxes_once(vendors, client_for):
     item, _, _, _ = failed_allocation()
     ana = client_for("IB", Role.OPS_SUPERVISOR, ANA)
@@ -297,6 +331,47 @@ def test_relax_when_nobody_is_left_in_review_is_409(relaxable_item, client_for):
         "nothing-to-reallocate",
     )
     assert not PolicyRelaxation.objects.exists()
+
+
+# --- the relaxation source and the pricing read -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_relaxation_never_tightens_another_tiers_policy_of_the_case():
+    active_policy(airline="IB", scope_tier=Tier.ECONOMY, rules={"maxDistanceKm": 15, "minStars": 4})
+    active_policy(airline="IB", scope_tier=Tier.BUSINESS, rules={"maxDistanceKm": 50, "minStars": 4})
+    item = item_with_subcases_in_review(category=ReviewCategory.ALLOCATION_FAILED)
+    PolicyRelaxation.objects.create(
+        airline="IB", case=item.case, item=item, rule="maxDistanceKm", value=40, reason="r", created_by=ANA
+    )
+    principal = principal_of("IB", Role.OPS_SUPERVISOR)
+    economy = policy_resolve(principal=principal, tier=Tier.ECONOMY, case_urn=item.case.urn)
+    business = policy_resolve(principal=principal, tier=Tier.BUSINESS, case_urn=item.case.urn)
+    assert economy.effective_rules["maxDistanceKm"] == 40 and [r.source for r in economy.relaxations] == [item.urn]
+    assert business.effective_rules["maxDistanceKm"] == 50 and business.relaxations == []
+    # Another airline's principal resolving the same case URN sees no relaxation (and no case: 404).
+    with pytest.raises(Problem) as refused:
+        policy_resolve(principal=principal_of("UX", Role.OPS_SUPERVISOR), case_urn=item.case.urn)
+    assert refused.value.status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_relaxation_preview_prices_a_relax_per_tier_and_writes_nothing():
+    active_policy(airline="IB", scope_tier=Tier.ECONOMY, rules={"maxDistanceKm": 15, "minStars": 4})
+    active_policy(airline="IB", scope_tier=Tier.BUSINESS, rules={"maxDistanceKm": 50, "minStars": 4})
+    item = item_with_subcases_in_review(category=ReviewCategory.ALLOCATION_FAILED)
+    SubCase.objects.filter(pk=item.affected_subcase_urns[1].rsplit(":", 1)[1]).update(tier=Tier.BUSINESS)
+
+    changes = review_selectors.relaxation_preview(
+        principal=principal_of("IB", Role.OPS_SUPERVISOR), case_urn=item.case.urn, fields={"maxDistanceKm": 40}
+    )
+
+    assert [(c.tier, c.rule, c.current, c.proposed, c.relaxes) for c in changes] == [
+        ("BUSINESS", "maxDistanceKm", 50, 40, False),
+        ("ECONOMY", "maxDistanceKm", 15, 40, True),
+    ]
+    assert changes[1].as_dict()["policyUrn"].startswith("urn:nexa:policy:")
+    assert not PolicyRelaxation.objects.exists() and not AuditEntry.objects.exists()
 
 
 # --- split ------------------------------------------------------------------------------------------------------
