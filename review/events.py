@@ -1,7 +1,7 @@
 """Events of the review domain, declared in the event registry (:mod:`nexa.platform.events`).
 
 ``review:created``, ``review:claimed``, ``review:resolved``, ``review:escalated``, ``review:rebooked``,
-``review:overridden`` go to the case room
+``review:overridden``, ``review:relaxed``, ``review:split`` go to the case room
 with one payload shape (URNs, enums, an operator URN and instants: no personal data).
 
 Audience INTERNAL, not CLIENT: spec 000's server-event table is the exact allow-list of what sockets
@@ -22,6 +22,8 @@ REVIEW_RESOLVED = "review:resolved"
 REVIEW_ESCALATED = "review:escalated"
 REVIEW_REBOOKED = "review:rebooked"
 REVIEW_OVERRIDDEN = "review:overridden"
+REVIEW_RELAXED = "review:relaxed"
+REVIEW_SPLIT = "review:split"
 REVIEW_EVENTS = (
     REVIEW_CREATED,
     REVIEW_CLAIMED,
@@ -29,6 +31,8 @@ REVIEW_EVENTS = (
     REVIEW_ESCALATED,
     REVIEW_REBOOKED,
     REVIEW_OVERRIDDEN,
+    REVIEW_RELAXED,
+    REVIEW_SPLIT,
 )
 
 
@@ -51,6 +55,8 @@ _DESCRIPTIONS = {
     REVIEW_ESCALATED: "A review item's priority was raised one level",
     REVIEW_REBOOKED: "An operator rebooked a review item's passengers at a hotel (room sagas started)",
     REVIEW_OVERRIDDEN: "An operator recorded a manual booking for a review item's passengers",
+    REVIEW_RELAXED: "The case's policy was relaxed from a review item and its passengers re-allocated",
+    REVIEW_SPLIT: "A review item's passenger group was split into new groups",
 }
 for _name in REVIEW_EVENTS:
     registry.declare(

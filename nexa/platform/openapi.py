@@ -147,6 +147,8 @@ CLOSED_REQUEST_COMPONENTS = (
     "ManualReservationRateRequest",
     "ReviewRebookRequest",
     "ReviewOverrideRequest",
+    "ReviewRelaxRequest",
+    "ReviewSplitRequest",
 )
 
 # A query parameter the server reads as absent when it is sent empty (``?status=``): allowEmptyValue.

@@ -83,6 +83,15 @@ class ReviewItemSerializer(serializers.Serializer):
         {**urn_schema("agent-action"), "nullable": True, "description": "The agent action executed on the item."},
     )
     links = ReviewLinksSerializer()
+    actions = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="What was done on the item before resolving, oldest first: [{action, params, reason, by, at, "
+        "agentActionUrn, result}] (relax: result.allocationUrn is the new allocation, result.outcome says "
+        "whether everyone was placed; split: result.groups are the new groups).",
+    )
+    acceptedAgentActionUrn = serializers.CharField(  # noqa: N815
+        allow_null=True, help_text="The exception agent's action that acted on the item (urn:nexa:agent-action:…)."
+    )
 
 
 def review_item_data(item: ReviewItem) -> dict:
@@ -118,6 +127,8 @@ def review_item_data(item: ReviewItem) -> dict:
             "reservationUrns": item.reservation_urns,
             "groupUrns": item.affected_group_urns,
         },
+        "actions": item.actions,
+        "acceptedAgentActionUrn": item.accepted_agent_action_urn or None,
     }
 
 

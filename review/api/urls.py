@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from review.api import actions_booking, views
+from review.api import actions_booking, actions_policy, views
 
 urlpatterns = [
     path("manual-review", views.ManualReviewListView.as_view(), name="manual-review-list"),
@@ -23,6 +23,16 @@ urlpatterns = [
         "manual-review/<str:review_urn>/resolve",
         views.ManualReviewResolveView.as_view(),
         name="manual-review-resolve",
+    ),
+    path(
+        "manual-review/<str:review_urn>/relax",
+        actions_policy.ManualReviewRelaxView.as_view(),
+        name="manual-review-relax",
+    ),
+    path(
+        "manual-review/<str:review_urn>/split",
+        actions_policy.ManualReviewSplitView.as_view(),
+        name="manual-review-split",
     ),
     path("booking/manual-review", views.BookingReviewQueueView.as_view(), name="booking-manual-review"),
     path(
