@@ -67,6 +67,7 @@ from cases.services.groups import passenger_groups_create
 from cases.services.guards import SubCaseWriteGuard, subcase_write_guard_register, subcase_write_guard_unregister
 from cases.services.manifest import SUBCASE_INSERT_BATCH, manifest_append
 from cases.services.privacy import REDACTED, case_passenger_data_purge
+from cases.services.reallocate import Reallocation, subcases_reallocate
 from cases.services.rebook import (
     HotelPlan,
     ManualOffer,
@@ -75,7 +76,6 @@ from cases.services.rebook import (
     subcases_manual_offer_find,
     subcases_plan_at_hotel,
 )
-from cases.services.reallocate import Reallocation, subcases_reallocate
 from cases.services.transfers import (
     TRANSFER_DEFAULT_PROVIDER,
     TRANSFER_MAX_SUBCASES,

@@ -48,7 +48,8 @@ class ReviewActionSerializer(serializers.Serializer):
     )
     result = serializers.DictField(
         help_text="What it did: rebook {allocationUrn, hotelUrn, sagaUrns, runs, subCaseUrns}; override "
-        "{hotelUrn, reservationUrns, subCaseUrns, nightlyRate, checkIn, nights}."
+        "{hotelUrn, reservationUrns, subCaseUrns, nightlyRate, checkIn, nights}; relax {allocationUrn, outcome "
+        "(whether everyone was placed)}; split {groups (the new groups)}."
     )
 
 
@@ -83,15 +84,6 @@ class ReviewItemSerializer(serializers.Serializer):
         {**urn_schema("agent-action"), "nullable": True, "description": "The agent action executed on the item."},
     )
     links = ReviewLinksSerializer()
-    actions = serializers.ListField(
-        child=serializers.DictField(),
-        help_text="What was done on the item before resolving, oldest first: [{action, params, reason, by, at, "
-        "agentActionUrn, result}] (relax: result.allocationUrn is the new allocation, result.outcome says "
-        "whether everyone was placed; split: result.groups are the new groups).",
-    )
-    acceptedAgentActionUrn = serializers.CharField(  # noqa: N815
-        allow_null=True, help_text="The exception agent's action that acted on the item (urn:nexa:agent-action:…)."
-    )
 
 
 def review_item_data(item: ReviewItem) -> dict:
@@ -127,8 +119,6 @@ def review_item_data(item: ReviewItem) -> dict:
             "reservationUrns": item.reservation_urns,
             "groupUrns": item.affected_group_urns,
         },
-        "actions": item.actions,
-        "acceptedAgentActionUrn": item.accepted_agent_action_urn or None,
     }
 
 

@@ -21,18 +21,24 @@ from review.services._common import (
 )
 
 
+def _may_act(item: ReviewItem, principal: Principal, now: dt.datetime, *, action: str) -> None:
+    """The check alone (no write): 409 for a resolved item or for someone else's live claim. Actions that
+    call a provider run it before the call, and :func:`_actor_holds` again under the row lock."""
+    if item.state == ReviewState.RESOLVED:
+        raise _illegal_transition(item, action)
+    holder = _live_holder(item, now)
+    if holder and holder != principal.operator_urn:
+        raise _claimed_by_other(item)
+
+
 def _actor_holds(item: ReviewItem, principal: Principal, now: dt.datetime, *, action: str) -> ReviewItem:
     """Before an action: the item must be unresolved (else 409 ``illegal-transition``); a live claim by someone
     else is a 409 ``review-claimed`` naming ``assignedTo``; an item nobody holds (OPEN, ESCALATED, or a lapsed
     claim of someone else) is claimed for the actor here, in the action's transaction (audited
     ``review.claimed``, ``review:claimed``). The claimer acting keeps the claim as it is."""
-    if item.state == ReviewState.RESOLVED:
-        raise _illegal_transition(item, action)
+    _may_act(item, principal, now, action=action)
     if item.assigned_to == principal.operator_urn and item.state == ReviewState.CLAIMED:
         return item
-    holder = _live_holder(item, now)
-    if holder and holder != principal.operator_urn:
-        raise _claimed_by_other(item)
     before = _snapshot(item)
     _apply(item, "claim")
     item = _save(

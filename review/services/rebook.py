@@ -18,7 +18,6 @@ checked again, so a claim taken meanwhile still wins.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -31,32 +30,15 @@ from cases.models import SubCase
 from nexa.platform.auth import Principal
 from nexa.platform.urns import InvalidUrn, parse_urn
 from review import events, selectors
-from review.models import ReviewItem, ReviewState
+from review.models import ReviewItem
+from review.services._actions import _action_entry, _actor_holds, _may_act, _record_action
 from review.services._common import (
     REASON_MAX_LENGTH,
-    _apply,
-    _claimed_by_other,
-    _illegal_transition,
-    _iso,
-    _live_holder,
     _lock_item,
-    _save,
     _snapshot,
-    claim_lease,
 )
 
 REBOOK, OVERRIDE = "rebook", "override"
-
-
-def _check_actor(item: ReviewItem, principal: Principal, action: str, now: dt.datetime) -> None:
-    """An unresolved item, held by nobody else (``_require_claimer``'s rule, except that an item nobody
-    holds is claimed by the action rather than refused)."""
-    if item.state == ReviewState.RESOLVED:
-        raise _illegal_transition(item, action)
-    if item.assigned_to == principal.operator_urn:
-        return
-    if _live_holder(item, now):
-        raise _claimed_by_other(item)
 
 
 def _affected_subcase_urns(item: ReviewItem) -> list[str]:
@@ -89,39 +71,19 @@ def _act(
     action on the item, audit and publish — one transaction."""
     with transaction.atomic():
         now = timezone.now()
-        item = _lock_item(principal=principal, review_urn=review_urn)
-        _check_actor(item, principal, action, now)
+        item = _actor_holds(_lock_item(principal=principal, review_urn=review_urn), principal, now, action=action)
         before = _snapshot(item)
-        changes: dict[str, Any] = {}
-        if item.assigned_to != principal.operator_urn:
-            _apply(item, "claim")
-            changes = {"state": item.state, "assigned_to": principal.operator_urn, "claimed_until": now + claim_lease()}
-            item = _save(item, changes)
-            audit.record(
-                principal=principal,
-                action="review.claimed",
-                entity_urn=item.urn,
-                case_urn=item.case.urn,
-                reason=f"claimed to {action}",
-                before=before,
-                after=_snapshot(item),
-            )
-            events.publish_review_event(events.REVIEW_CLAIMED, item)
-            before = _snapshot(item)
         result = perform()
-        entry = {
-            "action": action,
-            "params": params,
-            "reason": reason,
-            "by": principal.operator_urn,
-            "at": _iso(now),
-            "agentActionUrn": agent_action_urn,
-            "result": result,
-        }
-        changes = {"actions": [*item.actions, entry]}
-        if agent_action_urn:
-            changes["accepted_agent_action_urn"] = agent_action_urn
-        item = _save(item, changes)
+        entry = _action_entry(
+            action=action,
+            params=params,
+            reason=reason,
+            principal=principal,
+            now=now,
+            agent_action_urn=agent_action_urn,
+            result=result,
+        )
+        item = _record_action(item, entry, agent_action_urn=agent_action_urn)
         audit.record(
             principal=principal,
             action=audit_action,
@@ -139,7 +101,7 @@ def _act(
 def _prechecked(*, principal: Principal, review_urn: str, action: str) -> ReviewItem:
     """404 across tenants, 409 for a resolved item or someone else's live claim, before any provider call."""
     item = selectors.review_item_get(principal=principal, review_urn=review_urn)
-    _check_actor(item, principal, action, timezone.now())
+    _may_act(item, principal, timezone.now(), action=action)
     return item
 
 
