@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from agent import ranking, tools
 from agent.ranking import COMPLIANCE_LABEL, COMPLIANT, NON_COMPLIANT, RELAXABLE, Option
+from review import services as review_services
 
 logger = structlog.get_logger(__name__)
 
@@ -74,8 +75,10 @@ def _relaxed_value(name: str, offer: dict[str, Any]) -> Any:
 def hotel_options(situation: tools.Situation, offers: list[dict[str, Any]],
                   now: dt.datetime | None = None) -> list[Option]:  # fmt: skip
     """Each offer of a catalogued hotel as the one option it allows: rebook when it is compliant, relax the
-    one rule it breaks (when that is a relaxable rule), else override (a manual booking)."""
+    one rule it breaks (when that is a relaxable rule and the item's category one a relaxation can help),
+    else override (a manual booking)."""
     now = now or timezone.now()
+    relaxable = situation.item.category not in review_services.NOT_RELAXABLE_CATEGORIES
     options = []
     for offer in offers:
         if not offer.get("hotelUrn") or not offer.get("nightlyRate"):
@@ -120,7 +123,7 @@ def hotel_options(situation: tools.Situation, offers: list[dict[str, Any]],
                     **common,
                 )
             )
-        elif len(violations) == 1 and violations[0] in tools.RELAXABLE_FIELDS:
+        elif relaxable and len(violations) == 1 and violations[0] in tools.RELAXABLE_FIELDS:
             name = violations[0]
             value = _relaxed_value(name, offer)
             limit = situation.policy_limits.get(name)
@@ -177,15 +180,19 @@ class DeterministicPlanner:
         if classification["cause"] not in NO_HOTEL_CAUSES:
             found = toolbox.call(tools.SEARCH_HOTELS, {"scope": "all"})
             options += hotel_options(situation, found.get("offers") or [])
-        ranked = ranking.rank(options)
-        for option in ranked:  # cost the relaxations that made the top, with the tool
-            if option.action == "relax" and option.cost is not None:
-                nightly = option.cost / (situation.nights * situation.rooms_needed)
-                cost = toolbox.call(tools.RELAXATION_COST, {"nightlyRate": str(nightly.quantize(Decimal("0.01")))})
+        ranked = []
+        for option in ranking.rank(options, limit=len(options)):
+            if option.action == "relax":  # cost it, and keep it only if the relax action would accept it
+                cost = toolbox.call(
+                    tools.RELAXATION_COST, {"nightlyRate": str(option.nightly), "fields": option.params["fields"]}
+                )
+                if cost.get("relaxes") is False:
+                    continue
                 if "totalDelta" in cost:
-                    option.reasons.append(
-                        f"relaxation costs {cost['totalDelta']} {option.currency} over the policy's cap"
-                    )
+                    option.reasons.append(f"relaxation costs {cost['totalDelta']} {option.currency} over the cap")
+            ranked.append(option)
+            if len(ranked) == ranking.TOP:
+                break
         return Plan(
             planner=self.name,
             classification={"cause": classification["cause"], "confidence": classification["confidence"]},

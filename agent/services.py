@@ -50,11 +50,11 @@ SYSTEM_AGENT_ACTOR = "urn:nexa:system:agent"
 REASON_MAX_LENGTH = 2000
 RECOMMENDATION_ACTION = {"rebook": "rebook", "relax": "relaxPolicy", "split": "split", "override": "override"}
 # The review service each action executes through, with the arguments it takes from the action's params.
-EXECUTORS: dict[str, tuple[str, tuple[str, ...]]] = {
-    AgentActionKind.REBOOK: ("review_item_rebook", ("hotel_urn",)),
-    AgentActionKind.OVERRIDE: ("review_item_override", ("hotel_urn", "provider_offer_id")),
-    AgentActionKind.RELAX: ("review_item_relax", ("fields",)),
-    AgentActionKind.SPLIT: ("review_item_split", ("into",)),
+EXECUTORS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    AgentActionKind.REBOOK: (review_services.review_item_rebook, ("hotel_urn",)),
+    AgentActionKind.OVERRIDE: (review_services.review_item_override, ("hotel_urn", "provider_offer_id")),
+    AgentActionKind.RELAX: (review_services.review_item_relax, ("fields",)),
+    AgentActionKind.SPLIT: (review_services.review_item_split, ("into",)),
 }
 _PARAM_NAMES = {"hotel_urn": "hotelUrn", "provider_offer_id": "providerOfferId", "fields": "fields", "into": "into"}
 
@@ -435,15 +435,7 @@ def agent_action_reject(*, principal: Principal, agent_action_urn: str, reason: 
 
 
 def _review_call(action: AgentAction) -> tuple[Any, dict[str, Any]]:
-    name, arguments = EXECUTORS[action.action]
-    service = getattr(review_services, name, None)
-    if service is None:
-        raise Problem(
-            status=501,
-            slug="action-unavailable",
-            title="This action cannot be executed yet",
-            detail=f"review.services.{name} does not exist in this build; act on the item by hand.",
-        )
+    service, arguments = EXECUTORS[action.action]
     params = action.params or {}
     return service, {argument: params[_PARAM_NAMES[argument]] for argument in arguments}
 

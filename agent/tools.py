@@ -5,7 +5,8 @@
 * ``search_hotels`` — alternate hotels inside and outside the current policy, through the hotel search the
   allocation uses (``booking.services.hotels_search``: every vendor and the contracts, each offer checked
   against the resolved policy). It reserves nothing; the search is recorded as every search is.
-* ``relaxation_cost`` — what relaxing the policy for this case costs: nights x rooms x rate delta.
+* ``relaxation_cost`` — what relaxing the policy for this case costs: nights x rooms x rate delta; given the
+  ``fields``, whether the relax action would accept them (``review.selectors.relaxation_preview``).
 
 :class:`ToolBox` is the only way a planner reaches them. A tool name outside :data:`ALLOWED_TOOLS` is
 refused — never executed — and audited (``agent.tool_refused``); each allowed call is audited
@@ -33,6 +34,7 @@ from nexa.platform.auth import Principal
 from nexa.platform.problems import Problem
 from nexa.platform.urns import InvalidUrn, parse_urn
 from policies.selectors import policy_resolve
+from review import selectors as review_selectors
 from review.models import ReviewCategory, ReviewItem
 
 logger = structlog.get_logger(__name__)
@@ -242,10 +244,14 @@ TOOL_SPECS = [
         "function": {
             "name": RELAXATION_COST,
             "description": "The cost of relaxing the policy for this case: nights x rooms x (nightlyRate - the "
-            "policy's nightly cap), and the stay's total.",
+            "policy's nightly cap), and the stay's total; with fields, whether that relaxation loosens the "
+            "case's policy (ruleChanges per tier).",
             "parameters": {
                 "type": "object",
-                "properties": {"nightlyRate": {"type": "string", "description": "decimal, airline currency"}},
+                "properties": {
+                    "nightlyRate": {"type": "string", "description": "decimal, airline currency"},
+                    "fields": {"type": "object", "description": 'e.g. {"maxDistanceKm": 40}'},
+                },
                 "required": ["nightlyRate"],
                 "additionalProperties": False,
             },
@@ -349,12 +355,27 @@ class ToolBox:
             return {"error": "invalid-arguments", "detail": "nightlyRate must be a decimal"}
         s = self.situation
         cost = ranking.relaxation_cost(nights=s.nights, rooms=s.rooms_needed, nightly=nightly, baseline=s.baseline_rate)
-        return {
+        answer: dict[str, Any] = {
             "nights": s.nights,
             "rooms": s.rooms_needed,
             "baselineRate": str(s.baseline_rate) if s.baseline_rate is not None else None,
             **{key: str(value) for key, value in cost.items()},
         }
+        fields = arguments.get("fields")
+        if isinstance(fields, dict) and fields:
+            # The relax action's own check (read-only): which policy rules it would loosen, per tier.
+            try:
+                changes = review_selectors.relaxation_preview(
+                    principal=self.principal, case_urn=s.case_urn, fields=fields, tiers=sorted(s.tiers) or None
+                )
+            except Problem as problem:
+                answer.update(relaxes=False, ruleChanges=[], detail=str(problem.detail))
+            else:
+                answer.update(
+                    relaxes=any(change.relaxes for change in changes),
+                    ruleChanges=[change.as_dict() for change in changes],
+                )
+        return answer
 
 
 def _summary(name: str, answer: dict[str, Any]) -> dict[str, Any]:

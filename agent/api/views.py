@@ -160,7 +160,6 @@ class AgentActionExecuteView(NexaAPIView):
             200: AgentActionSerializer,
             403: problem("not-the-approver: only the operator who approved it executes (approvedBy)."),
             409: problem("plan-changed; review-claimed; " + STATE_CONFLICT),
-            501: problem("action-unavailable: this build has no review service for the action."),
         },
     )
     def post(self, request, agent_action_urn: str):

@@ -10,7 +10,6 @@ from django.utils import timezone
 from agent.models import AgentAction, AgentActionState
 from audit.models import AuditEntry
 from nexa.platform.roles import Role
-from review import services as review_services
 from review.models import ReviewItem
 from tests.agent.factories import proposal
 from tests.api_base import assert_problem
@@ -138,14 +137,9 @@ def test_another_airlines_proposal_is_404(client_for):
     assert_problem(approve(foreign, action), 404, "not-found")
 
 
-# --- execute through the review services (they land in review.services beside this work) -----------------
-
-needs_split = pytest.mark.skipif(
-    not hasattr(review_services, "review_item_split"), reason="review.services.review_item_split has not landed"
-)
+# --- execute through the review services -------------------------------------------------------------------
 
 
-@needs_split
 def test_execute_runs_the_review_service_as_the_approver(ana):
     item = item_with_subcases_in_review(passengers=2)
     into = [[item.affected_subcase_urns[0]], [item.affected_subcase_urns[1]]]
@@ -162,7 +156,6 @@ def test_execute_runs_the_review_service_as_the_approver(ana):
     assert AuditEntry.objects.filter(action="agent.action_executed", entity_urn=action.urn, actor=ANA).exists()
 
 
-@needs_split
 def test_a_refusal_of_the_review_service_is_failed_with_the_problem(ana):
     item = item_with_subcases_in_review(passengers=2)
     action = proposal(item, action="split", params={"into": [[item.affected_subcase_urns[0]]]})  # not a partition

@@ -5,7 +5,6 @@ import pytest
 
 from agent.models import AgentActionState
 from nexa.platform.roles import Role
-from review import services as review_services
 from review.models import ReviewCategory
 from tests.agent.factories import proposal
 from tests.api_base import APIContractTests, RouteContract, operator_urn
@@ -71,9 +70,6 @@ class TestAgentDecisionContract(APIContractTests):
         return {"action": proposal(item_with_subcases_in_review(airline))}
 
 
-@pytest.mark.skipif(
-    not hasattr(review_services, "review_item_split"), reason="review.services.review_item_split has not landed"
-)
 class TestAgentExecuteContract(APIContractTests):
     """Only the approver executes, so the caller's own airline's action is approved by the caller (the role
     under test, or the lowest allowed role)."""

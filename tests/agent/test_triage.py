@@ -14,7 +14,7 @@ from agent.models import AgentAction, AgentRun, AgentTrigger
 from audit.models import AuditEntry
 from booking.hotels import hotels_seed_demo
 from booking.models import Hotel, HotelSearch
-from cases.models import SubCaseStatus, Tier
+from cases.models import DemandStatus, SubCaseStatus, Tier
 from nexa.platform.models import OutboxEvent, TenantSettings
 from nexa.platform.outbox import Delivery, _consumers_for, event_urn
 from nexa.platform.roles import Role
@@ -23,6 +23,7 @@ from review.models import ReviewCategory, ReviewItem, ReviewState
 from tests.agent.factories import proposal
 from tests.api_base import assert_problem
 from tests.cases.factories import CaseFactory, PassengerGroupFactory, SubCaseFactory
+from tests.cases.test_allocation import make_wave
 from tests.policies.factories import active_policy
 from tests.review.factories import ReviewItemFactory, item_with_subcases_in_review
 
@@ -238,4 +239,56 @@ def test_a_proposal_of_a_resolved_item_is_a_plan_changed(world, ana):
     ReviewItem.objects.filter(pk=item.pk).update(state=ReviewState.RESOLVED)
     assert_problem(
         ana.post(f"/v1/agent/{action.urn}/approve", {"planHash": action.plan_hash}, format="json"), 409, "plan-changed"
+    )
+
+
+# --- end to end: triage, approve, execute through the review service ------------------------------------------
+
+
+def test_a_proposed_relaxation_is_approved_and_executed_through_the_relax_action(simulator_control, settings, ana):
+    """No hotel within 1 km: the agent proposes relaxing maxDistanceKm; the operator approves and executes it;
+    review_item_relax records the relaxation for this case and allocates the passengers again."""
+    settings.NEXA_HOTEL_VENDORS = list(VENDORS)
+    settings.NEXA_AGENT_MODEL_URL = ""
+    hotels_seed_demo(airline="IB")
+    active_policy(airline="IB", rules={**RULES, "maxDistanceKm": 1})
+    case = CaseFactory()
+    group = PassengerGroupFactory(case=case)
+    subs = [SubCaseFactory(case=case, group=group, pnr="RLX001", status=SubCaseStatus.MANUAL_REVIEW) for _ in range(2)]
+    wave = make_wave(case, subs, status=DemandStatus.ALLOCATED)
+    item = ReviewItemFactory(
+        case=case,
+        category=ReviewCategory.ALLOCATION_FAILED,
+        reason="no policy-compliant hotel within 1 km",
+        demand_urn=wave.urn,
+        affected_groups=[group.label],
+        affected_group_urns=[group.urn],
+        affected_subcase_urns=[s.urn for s in subs],
+    )
+
+    body = triage(ana, reviewUrn=item.urn).json()
+    assert body["classification"]["cause"] == "policy-too-strict"
+    first = body["recommendations"][0]
+    assert first["action"] == "relaxPolicy" and first["fields"] == ["maxDistanceKm"]
+    action_urn, plan = first["agentActionUrn"], first["planHash"]
+
+    approved = ana.post(f"/v1/agent/{action_urn}/approve", {"planHash": plan}, format="json")
+    assert approved.status_code == 200, approved.content
+    executed = ana.post(f"/v1/agent/{action_urn}/execute", format="json")
+    assert executed.status_code == 200, executed.content
+    result = executed.json()
+    assert (result["state"], result["executedBy"], result["result"]["reviewUrn"]) == ("EXECUTED", ANA, item.urn)
+
+    item.refresh_from_db()
+    assert item.accepted_agent_action_urn == action_urn and item.assigned_to == ANA
+    (entry,) = item.actions
+    assert entry["action"] == "relax" and entry["agentActionUrn"] == action_urn
+    assert entry["params"]["fields"] == {"maxDistanceKm": first["value"]}
+    assert entry["result"]["outcome"] == "ALLOCATED"
+    # The rest of the triage's proposals no longer match the item (an action was taken on it).
+    other = body["proposals"][1]
+    assert_problem(
+        ana.post(f"/v1/agent/{other['urn']}/approve", {"planHash": other["planHash"]}, format="json"),
+        409,
+        "plan-changed",
     )
