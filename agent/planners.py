@@ -327,6 +327,12 @@ class HostedPlanner:
             match = next((o for o in grounded if _names(proposal, o)), None)
             if match is None:
                 continue  # not grounded in what the tools answered: dropped
+            if match.action == "relax":  # the relax action's own check, as the deterministic planner does
+                cost = toolbox.call(
+                    tools.RELAXATION_COST, {"nightlyRate": str(match.nightly), "fields": match.params["fields"]}
+                )
+                if cost.get("relaxes") is False:
+                    continue
             if proposal.get("reason"):
                 match.reasons = [str(proposal["reason"])[:500], *match.reasons]
             chosen.append(match)
