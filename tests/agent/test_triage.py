@@ -131,6 +131,16 @@ def test_triage_of_a_case_takes_each_open_item(world, ana):
     assert data["classification"]["cause"] == "data-incomplete" and data["recommendations"] == []
 
 
+def test_a_case_without_open_items_answers_nothing_to_triage(ana):
+    item = ReviewItemFactory(state=ReviewState.RESOLVED)
+    response = triage(ana, caseUrn=item.case.urn)
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "reviewUrn": None, "classification": None, "recommendations": [], "proposals": [], "items": []
+    }  # fmt: skip
+    assert not AgentRun.objects.exists()
+
+
 def test_a_mixed_tier_group_is_first_proposed_split_by_tier(world, ana):
     case = CaseFactory()
     group = PassengerGroupFactory(case=case)
