@@ -302,3 +302,39 @@ def test_a_proposed_relaxation_is_approved_and_executed_through_the_relax_action
         409,
         "plan-changed",
     )
+
+
+def test_an_override_proposal_is_executed_through_the_override_action(simulator_control, settings, ana):
+    """Every hotel breaks two rules (distance and rate): only overrides are proposed; executing the first
+    records the manual booking of that very offer through review_item_override."""
+    settings.NEXA_HOTEL_VENDORS = list(VENDORS)
+    settings.NEXA_AGENT_MODEL_URL = ""
+    hotels_seed_demo(airline="IB")
+    active_policy(
+        airline="IB", rules={**RULES, "maxDistanceKm": 1, "maxNightlyRate": {"amount": "1.00", "currency": "EUR"}}
+    )
+    case = CaseFactory()
+    group = PassengerGroupFactory(case=case)
+    subs = [SubCaseFactory(case=case, group=group, pnr="OVR001", status=SubCaseStatus.MANUAL_REVIEW) for _ in range(2)]
+    wave = make_wave(case, subs, status=DemandStatus.ALLOCATED)
+    item = ReviewItemFactory(
+        case=case,
+        category=ReviewCategory.ALLOCATION_FAILED,
+        demand_urn=wave.urn,
+        affected_groups=[group.label],
+        affected_group_urns=[group.urn],
+        affected_subcase_urns=[s.urn for s in subs],
+    )
+    first = triage(ana, reviewUrn=item.urn).json()["recommendations"][0]
+    assert first["action"] == "override" and first["compliance"] == "outside policy"
+
+    approved = ana.post(f"/v1/agent/{first['agentActionUrn']}/approve", {"planHash": first["planHash"]}, format="json")
+    assert approved.status_code == 200, approved.content
+    executed = ana.post(f"/v1/agent/{first['agentActionUrn']}/execute", format="json")
+    assert executed.status_code == 200, executed.content
+    assert executed.json()["state"] == "EXECUTED", executed.json()["result"]
+    item.refresh_from_db()
+    (entry,) = item.actions
+    assert entry["action"] == "override" and entry["agentActionUrn"] == first["agentActionUrn"]
+    assert entry["params"]["providerOfferId"] == first["providerOfferId"]
+    assert entry["result"]["reservationUrns"]
