@@ -99,9 +99,14 @@ def _store_expired(*, principal: Principal, case: Case, wave: DemandWave) -> Non
 
 
 def _open_memberships(sub_case_ids) -> dict[uuid.UUID, DemandWave]:
-    """sub-case id → the open wave (pending and not lapsed, approved or allocated) it is a member of."""
+    """sub-case id → the open wave (pending and not lapsed, approved or allocated) it is a member of.
+
+    A GROUPED member of an ALLOCATED wave is not held by it: allocation moves every member on (ALLOCATED,
+    or MANUAL_REVIEW when unplaced), so GROUPED means manual review sent it back to the flow (resolved
+    NO_ACTION, RELAXED or SPLIT) and a new wave may ask rooms for it (docs/review.md)."""
     rows = (
         DemandWaveMember.objects.filter(sub_case_id__in=sub_case_ids, wave__status__in=OPEN_DEMAND_STATUSES)
+        .exclude(wave__status=DemandStatus.ALLOCATED, sub_case__status=SubCaseStatus.GROUPED)
         .select_related("wave")
         .order_by("wave__created_at")
     )

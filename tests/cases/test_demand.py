@@ -113,6 +113,21 @@ def test_an_expired_wave_frees_its_passengers_for_an_incremental_wave():
     assert stale.status == DemandStatus.EXPIRED
 
 
+def test_a_passenger_review_sent_back_to_grouped_may_join_a_new_wave_and_one_still_allocated_may_not():
+    # The INITIAL wave was allocated: one passenger placed (ALLOCATED), one sent to review and returned to
+    # the flow by its resolution (GROUPED again, e.g. after a split). Only the returned one is free.
+    case, _, members = grouped_case(sizes=(1, 1))
+    placed, returned = members[0][0], members[1][0]
+    make_wave(case, [placed, returned], status=DemandStatus.ALLOCATED)
+    placed.status = SubCaseStatus.ALLOCATED
+    placed.save(update_fields=["status"])
+    wave = request(case, kind=DemandKind.INCREMENTAL, subcase_ids=[returned.pk])
+    assert wave.people == 1
+    with pytest.raises(Problem) as refused:
+        request(case, kind=DemandKind.INCREMENTAL, subcase_ids=[placed.pk])
+    assert refused.value.status_code == 422
+
+
 def test_resolving_needs_a_wave_of_the_principals_airline():
     case, _, members = grouped_case("LH")
     wave = make_wave(case, members[0])
