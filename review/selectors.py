@@ -1,11 +1,14 @@
 """Reads of the review domain. Every query is scoped to the principal's airline: another airline's item
 is not found (a 404 problem), and a filter naming another airline's case simply matches nothing."""
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from nexa.platform.auth import Principal
 from nexa.platform.tenancy import for_principal, get_for_principal
 from nexa.platform.urns import parse_urn
+from review import reports
 from review.models import UNRESOLVED_STATES, ReviewItem, ReviewPage
 
 
@@ -51,3 +54,15 @@ def review_page_id_for(*, review_urn: str, version: int) -> str | None:
         .first()
     )
     return str(page_id) if page_id else None
+
+
+def review_weekly_report(
+    *, principal: Principal, week: str, progress: reports.Progress | None = None
+) -> dict[str, Any]:
+    """The weekly ops report of the principal's airline over the items created in ISO ``week`` (``2026-W48``,
+    UTC); a bad week is a 400 problem naming ``week``. See :mod:`review.reports`."""
+    try:
+        iso_week = reports.parse_iso_week(week)
+    except ValueError as error:
+        raise reports.week_problem(str(error)) from None
+    return reports.weekly_report(principal=principal, week=iso_week, progress=progress)
