@@ -43,6 +43,8 @@ COLUMNS = (
     "after_json",
 )
 BATCH_SIZE = 2000
+
+
 def _json_cell(value) -> str:
     if value is None:
         return ""
