@@ -30,7 +30,8 @@ def review_items_list(
 ) -> QuerySet[ReviewItem]:
     """The airline's items, filtered; the caller orders them (by ``sla_due_at``, ``id``).
     ``unresolved_only`` (the booking queue without a ``state`` filter) leaves RESOLVED items out."""
-    items = for_principal(ReviewItem.objects.select_related("case"), principal)
+    # No select_related("case"): a listed item renders its case as a URN from case_id (bench/review.py).
+    items = for_principal(ReviewItem.objects.all(), principal)
     if state is not None:
         items = items.filter(state=state)
     elif unresolved_only:
