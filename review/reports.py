@@ -88,8 +88,8 @@ def parse_iso_week(value: str | None) -> IsoWeek:
         dt.date.fromisocalendar(year, week, 1)
     except ValueError:
         raise ValueError(f"{year} has no ISO week {week} (weeks run from 01 to 52 or 53).") from None
-    if year < 2000:
-        raise ValueError("Give a week from 2000 on.")
+    if not 2000 <= year <= 9998:  # 9999-W52 would end past the last representable instant
+        raise ValueError("Give a week from 2000 to 9998.")
     return IsoWeek(year, week)
 
 

@@ -143,7 +143,9 @@ class ManualReviewWeeklyReportView(NexaAPIView):
         responses={
             (200, "application/json"): ReviewWeeklyReportSerializer,
             (200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR, description="The report as CSV."),
-            400: problem("week is missing or not an ISO week; format is not json or csv."),
+            (400, "application/problem+json"): problem(
+                "week is missing or not an ISO week; format is not json or csv."
+            ),
         },
     )
     def get(self, request):

@@ -221,7 +221,7 @@ def test_csv_cells_a_spreadsheet_would_evaluate_are_neutralised(client_for):
 # --- bad input ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("week", ["2026-W99", "2026-W00", "2025-W53", "2026-48", "W48", "", None, "2026-W48x"])
+@pytest.mark.parametrize("week", ["2026-W99", "2026-W00", "2025-W53", "1999-W10", "9999-W52", "2026-48", "W48", "", None, "2026-W48x"])
 def test_a_bad_or_missing_week_is_a_400_naming_it(client_for, week):
     params = {} if week is None else {"week": week}
     body = assert_problem(client_for("IB", Role.OPS_SUPERVISOR).get(URL, params), 400, "validation-error")
