@@ -15,10 +15,12 @@ Steps:
    ``--sweeps``: each must escalate exactly ``--breached`` items and write as many pages, audit rows and
    ``review:escalated`` events; a second call right after escalates nothing (exactly once per breach); then the
    same items are put back past their SLA (a new breach) for the next run.
-3. **The queue's first page**, in process: ``GET /v1/manual-review`` (default page: 50 items, every state,
+3. **The weekly report** of the ISO week holding today (``review.selectors.review_weekly_report``), 3 times, for
+   scale (no budget).
+4. **The queue's first page**, in process: ``GET /v1/manual-review`` (default page: 50 items, every state,
    soonest SLA first) through Django's test client with an OPS_SUPERVISOR bearer token (authentication, roles,
    throttle, every middleware), ``--runs`` times, interleaved with ``GET /v1/_bench/ping`` the same way.
-4. **Over HTTP**: the ``make run`` server (uvicorn, 2 workers, ``NEXA_BENCH=1``, no access log) on a free
+5. **Over HTTP**: the ``make run`` server (uvicorn, 2 workers, ``NEXA_BENCH=1``, no access log) on a free
    loopback port; the ping baseline and the same first page at 1 and 8 clients (bench/load.py), so the
    ``RATIO review_queue …`` lines give the page's throughput as a share of the ping's.
 
@@ -162,6 +164,24 @@ def sweep_runs(*, runs: int, breached: int, now: dt.datetime) -> tuple[list[floa
     return seconds, problems
 
 
+def report_runs(*, now: dt.datetime, runs: int = 3) -> tuple[str, int, list[float]]:
+    """The weekly report of the ISO week holding ``now`` (no budget: for scale); seconds per run."""
+    from nexa.platform.auth import Principal
+    from nexa.platform.roles import Role
+    from review import reports, selectors
+
+    year, week, _ = now.isocalendar()
+    label = f"{year:04d}-W{week:02d}"
+    principal = Principal(airline=AIRLINE, role=Role.FINANCE_AUDIT, operator_urn="urn:nexa:user:bench", subject="b")
+    items = reports.weekly_item_count(airline=AIRLINE, week=reports.parse_iso_week(label))
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        selectors.review_weekly_report(principal=principal, week=label)
+        seconds.append(time.perf_counter() - started)
+    return label, items, seconds
+
+
 def in_process(*, token: str, runs: int, warmup: int) -> dict[str, list[float]]:
     """The queue's first page and the ping through Django's test client, interleaved; milliseconds."""
     from django.test import Client
@@ -234,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         sweeps, problems = sweep_runs(runs=args.sweeps, breached=args.breached, now=now)
         token = devstack.demo_tokens(env, airline=AIRLINE, ttl=3600)["OPS_SUPERVISOR"]
         samples = in_process(token=token, runs=args.runs, warmup=args.warmup)
+        week, week_items, report_seconds = report_runs(now=now)
         ping = queue = None
         if not args.no_http:
             supervisor = devstack.Supervisor()
@@ -267,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"RESULT review_sweep breached={args.breached} open={args.open_items} median_s={statistics.median(sweeps):.3f} "
         f"max_s={worst:.3f} budget_s={SWEEP_BUDGET_S}"
+    )
+    print(
+        f"RESULT review_report week={week} items={week_items} "
+        f"runs_s={','.join(f'{value:.3f}' for value in report_seconds)} (weekly report in process, no budget)"
     )
     print("\nin process (Django test client, OPS_SUPERVISOR token)")
     for name, values in samples.items():

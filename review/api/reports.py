@@ -106,9 +106,12 @@ class ReviewWeeklyReportSerializer(serializers.Serializer):
 
 WEEK_PARAMETER = OpenApiParameter(
     "week",
-    {"type": "string", "pattern": r"^[0-9]{4}-W[0-9]{2}$", "example": "2026-W48"},
+    {"type": "string", "pattern": reports.WEEK_PATTERN, "example": "2026-W48"},
     required=True,
-    description="ISO week (YYYY-Www). The report covers the items created in it: [Monday 00:00 UTC, next Monday).",
+    description=(
+        "ISO week (YYYY-Www; W53 only in years that have one). The report covers the items created in it: "
+        "[Monday 00:00 UTC, next Monday)."
+    ),
 )
 FORMAT_PARAMETER = OpenApiParameter(
     "format",

@@ -221,7 +221,9 @@ def test_csv_cells_a_spreadsheet_would_evaluate_are_neutralised(client_for):
 # --- bad input ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("week", ["2026-W99", "2026-W00", "2025-W53", "1999-W10", "9999-W52", "2026-48", "W48", "", None, "2026-W48x"])
+@pytest.mark.parametrize(
+    "week", ["2026-W99", "2026-W00", "2025-W53", "0999-W10", "2026-W54", "2026-48", "W48", "", None, "2026-W48x"]
+)
 def test_a_bad_or_missing_week_is_a_400_naming_it(client_for, week):
     params = {} if week is None else {"week": week}
     body = assert_problem(client_for("IB", Role.OPS_SUPERVISOR).get(URL, params), 400, "validation-error")
@@ -245,6 +247,11 @@ def test_week_53_exists_in_long_years(client_for):
     response = get_report(client_for("IB", Role.OPS_SUPERVISOR), week="2026-W53")  # 2026 starts on a Thursday
     assert response.status_code == 200, response.content
     assert (response.json()["from"], response.json()["to"]) == ("2026-12-28T00:00:00Z", "2027-01-04T00:00:00Z")
+
+
+def test_the_last_representable_week_ends_at_the_last_instant(client_for):
+    body = get_report(client_for("IB", Role.OPS_SUPERVISOR), week="9999-W52").json()
+    assert (body["from"], body["to"]) == ("9999-12-27T00:00:00Z", "9999-12-31T23:59:59.999999Z")
 
 
 def test_reports_is_not_read_as_an_item_urn(client_for):
