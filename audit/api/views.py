@@ -17,7 +17,7 @@ from audit.selectors import (
 )
 from nexa.platform.filters import instant_range_parameters
 from nexa.platform.openapi import NON_BLANK, problem
-from nexa.platform.pagination import extend_schema_paginated, paginate
+from nexa.platform.pagination import extend_schema_paginated, paginate, row_serializer
 from nexa.platform.problems import validation_problem
 from nexa.platform.renderers import passthrough_renderer
 from nexa.platform.roles import AnyOf, Role
@@ -25,10 +25,6 @@ from nexa.platform.urns import InvalidUrn, is_opaque_urn
 from nexa.platform.views import NexaAPIView
 
 AUDIT_READERS = AnyOf(Role.FINANCE_AUDIT, Role.OPS_SUPERVISOR)
-
-
-def _serialize(entry):
-    return AuditEntrySerializer(entry).data
 
 
 def _filtered_entries(request):
@@ -76,7 +72,7 @@ class AuditCaseListView(NexaAPIView):
         except InvalidUrn as error:
             raise validation_problem([{"field": "case_urn", "message": error.message}]) from None
         entries = audit_entries_for_case(principal=request.auth, case_urn=case_urn)
-        return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=_serialize)
+        return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=row_serializer(AuditEntrySerializer))
 
 
 class AuditEntityListView(NexaAPIView):
@@ -92,7 +88,7 @@ class AuditEntityListView(NexaAPIView):
         if not is_opaque_urn(entity_urn):
             raise validation_problem([{"field": "entity_urn", "message": "Must be a URN (urn:…)."}])
         entries = audit_entries_for_entity(principal=request.auth, entity_urn=entity_urn)
-        return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=_serialize)
+        return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=row_serializer(AuditEntrySerializer))
 
 
 class AuditListView(NexaAPIView):
@@ -107,7 +103,7 @@ class AuditListView(NexaAPIView):
     )
     def get(self, request):
         entries = _filtered_entries(request)
-        return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=_serialize)
+        return paginate(request, entries, ordering=AUDIT_ORDERING, serialize=row_serializer(AuditEntrySerializer))
 
 
 CSVRenderer = passthrough_renderer("text/csv", "csv")

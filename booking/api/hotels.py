@@ -16,7 +16,7 @@ from booking.models import ReservationSource
 from booking.selectors import case_hotel_counts
 from nexa.platform.inputs import strict_int_or_none
 from nexa.platform.openapi import problem, urn_schema, with_schema
-from nexa.platform.pagination import extend_schema_paginated, paginate
+from nexa.platform.pagination import extend_schema_paginated, paginate, row_serializer
 from nexa.platform.problems import validation_problem
 from nexa.platform.roles import MinRole, Role
 from nexa.platform.urns import parse_urn
@@ -188,9 +188,7 @@ class HotelListView(NexaAPIView):
             max_stars=_int_param(params, "maxStars", 1, 5),
             max_distance_km=_int_param(params, "maxDistanceKm", 0, MAX_DISTANCE_KM),
         )
-        return paginate(
-            request, hotels, ordering=("distance_km", "id"), serialize=lambda hotel: HotelSerializer(hotel).data
-        )
+        return paginate(request, hotels, ordering=("distance_km", "id"), serialize=row_serializer(HotelSerializer))
 
 
 class HotelSearchView(NexaAPIView):

@@ -24,7 +24,7 @@ from cases.models import CaseStatus, SubCaseStatus
 from nexa.platform.filters import instant_range_parameters
 from nexa.platform.inputs import PG_BIGINT_MAX, int_header
 from nexa.platform.openapi import EMPTY_IS_ABSENT, urn_schema
-from nexa.platform.pagination import extend_schema_paginated, paginate
+from nexa.platform.pagination import extend_schema_paginated, paginate, row_serializer
 from nexa.platform.roles import MinRole, Role
 from nexa.platform.views import NexaAPIView
 
@@ -89,7 +89,7 @@ class CaseListCreateView(_PerMethodPermissionsMixin, NexaAPIView):
             request,
             cases,
             ordering=("-scheduled_departure", "-id"),
-            serialize=lambda case: CaseSerializer(case).data,
+            serialize=row_serializer(CaseSerializer),
         )
 
     @extend_schema(
@@ -192,7 +192,7 @@ class CaseManifestView(_PerMethodPermissionsMixin, NexaAPIView):
             request,
             sub_cases,
             ordering=("created_at", "id"),
-            serialize=lambda sub_case: SubCaseSerializer(sub_case).data,
+            serialize=row_serializer(SubCaseSerializer),
         )
 
     @extend_schema(

@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
-from nexa.platform.pagination import extend_schema_paginated, paginate
+from nexa.platform.pagination import extend_schema_paginated, paginate, row_serializer
 from nexa.platform.roles import AnyOf, MinRole, Role
 from nexa.platform.views import NexaAPIView
 from operators import selectors, services
@@ -113,7 +113,7 @@ class OperatorListView(NexaAPIView):
             request,
             selectors.operators_list(principal=request.auth),
             ordering=("operator_urn", "id"),
-            serialize=lambda operator: OperatorSerializer(operator).data,
+            serialize=row_serializer(OperatorSerializer),
         )
 
 
