@@ -66,7 +66,8 @@ class Command(BaseCommand):
         user_model = get_user_model()
         created = 0
         for airline, airline_name in AIRLINES.items():
-            TenantSettings.objects.get_or_create(airline=airline)
+            # The demo shows the exception agent at work: its recommendations on every new review item.
+            TenantSettings.objects.get_or_create(airline=airline, defaults={"agent_enabled": True})
             booking_services.hotels_seed_demo(
                 airline=airline
             )  # the hotel catalog around the demo airports (booking/hotels.py)
