@@ -29,6 +29,7 @@ from django.db.models import Q, QuerySet
 
 from audit.models import AuditEntry
 from nexa.platform.problems import Problem
+from nexa.platform.renderers import neutralise_formula
 
 COLUMNS = (
     "created_at",
@@ -42,12 +43,6 @@ COLUMNS = (
     "after_json",
 )
 BATCH_SIZE = 2000
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formula(cell: str) -> str:
-    """``=HYPERLINK(…)`` → ``'=HYPERLINK(…)``: shown as text by spreadsheets, never evaluated."""
-    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
 
 
 def _json_cell(value) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from nexa.platform import events as registry
 from nexa.platform.events import Annotated, Audience, Room, TypedDict, Urn
-from nexa.platform.outbox import publish
+from nexa.platform.outbox import publish, publish_many
 
 REVIEW_CREATED = "review:created"
 REVIEW_CLAIMED = "review:claimed"
@@ -97,3 +97,12 @@ def publish_review_event(event: str, item) -> None:
         registry.rooms_for(event, case_urn=item.case.urn, airline=item.airline),
         airline=item.airline,
     )
+
+
+def publish_review_events(event: str, items) -> None:
+    """:func:`publish_review_event` for many items with one outbox INSERT (the SLA sweep's batch)."""
+    publish_many(
+        (event, review_payload(item), registry.rooms_for(event, case_urn=item.case.urn, airline=item.airline),
+         item.airline)
+        for item in items
+    )  # fmt: skip

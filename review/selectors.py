@@ -15,7 +15,7 @@ from nexa.platform.tenancy import for_principal, get_for_principal
 from nexa.platform.urns import InvalidUrn, format_urn, parse_urn
 from policies.models import Policy
 from policies.selectors import Relaxation, policy_resolve
-from review import relaxation
+from review import relaxation, reports
 from review.models import UNRESOLVED_STATES, PolicyRelaxation, ReviewItem, ReviewPage
 
 
@@ -37,7 +37,8 @@ def review_items_list(
 ) -> QuerySet[ReviewItem]:
     """The airline's items, filtered; the caller orders them (by ``sla_due_at``, ``id``).
     ``unresolved_only`` (the booking queue without a ``state`` filter) leaves RESOLVED items out."""
-    items = for_principal(ReviewItem.objects.select_related("case"), principal)
+    # No select_related("case"): a listed item renders its case as a URN from case_id (bench/review.py).
+    items = for_principal(ReviewItem.objects.all(), principal)
     if state is not None:
         items = items.filter(state=state)
     elif unresolved_only:
@@ -61,6 +62,18 @@ def review_page_id_for(*, review_urn: str, version: int) -> str | None:
         .first()
     )
     return str(page_id) if page_id else None
+
+
+def review_weekly_report(
+    *, principal: Principal, week: str, progress: reports.Progress | None = None
+) -> dict[str, Any]:
+    """The weekly ops report of the principal's airline over the items created in ISO ``week`` (``2026-W48``,
+    UTC); a bad week is a 400 problem naming ``week``. See :mod:`review.reports`."""
+    try:
+        iso_week = reports.parse_iso_week(week)
+    except ValueError as error:
+        raise reports.week_problem(str(error)) from None
+    return reports.weekly_report(principal=principal, week=iso_week, progress=progress)
 
 
 # --- policy relaxations (the relax action) --------------------------------------------------------------

@@ -222,10 +222,40 @@ def publish(
     ``NEXA_EVENT_SCHEMA_CHECK`` (on in tests) a payload that does not match the declaration raises
     :class:`~nexa.platform.events.EventPayloadInvalid`.
     """
+    _require_transaction(event, using)
+    row = _outbox_row(event, payload, rooms, airline)
+    row.save(force_insert=True, using=using)
+    transaction.on_commit(partial(_dispatch_after_commit, row.pk, using), using=using, robust=True)
+    return row
+
+
+def publish_many(
+    events: Iterable[tuple[str, dict[str, Any], Sequence[str], str]], *, using: str = DEFAULT_DB_ALIAS
+) -> list[OutboxEvent]:
+    """:func:`publish` for many ``(event, payload, rooms, airline)`` at once: each is checked the same way (one
+    bad event refuses them all), the rows are written with one INSERT in the caller's transaction, in the given
+    order, and handed to the relay after commit. For batch work (the SLA sweep)."""
+    rows = []
+    for event, payload, rooms, airline in events:
+        _require_transaction(event, using)
+        rows.append(_outbox_row(event, payload, rooms, airline))
+    if not rows:
+        return []
+    OutboxEvent.objects.using(using).bulk_create(rows)
+    for row in rows:
+        transaction.on_commit(partial(_dispatch_after_commit, row.pk, using), using=using, robust=True)
+    return rows
+
+
+def _require_transaction(event: str, using: str) -> None:
     if not transaction.get_connection(using).in_atomic_block:
         raise PublishOutsideTransaction(
             f"publish({event!r}) must run inside transaction.atomic() so the event commits with its change"
         )
+
+
+def _outbox_row(event: str, payload: dict[str, Any], rooms: Sequence[str], airline: str) -> OutboxEvent:
+    """The checked, unsaved outbox row of one event (see :func:`publish`)."""
     if not isinstance(event, str) or not event or len(event) > OutboxEvent._meta.get_field("event").max_length:
         raise ValueError(f"invalid event name {event!r}")
     if not isinstance(payload, dict):
@@ -240,16 +270,13 @@ def publish(
     spec = registry.spec_of(event)
     if getattr(settings, "NEXA_EVENT_SCHEMA_CHECK", False):
         spec.validate(plain_payload)
-
-    row = OutboxEvent.objects.using(using).create(
+    return OutboxEvent(
         event=event,
         payload=plain_payload,
         rooms=list(rooms),
         airline=airline,
         correlation_urn=current_correlation_urn() or "",
     )
-    transaction.on_commit(partial(_dispatch_after_commit, row.pk, using), using=using, robust=True)
-    return row
 
 
 def _dispatch_after_commit(event_id: UUID, using: str) -> None:

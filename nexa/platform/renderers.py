@@ -1,7 +1,29 @@
 """Renderers for routes that answer a body they build themselves (CSV export, HTML voucher): DRF's content
-negotiation must accept their media type, and the view's body passes through untouched."""
+negotiation must accept their media type, and the view's body passes through untouched. Also the CSV cell
+rule every CSV answer follows (:func:`neutralise_formula`)."""
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
 
 from rest_framework.renderers import BaseRenderer
+
+# A cell a spreadsheet would evaluate as a formula (CSV/formula injection, OWASP).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(cell: str) -> str:
+    """``=HYPERLINK(…)`` → ``'=HYPERLINK(…)``: shown as text by spreadsheets, never evaluated."""
+    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
+
+
+def csv_text(rows: Iterable[Sequence[object]]) -> str:
+    """``rows`` as CSV text (``csv.writer``, CRLF line ends); every cell as text, formulas neutralised."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(
+        [neutralise_formula("" if cell is None else str(cell)) for cell in row] for row in rows
+    )
+    return buffer.getvalue()
 
 
 def passthrough_renderer(media_type: str, format_name: str) -> type[BaseRenderer]:

@@ -3,10 +3,16 @@
 
 from django.urls import path
 
-from review.api import actions_booking, actions_policy, views
+from review.api import actions_booking, actions_policy, reports, views
 
 urlpatterns = [
     path("manual-review", views.ManualReviewListView.as_view(), name="manual-review-list"),
+    # Before manual-review/<review_urn>, so "reports" is never read as an item's URN.
+    path(
+        "manual-review/reports/weekly",
+        reports.ManualReviewWeeklyReportView.as_view(),
+        name="manual-review-report-weekly",
+    ),
     path("manual-review/<str:review_urn>", views.ManualReviewDetailView.as_view(), name="manual-review-detail"),
     path("manual-review/<str:review_urn>/claim", views.ManualReviewClaimView.as_view(), name="manual-review-claim"),
     path(

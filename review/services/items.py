@@ -455,14 +455,21 @@ def _escalation_recorded(
     item: ReviewItem, page: ReviewPage, before: dict[str, Any], *, principal: Principal, action: str, reason: str
 ) -> None:
     """Audit and ``review:escalated``; the event is also the page's durable hand-off to the delivery task
-    (its consumer finds the page by the item and ``version``)."""
-    audit.record(
-        principal=principal,
-        action=action,
-        entity_urn=item.urn,
-        case_urn=item.case.urn,
-        reason=reason,
-        before=before,
-        after={**_snapshot(item), "slaDueAt": _iso(item.sla_due_at), "pageId": str(page.id)},
-    )
+    (its consumer finds the page by the item and ``version``). The SLA sweep writes the same rows in batches."""
+    audit.record(**_escalation_audit(item, page, before, principal=principal, action=action, reason=reason))
     events.publish_review_event(events.REVIEW_ESCALATED, item)
+
+
+def _escalation_audit(
+    item: ReviewItem, page: ReviewPage, before: dict[str, Any], *, principal: Principal, action: str, reason: str
+) -> dict[str, Any]:
+    """The audit row of one escalation, as :func:`audit.services.record`'s keyword arguments."""
+    return {
+        "principal": principal,
+        "action": action,
+        "entity_urn": item.urn,
+        "case_urn": item.case.urn,
+        "reason": reason,
+        "before": before,
+        "after": {**_snapshot(item), "slaDueAt": _iso(item.sla_due_at), "pageId": str(page.id)},
+    }

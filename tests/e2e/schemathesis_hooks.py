@@ -69,6 +69,8 @@ SEMANTIC_RULES: dict[tuple[str, str], str] = {
     "the body: 422)",
     ("POST /v1/booking/manual-reservations", r"subCaseUrns\[\d+\]"): "a sub-case of the case named by caseUrn "
     "(a relation between two members)",
+    ("GET /v1/manual-review/reports/weekly", r"week"): "W53 exists only in ISO years that have 53 weeks (a calendar "
+    "rule; the pattern states the rest)",
 }
 
 # Problems that depend on what happened before, not on the request (RFC 9457 type → why).
