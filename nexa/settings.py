@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "audit",
     "agent",
     "notifications",
+    # The operator console (templates, static, locale, its preferences table): the top layer, joins domains.
+    "nexa.console",
 ]
 
 MIDDLEWARE = [
@@ -431,6 +433,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The console's languages (nexa/console/locale), chosen per operator (console.ConsolePreference).
+LANGUAGES = [("en", "English"), ("es", "Español")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
