@@ -435,6 +435,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 # The console's languages (nexa/console/locale), chosen per operator (console.ConsolePreference).
 LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "nexa" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
