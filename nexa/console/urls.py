@@ -18,5 +18,6 @@ urlpatterns = [
     path("subcases/<str:sub_case_urn>/lock", views.subcase_lock, name="subcase-lock"),
     path("subcases/<str:sub_case_urn>/unlock", views.subcase_unlock, name="subcase-unlock"),
     path("subcases/<str:sub_case_urn>/transition", views.subcase_transition, name="subcase-transition"),
+    path("review", views.review_queue, name="review-queue"),
     path("demand/<str:demand_urn>/<str:decision>", views.demand_resolve, name="demand-resolve"),
 ]

@@ -35,10 +35,12 @@ from nexa.platform.roles import Role, role_satisfies
 from operators import selectors as operator_selectors
 from operators import services as operator_services
 from review import selectors as review_selectors
+from review.models import ReviewCategory, ReviewPriority
 
 # The presence channel's token lives this long; the page asks for a fresh one at every (re)connect.
 SOCKET_TOKEN_TTL_SECONDS = 300
 MANIFEST_ROW_CAP = 2000
+REVIEW_QUEUE_CAP = 500
 OPEN_CASE_STATUSES = ("OPEN", "IN_PROGRESS", "PARTIALLY_FULFILLED")
 REVIEW_PRIORITY_ORDER = ("HIGH", "MEDIUM", "LOW")
 
@@ -206,7 +208,9 @@ def _open_cases(principal: Principal) -> list[dict[str, Any]]:
     rows = []
     for case in cases.order_by("created_at", "id")[:50]:
         counts = case_selectors.case_subcase_counts(principal=principal, case=case)
-        rows.append({"case": case, "counts": {status: n for status, n in counts.items() if n}, "total": sum(counts.values())})
+        rows.append(
+            {"case": case, "counts": {status: n for status, n in counts.items() if n}, "total": sum(counts.values())}
+        )
     return rows
 
 
@@ -224,7 +228,9 @@ def _operators(principal: Principal) -> QuerySet:
 
 def _online(principal: Principal) -> list[dict[str, str]]:
     names = dict(_operators(principal).values_list("operator_urn", "display_name"))
-    return [{"urn": urn, "name": names.get(urn, urn)} for urn in operator_selectors.operators_online(principal=principal)]
+    return [
+        {"urn": urn, "name": names.get(urn, urn)} for urn in operator_selectors.operators_online(principal=principal)
+    ]
 
 
 def _dashboard_context(principal: Principal) -> dict[str, Any]:
@@ -376,3 +382,30 @@ def demand_resolve(request: HttpRequest, principal: Principal, demand_urn: str, 
     resolve = case_services.demand_approve if decision == "approve" else case_services.demand_reject
     wave = resolve(principal=principal, wave=wave, reason=request.POST.get("reason", "")[:500])
     return _render(request, "console/_demand_row.html", {"wave": wave})
+
+
+# --- the review queue (read-only for now) --------------------------------------------------------------
+
+
+@require_GET
+@console_view(min_role=Role.OPS_SUPERVISOR)
+def review_queue(request: HttpRequest, principal: Principal) -> HttpResponse:
+    """Spec 000's booking queue as GET /v1/booking/manual-review lists it: unresolved items by SLA due time
+    (the selector and ordering of that route; OPS_SUPERVISOR+), filtered by priority and category."""
+    priority = request.GET.get("priority") or None
+    category = request.GET.get("category") or None
+    items = review_selectors.review_items_list(
+        principal=principal,
+        priority=priority if priority in ReviewPriority.values else None,
+        category=category if category in ReviewCategory.values else None,
+        unresolved_only=True,
+    ).order_by("sla_due_at", "id")
+    context = {
+        "items": list(items[:REVIEW_QUEUE_CAP]),
+        "now": timezone.now(),
+        "priorities": ReviewPriority.values,
+        "categories": ReviewCategory.values,
+        "filters": {"priority": priority or "", "category": category or ""},
+        "operator_names": _operator_names(principal),
+    }
+    return _render(request, "console/review_queue.html", context)

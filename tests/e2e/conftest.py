@@ -85,7 +85,6 @@ def live_sessions_closed(transactional_db) -> Iterator[None]:
         time.sleep(0.05)
 
 
-
 # --- the console ------------------------------------------------------------------------------------------
 
 CONSOLE_PASSWORD = "nexa-e2e-password"

@@ -5,16 +5,20 @@ Headless Debian Chromium driven by Playwright against a live uvicorn (``console_
 channel layer; the screenshots in docs/console/ are taken here."""
 
 import datetime as dt
+import re
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from cases import services as case_services
 from cases.models import DemandKind, SpecialNeed, SubCaseStatus, Tier
 from nexa.platform.auth import Principal
 from nexa.platform.roles import Role
+from review.models import ReviewCategory, ReviewPriority
 from tests.cases.factories import CaseFactory, PassengerGroupFactory, SubCaseFactory
 from tests.e2e.conftest import operator_urn, screenshot, sign_in, wait_live
+from tests.review.factories import ReviewItemFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live_sessions_closed")]
 
@@ -52,6 +56,14 @@ def disruption(console_users):
         nights=1,
         reason="Flight cancelled, crew out of hours",
         group_ids=[family.pk for family in families],
+    )
+    # Two items in the review queue: one due in 15 minutes, one already past its SLA.
+    ReviewItemFactory(case=case, priority=ReviewPriority.HIGH, sla_due_at=timezone.now() + dt.timedelta(minutes=15))
+    ReviewItemFactory(
+        case=case,
+        category=ReviewCategory.PAYMENT_FAILED,
+        priority=ReviewPriority.MEDIUM,
+        sla_due_at=timezone.now() - dt.timedelta(minutes=5),
     )
     return case, wave
 
@@ -139,7 +151,12 @@ def test_a_supervisor_approves_a_demand_wave(console_server, console_users, disr
     expect(row).to_contain_text("APPROVED")
     expect(row.locator("button")).to_have_count(0)
     page.goto(f"{base}/console/")
-    expect(page.locator("#h-review")).to_have_count(1)
+    # The review queue by priority, each item with its SLA clock counting down (or past due, in red).
+    high = page.locator('ul.review[data-priority="HIGH"] li')
+    expect(high).to_contain_text("BOOKING_FAILED · IB3190")
+    expect(high.locator("time[data-countdown]")).to_have_text(re.compile(r"^1[45]:\d\d$"))
+    breached = page.locator('ul.review[data-priority="MEDIUM"] time.breached')
+    expect(breached).to_have_text(re.compile(r"^\u22120[56]:\d\d$"))  # U+2212, the minus sign
     screenshot(page, "dashboard")
     assert browser_pages.problems == []
 
@@ -185,3 +202,33 @@ def test_an_operator_switches_to_spanish_and_keeps_it(console_server, console_us
     sign_in(page, base, console_users["operator"])
     expect(page.locator("h1")).to_have_text("Panel")
     assert browser_pages.problems == []
+
+
+def test_a_supervisor_reads_the_review_queue_by_sla(console_server, console_users, disruption, browser_pages):
+    base = console_server.base_url
+    page = browser_pages.new_page()
+    sign_in(page, base, console_users["supervisor"])
+    page.click("#nav-review")
+    page.wait_for_url(f"{base}/console/review")
+    rows = page.get_by_test_id("review-queue").locator("tbody tr")
+    expect(rows).to_have_count(2)
+    # The item past its SLA comes first (GET /v1/booking/manual-review's order), its clock negative and red.
+    expect(rows.nth(0)).to_contain_text("PAYMENT_FAILED")
+    expect(rows.nth(0).locator("time.breached")).to_have_text(re.compile(r"^\u22120[56]:\d\d$"))
+    expect(rows.nth(1)).to_contain_text("BOOKING_FAILED")
+    expect(rows.nth(1).locator("time[data-countdown]")).to_have_text(re.compile(r"^1[45]:\d\d$"))
+    screenshot(page, "review-queue")
+    page.select_option("#filter-priority", "HIGH")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("BOOKING_FAILED")
+    assert browser_pages.problems == []
+
+
+def test_an_operator_has_no_review_queue(console_server, console_users, browser_pages):
+    base = console_server.base_url
+    page = browser_pages.new_page(expect_errors=True)
+    sign_in(page, base, console_users["operator"])
+    expect(page.locator("#nav-review")).to_have_count(0)
+    response = page.goto(f"{base}/console/review")
+    assert response.status == 403
+    expect(page.get_by_test_id("problem")).to_contain_text("OPS_SUPERVISOR")

@@ -122,5 +122,20 @@
     if (next) { next.focus(); event.preventDefault(); }
   });
 
+  // SLA clocks: a countdown to each review item's due time (negative and red once breached), every second.
+  function tickCountdowns() {
+    document.querySelectorAll("time[data-countdown]").forEach(function (node) {
+      const left = Math.round((Date.parse(node.getAttribute("datetime")) - Date.now()) / 1000);
+      const abs = Math.abs(left);
+      const hours = Math.floor(abs / 3600);
+      const minutes = String(Math.floor((abs % 3600) / 60)).padStart(2, "0");
+      const seconds = String(abs % 60).padStart(2, "0");
+      node.textContent = (left < 0 ? "−" : "") + (hours ? hours + ":" : "") + minutes + ":" + seconds;
+      node.classList.toggle("breached", left < 0);
+    });
+  }
+  setInterval(tickCountdowns, 1000);
+  tickCountdowns();
+
   connect();
 })();
