@@ -7,11 +7,12 @@ committed before the loop starts. While a browser is open, tests change state th
 HTTP API with dev-issued tokens (real clients), not through the ORM."""
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures import wait_until_live_sessions_closed
 
 CHROMIUM = Path(os.environ.get("NEXA_CHROMIUM", "/usr/bin/chromium"))
 TIMEOUT_MS = 30_000
@@ -71,18 +72,9 @@ def browser_page(browser_pages: BrowserPages):
 
 @pytest.fixture
 def live_sessions_closed(transactional_db) -> Iterator[None]:
-    """After a test's browsers are closed, wait (bounded) until the live server has closed their operator
-    sessions: their disconnect transactions must not race the database flush of the teardown."""
-    from operators.models import OperatorSession
-    from tests.operators.socketio.conftest import _process_alive
-
+    """After a test's browsers are closed, wait until the live server has closed their operator sessions."""
     yield
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        instances = set(OperatorSession.objects.values_list("server_instance", flat=True))
-        if not any(_process_alive(instance) for instance in instances):
-            return
-        time.sleep(0.05)
+    wait_until_live_sessions_closed()
 
 
 # --- the console ------------------------------------------------------------------------------------------

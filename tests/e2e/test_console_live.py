@@ -38,6 +38,17 @@ def api(base_url: str, token_for, username: str, role: Role) -> httpx.Client:
     return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
+def two_operators_watching(base: str, console_users, case, browser_pages):
+    """Ana (A) and Bruno (B), each in their own browser context, on the case screen with its room subscribed."""
+    pages = []
+    for key in ("operator", "operator2"):
+        page = browser_pages.new_page()
+        sign_in(page, base, console_users[key], next_path=f"/console/cases/{case.urn}")
+        wait_live(page)
+        pages.append(page)
+    return pages
+
+
 def test_the_dashboard_follows_case_updates_without_reload(
     console_server, console_users, night_case, token_for, browser_pages
 ):
@@ -67,15 +78,8 @@ def test_the_dashboard_follows_case_updates_without_reload(
 def test_b_sees_as_lock_live_and_sees_it_vanish_when_a_closes_the_page(
     console_server, console_users, night_case, browser_pages
 ):
-    case, passengers = night_case
-    base = console_server.base_url
-    case_path = f"/console/cases/{case.urn}"
-    page_a = browser_pages.new_page()
-    page_b = browser_pages.new_page()
-    sign_in(page_a, base, console_users["operator"], next_path=case_path)
-    sign_in(page_b, base, console_users["operator2"], next_path=case_path)
-    wait_live(page_a)
-    wait_live(page_b)
+    _, passengers = night_case
+    page_a, page_b = two_operators_watching(console_server.base_url, console_users, night_case[0], browser_pages)
     target = passengers[3].urn
     row_b = page_b.locator(f'#manifest-rows tr[data-urn="{target}"]')
     expect(row_b.get_by_test_id("lock")).to_have_text("")
@@ -99,15 +103,8 @@ def test_b_sees_as_lock_live_and_sees_it_vanish_when_a_closes_the_page(
 
 
 def test_a_release_clears_the_lock_for_the_watcher(console_server, console_users, night_case, browser_pages):
-    case, passengers = night_case
-    base = console_server.base_url
-    case_path = f"/console/cases/{case.urn}"
-    page_a = browser_pages.new_page()
-    page_b = browser_pages.new_page()
-    sign_in(page_a, base, console_users["operator"], next_path=case_path)
-    sign_in(page_b, base, console_users["operator2"], next_path=case_path)
-    wait_live(page_a)
-    wait_live(page_b)
+    _, passengers = night_case
+    page_a, page_b = two_operators_watching(console_server.base_url, console_users, night_case[0], browser_pages)
     target = passengers[5].urn
     row_b = page_b.locator(f'#manifest-rows tr[data-urn="{target}"]')
     page_a.locator(f'#manifest-rows tr[data-urn="{target}"] button.edit').click()
