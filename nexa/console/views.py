@@ -25,7 +25,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cases import selectors as case_selectors
 from cases import services as case_services
-from cases.models import SubCaseStatus, Tier
+from cases.api.demand import DemandRequestSerializer
+from cases.models import DemandKind, SubCaseStatus, Tier
 from nexa.console.models import ConsolePreference
 from nexa.platform.admin import admin_actor
 from nexa.platform.auth import Principal, dev_issuer_enabled, issue_token
@@ -91,6 +92,7 @@ def problem_response(request: HttpRequest, problem: Problem) -> HttpResponse:
         "locked_by": locked_by,
         "locked_by_name": names.get(locked_by, locked_by),
         "version": extensions.get("version"),
+        "errors": extensions.get("errors") or [],
         "correlation": current_correlation_urn(),
         "reload": problem.status_code == 409,
     }
@@ -301,17 +303,14 @@ def case_detail(request: HttpRequest, principal: Principal, case_urn: str) -> Ht
     case = case_selectors.case_get(principal=principal, case_urn=case_urn)
     counts = case_selectors.case_subcase_counts(principal=principal, case=case)
     groups = case_selectors.case_groups(principal=principal, case=case)
-    # The selector of GET /v1/demand/pending/approvals, for this case: the waves waiting for a supervisor.
-    waves = list(
-        case_selectors.demand_pending_approvals(principal=principal, now=timezone.now(), case_urn=case.urn).order_by(
-            "created_at", "id"
-        )
-    )
+    waves = _pending_waves(principal, case)
     context = {
         "case": case,
         "counts": {status: n for status, n in counts.items() if n},
         "groups": groups,
         "waves": waves,
+        "demand_kinds": DemandKind.values,
+        "today": timezone.now().date(),
         "statuses": SubCaseStatus.values,
         "tiers": Tier.values,
         "needs": sorted({need for row in case.subcases.values_list("special_needs", flat=True) for need in row}),
@@ -319,6 +318,41 @@ def case_detail(request: HttpRequest, principal: Principal, case_urn: str) -> Ht
         **_manifest(request, principal, case),
     }
     return _render(request, "console/case.html", context)
+
+
+def _pending_waves(principal: Principal, case) -> list:
+    """The selector of GET /v1/demand/pending/approvals, for this case: the waves waiting for a supervisor."""
+    waves = case_selectors.demand_pending_approvals(principal=principal, now=timezone.now(), case_urn=case.urn)
+    return list(waves.order_by("created_at", "id"))
+
+
+@require_GET
+@console_view()
+def case_waves(request: HttpRequest, principal: Principal, case_urn: str) -> HttpResponse:
+    """The pending waves, re-fetched by the case page on ``case:updated`` (a wave asked for or resolved)."""
+    case = case_selectors.case_get(principal=principal, case_urn=case_urn)
+    return _render(request, "console/_waves.html", {"case": case, "waves": _pending_waves(principal, case)})
+
+
+@require_POST
+@console_view()
+def demand_request(request: HttpRequest, principal: Principal, case_urn: str) -> HttpResponse:
+    """Ask for rooms for every grouped passenger of the case not yet in an open wave: the body of
+    POST /v1/demand/case/{urn}, validated by that route's own serializer, then its service (AIRPORT_OPERATOR+)."""
+    case = case_selectors.case_get(principal=principal, case_urn=case_urn)
+    nights = request.POST.get("nights", "")
+    body = DemandRequestSerializer(
+        data={
+            "kind": request.POST.get("kind", ""),
+            "checkIn": request.POST.get("check_in", ""),
+            "nights": int(nights) if nights.isdigit() else nights,
+            "reason": request.POST.get("reason", ""),
+        }
+    )
+    body.is_valid(raise_exception=True)
+    case_services.demand_request(principal=principal, case=case, **body.validated_data)
+    context = {"case": case, "waves": _pending_waves(principal, case), "note": _("Rooms asked for.")}
+    return _render(request, "console/_waves.html", context)
 
 
 @require_GET
@@ -381,7 +415,13 @@ def demand_resolve(request: HttpRequest, principal: Principal, demand_urn: str, 
     wave = case_selectors.demand_get(principal=principal, demand_urn=demand_urn)
     resolve = case_services.demand_approve if decision == "approve" else case_services.demand_reject
     wave = resolve(principal=principal, wave=wave, reason=request.POST.get("reason", "")[:500])
-    return _render(request, "console/_demand_row.html", {"wave": wave})
+    note = _("%(kind)s wave of %(people)s people: %(status)s.") % {
+        "kind": wave.kind,
+        "people": wave.people,
+        "status": wave.status,
+    }
+    context = {"case": wave.case, "waves": _pending_waves(principal, wave.case), "note": note}
+    return _render(request, "console/_waves.html", context)
 
 
 # --- the review queue (read-only for now) --------------------------------------------------------------

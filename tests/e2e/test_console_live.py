@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from cases.models import SubCaseStatus
 from nexa.platform.roles import Role
-from tests.cases.factories import CaseFactory, SubCaseFactory
+from tests.cases.factories import CaseFactory, PassengerGroupFactory, SubCaseFactory
 from tests.e2e.conftest import operator_urn, screenshot, sign_in, wait_live
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live_sessions_closed")]
@@ -156,3 +156,50 @@ def test_a_stale_write_shows_who_holds_the_lock_and_offers_to_reload(
     problem.get_by_test_id("reload").click()
     page.wait_for_load_state("load")
     expect(page.locator(f'#manifest-rows tr[data-urn="{target.urn}"] td.status')).to_have_text("PENDING")
+
+
+@pytest.fixture
+def grouped_case(console_users):
+    """A case whose four passengers are grouped (two families) and not yet in any demand wave."""
+    case = CaseFactory(airline="IB", airport="MAD", flight_number="IB0431")
+    families = [PassengerGroupFactory(case=case, label=label) for label in ("GRP-1", "GRP-2")]
+    for n in range(4):
+        SubCaseFactory(case=case, first_name=f"Sol{n}", group=families[n % 2], status=SubCaseStatus.GROUPED)
+    return case
+
+
+def test_an_operator_asks_for_rooms_and_the_supervisor_approves_live(
+    console_server, console_users, grouped_case, browser_pages
+):
+    base = console_server.base_url
+    case_path = f"/console/cases/{grouped_case.urn}"
+    operator = browser_pages.new_page(expect_errors=True)  # the refused request answers 400, on purpose
+    supervisor = browser_pages.new_page()
+    sign_in(operator, base, console_users["operator"], next_path=case_path)
+    sign_in(supervisor, base, console_users["supervisor"], next_path=case_path)
+    wait_live(operator)
+    wait_live(supervisor)
+    expect(supervisor.get_by_test_id("waves")).to_contain_text("No wave is waiting.")
+
+    # The operator asks for rooms for every grouped passenger (POST /v1/demand/case/{urn}'s validation and service).
+    operator.click("summary:has-text('Ask for rooms')")
+    operator.evaluate("document.getElementById('demand-form').noValidate = true")  # let the server judge
+    operator.fill("#demand-nights", "40")
+    operator.fill("#demand-reason", "Cancelled, last connection gone")
+    operator.click("#demand-submit")
+    # The API's validation, shown field by field: nights is 1..14. Nothing was asked for.
+    expect(operator.get_by_test_id("problem")).to_contain_text("nights")
+    operator.fill("#demand-nights", "1")
+    operator.click("#demand-submit")
+    expect(operator.locator("#waves-note")).to_have_text("Rooms asked for.")
+    expect(operator.get_by_test_id("waves")).to_contain_text("4 people")
+    expect(operator.locator("button.approve")).to_have_count(0)  # operators do not approve
+
+    # The supervisor's page shows the new wave without a reload (case:updated), and approves it.
+    wave = supervisor.locator("li.wave")
+    expect(wave).to_contain_text("PENDING_APPROVAL")
+    wave.locator("button.approve").click()
+    expect(supervisor.locator("#waves-note")).to_have_text("INITIAL wave of 4 people: APPROVED.")
+    # ... and the wave leaves the operator's list of waves waiting, live.
+    expect(operator.get_by_test_id("waves")).to_contain_text("No wave is waiting.")
+    assert browser_pages.problems == []

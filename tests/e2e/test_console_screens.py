@@ -148,8 +148,8 @@ def test_a_supervisor_approves_a_demand_wave(console_server, console_users, disr
     page.click("#h-demand")  # nothing to do with the wave: makes sure the screenshot shows the aside
     screenshot(page, "case-supervisor")
     row.locator("button.approve").click()
-    expect(row).to_contain_text("APPROVED")
-    expect(row.locator("button")).to_have_count(0)
+    expect(page.locator("#waves-note")).to_have_text("INITIAL wave of 6 people: APPROVED.")
+    expect(row).to_have_count(0)  # no longer waiting for approval
     page.goto(f"{base}/console/")
     # The review queue by priority, each item with its SLA clock counting down (or past due, in red).
     high = page.locator('ul.review[data-priority="HIGH"] li')

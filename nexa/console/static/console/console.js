@@ -51,6 +51,10 @@
       htmx.ajax("GET", dashboard, { target: "#live-sections", swap: "innerHTML" });
     }
     if (caseUrn && payload.caseUrn === caseUrn) {
+      // A wave asked for, approved or rejected anywhere: the pending list follows.
+      if (body.dataset.wavesUrl && window.htmx) {
+        htmx.ajax("GET", body.dataset.wavesUrl, { target: "#waves", swap: "innerHTML" });
+      }
       const status = document.getElementById("case-status");
       if (status) status.textContent = payload.status;
       const counts = document.getElementById("case-counts");
