@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -383,7 +384,9 @@ def subcase_lock(request: HttpRequest, principal: Principal, sub_case_urn: str) 
 @console_view()
 def subcase_unlock(request: HttpRequest, principal: Principal, sub_case_urn: str) -> HttpResponse:
     operator_services.subcase_unlock(principal=principal, sub_case_urn=sub_case_urn)
-    return HttpResponse("")
+    return HttpResponse(
+        format_html('<p class="muted" role="status">{}</p>', _("Released: anyone may open this passenger now."))
+    )
 
 
 @require_POST

@@ -117,6 +117,7 @@ def test_a_release_clears_the_lock_for_the_watcher(console_server, console_users
     expect(page_a.get_by_test_id("editor")).to_contain_text("Saved.")
     expect(row_b.locator("td.status")).to_have_text("GROUPED")
     page_a.click("#release")
+    expect(page_a.get_by_test_id("editor")).to_contain_text("Released")
     expect(row_b.get_by_test_id("lock")).to_have_text("", timeout=LOCK_SEEN_WITHIN_MS)
     assert browser_pages.problems == []
 
@@ -141,8 +142,9 @@ def test_a_stale_write_shows_who_holds_the_lock_and_offers_to_reload(
     with api(base, token_for, console_users["operator2"], Role.AIRPORT_OPERATOR) as bruno:
         answer = bruno.post(f"/v1/subcases/{target.urn}/lock")
         assert answer.status_code == 200, answer.text
-    # A's own page shows the new holder on the row, live.
+    # A's own page shows the new holder on the row, and warns in the open editor, live.
     expect(row.get_by_test_id("lock")).to_have_text("🔒 Bruno Operador")
+    expect(page.get_by_test_id("lock-lost")).to_contain_text("Bruno Operador holds this passenger now")
 
     # A saves with its old fencing token: refused, never a silent overwrite; the page says who and offers a reload.
     page.select_option("#transition", "mark_grouped")

@@ -37,7 +37,20 @@
     if (edit) edit.hidden = Boolean(holder && holder !== me);
   }
 
+  // The passenger open in the editor changed hands (a supervisor's force-unlock, an expired lease): say so at
+  // once, before the operator types anything; the server refuses the write anyway (stale fencing token).
+  function warnIfLockLost(payload) {
+    const editor = document.querySelector('#editor .editor[data-urn="' + CSS.escape(payload.subCaseUrn) + '"]');
+    if (!editor || payload.lockedBy === me) return;
+    const warning = editor.querySelector(".lock-lost");
+    warning.textContent = payload.lockedBy
+      ? editor.dataset.lostTo.replace("{name}", names[payload.lockedBy] || payload.lockedBy)
+      : editor.dataset.lost;
+    warning.hidden = false;
+  }
+
   function onSubcaseChanged(payload) {
+    warnIfLockLost(payload);
     const row = rowOf(payload.subCaseUrn);
     if (!row) return;
     row.querySelector("td.status").textContent = payload.status;
