@@ -27,8 +27,8 @@ class BrowserPages:
         self.browser = browser
         self.problems: list[str] = []
 
-    def new_page(self, *, expect_errors: bool = False):
-        context = self.browser.new_context(viewport=VIEWPORT)
+    def new_page(self, *, expect_errors: bool = False, viewport: dict[str, int] | None = None):
+        context = self.browser.new_context(viewport=viewport or VIEWPORT)
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         if not expect_errors:

@@ -232,3 +232,31 @@ def test_an_operator_has_no_review_queue(console_server, console_users, browser_
     response = page.goto(f"{base}/console/review")
     assert response.status == 403
     expect(page.get_by_test_id("problem")).to_contain_text("OPS_SUPERVISOR")
+
+
+TABLET = {"width": 800, "height": 1280}
+
+
+def test_the_case_screen_fits_a_tablet(console_server, console_users, disruption, browser_pages):
+    case, _ = disruption
+    base = console_server.base_url
+    page = browser_pages.new_page(viewport=TABLET)
+    sign_in(page, base, console_users["operator"], next_path=f"/console/cases/{case.urn}")
+    wait_live(page)
+    # Nothing is wider than the screen: the manifest scrolls inside its own box, the side panel goes below it.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    editor_box = page.get_by_test_id("editor").bounding_box()
+    manifest_box = page.get_by_test_id("manifest").bounding_box()
+    assert editor_box["y"] > manifest_box["y"]
+    # Every passenger's Edit button can be reached with the keyboard alone.
+    first = page.locator("#manifest-rows tr[data-urn]").first
+    first.focus()
+    page.keyboard.press("Tab")
+    expect(first.locator("button.edit")).to_be_focused()
+    # Opening it brings the editor (below the manifest here) into view, with the keyboard in it.
+    page.keyboard.press("Enter")
+    expect(page.locator("#transition")).to_be_focused()
+    expect(page.get_by_test_id("editor")).to_be_in_viewport()
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "case-tablet")
+    assert browser_pages.problems == []

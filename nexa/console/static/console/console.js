@@ -14,6 +14,15 @@
     }
   });
 
+  // The editor just opened: bring it into view (below the manifest on a tablet) and put the keyboard in it.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const target = event.detail.target;
+    if (target.id !== "editor") return;
+    target.scrollIntoView({ block: "nearest" });
+    const first = target.querySelector("select, input:not([type=hidden]), button");
+    if (first) first.focus({ preventScroll: true });
+  });
+
   const namesNode = document.getElementById("operator-names");
   const names = namesNode ? JSON.parse(namesNode.textContent) : {};
   const me = body.dataset.me;
