@@ -111,7 +111,7 @@ messages: venv
 # which are committed: the app serves them itself, no CDN, and the Docker image needs no npm.
 console-assets: node_modules
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/socket.io-client/dist/socket.io.min.js \
-		nexa/console/static/console/vendor/
+		node_modules/socket.io-client/dist/socket.io.min.js.map nexa/console/static/console/vendor/
 
 clean-state:
 	rm -rf .nexa

@@ -15,6 +15,8 @@ VENDOR = ROOT / "nexa" / "console" / "static" / "console" / "vendor"
     [
         ("htmx.min.js", "node_modules/htmx.org/dist/htmx.min.js"),
         ("socket.io.min.js", "node_modules/socket.io-client/dist/socket.io.min.js"),
+        # Its last line names the map, and collectstatic's manifest storage fails on a missing one.
+        ("socket.io.min.js.map", "node_modules/socket.io-client/dist/socket.io.min.js.map"),
     ],
 )
 def test_vendored_copy_is_the_pinned_package(vendored, source):
