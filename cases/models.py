@@ -277,6 +277,13 @@ class SubCase(models.Model):
     def resolve_as_booked(self):
         pass
 
+    # Manual review's rebook: the passengers are allocated again at the hotel an operator chose (a new
+    # allocation, then its room sagas). Applied only by cases.services.rebook, never requested by name
+    # (not in SUBCASE_TRANSITIONS): an ALLOCATED sub-case without an allocation would never be booked.
+    @transition(field=status, source=SubCaseStatus.MANUAL_REVIEW, target=SubCaseStatus.ALLOCATED)
+    def reallocate(self):
+        pass
+
     @transition(
         field=status,
         source=[SubCaseStatus.ALLOCATED, SubCaseStatus.BOOKING, SubCaseStatus.MANUAL_REVIEW],

@@ -287,6 +287,8 @@ SPECTACULAR_SETTINGS = {
         "DemandKindEnum": "cases.models.DemandKind",
         "ReservationSourceEnum": "booking.models.ReservationSource",
         "ReservationStatusEnum": "booking.models.ReservationStatus",
+        "FailureCauseEnum": "agent.models.FailureCause",
+        "CauseEnum": "cases.models.Cause",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -385,6 +387,16 @@ NEXA_BOOKING_MAX_OFFER_ATTEMPTS = env.int("NEXA_BOOKING_MAX_OFFER_ATTEMPTS", def
 NEXA_REVIEW_SLA_HIGH_MINUTES = env.int("NEXA_REVIEW_SLA_HIGH_MINUTES", default=15)
 NEXA_REVIEW_SLA_MEDIUM_MINUTES = env.int("NEXA_REVIEW_SLA_MEDIUM_MINUTES", default=60)
 NEXA_REVIEW_SLA_LOW_MINUTES = env.int("NEXA_REVIEW_SLA_LOW_MINUTES", default=240)
+
+# --- The exception agent (docs/agent.md; issue 13) ----------------------------------------------------
+# A hosted model (an OpenAI-compatible chat/tool-calling endpoint) is used when both URL and key are set;
+# otherwise the deterministic planner answers (no network).
+NEXA_AGENT_MODEL_URL = env.str("NEXA_AGENT_MODEL_URL", default="")
+NEXA_AGENT_MODEL_KEY = env.str("NEXA_AGENT_MODEL_KEY", default="")
+NEXA_AGENT_MODEL_NAME = env.str("NEXA_AGENT_MODEL_NAME", default="nexa-exception-agent")
+NEXA_AGENT_MODEL_TIMEOUT_SECONDS = env.float("NEXA_AGENT_MODEL_TIMEOUT_SECONDS", default=20.0)
+# A proposal not executed within this many minutes reads as EXPIRED (approve/execute: 409).
+NEXA_AGENT_PROPOSAL_TTL_MINUTES = env.int("NEXA_AGENT_PROPOSAL_TTL_MINUTES", default=30)
 
 # --- Notifications (email through Django's SMTP backend; SMS/WhatsApp through their adapters) ---
 # Django 6.1 configures email through MAILERS (the EMAIL_* settings are deprecated); the environment

@@ -13,6 +13,7 @@ api_v1 = [
     # The composition route joins domains, so it lives in the top layer. Before cases.api.urls, whose
     # cases/<case_urn> would otherwise capture "dashboard" as a (malformed) URN.
     path("cases/dashboard", dashboard.CaseDashboardView.as_view(), name="cases-dashboard"),
+    path("", include("agent.api.urls")),  # the exception agent (docs/agent.md)
     path("", include("review.api.urls")),  # manual review, and spec 000's booking/manual-review queue
     path("", include("cases.api.urls")),
     path("", include("booking.api.urls")),

@@ -12,7 +12,7 @@ Two hooks let higher layers feed the resolution without ``policies`` importing t
   by a lookup the ``cases`` app registers at ready (``cases/policy_context.py``). Unknown or another
   airline's case: the hook returns None and the resolve is a 404.
 * **relaxations** (:func:`relaxation_register`): case-level relaxations (manual review's "relax")
-  adjust the effective rules of one case. Empty today; the manual-review issue registers one.
+  adjust the effective rules of one case. The review app registers one (``review.selectors.case_relaxations``).
 """
 
 from dataclasses import dataclass, field
@@ -25,6 +25,11 @@ from nexa.platform.problems import Problem, not_found_problem
 from nexa.platform.tenancy import for_principal, get_for_principal
 from nexa.platform.urns import parse_urn
 from policies.models import Policy, PolicyStatus, PolicyVersion
+
+# Re-exported for other apps (they import only services, selectors, events and models): manual review's
+# relax validates a proposed rule value exactly as a policy's own rules are validated.
+from policies.rules import RULE_SCHEMAS as RULE_SCHEMAS
+from policies.rules import validate_rules as validate_rules
 
 SPECIFICITY_WEIGHTS = {"airport": 4, "tier": 2, "cause": 1}
 SPECIFICITY_ORDER = (
@@ -79,7 +84,7 @@ def case_context_register(lookup: CaseContextLookup) -> CaseContextLookup:
 
 
 def relaxation_register(source: RelaxationSource) -> RelaxationSource:
-    """Install a source of case-level relaxations (none today). Idempotent."""
+    """Install a source of case-level relaxations (the review app's, at ready). Idempotent."""
     if source not in _relaxation_sources:
         _relaxation_sources.append(source)
     return source

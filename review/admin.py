@@ -4,7 +4,7 @@
 from django.contrib import admin
 
 from nexa.platform.admin import NexaModelAdmin, TenantScopedAdminMixin
-from review.models import ReviewItem, ReviewPage
+from review.models import PolicyRelaxation, ReviewItem, ReviewPage
 
 
 class ReviewPageInline(TenantScopedAdminMixin, admin.TabularInline):
@@ -12,6 +12,16 @@ class ReviewPageInline(TenantScopedAdminMixin, admin.TabularInline):
 
     model = ReviewPage
     fields = ("trigger", "priority_before", "priority_after", "status", "attempts", "created_at", "delivered_at", "log")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+class PolicyRelaxationInline(TenantScopedAdminMixin, admin.TabularInline):
+    """The policy relaxations the item's relax action recorded for its case."""
+
+    model = PolicyRelaxation
+    fields = ("rule", "value", "reason", "created_by", "agent_action_urn", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -26,4 +36,4 @@ class ReviewItemAdmin(NexaModelAdmin):
     ordering = ["sla_due_at", "id"]
     date_hierarchy = "created_at"
     list_select_related = ["case"]
-    inlines = [ReviewPageInline]
+    inlines = [ReviewPageInline, PolicyRelaxationInline]

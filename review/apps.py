@@ -8,8 +8,14 @@ class ReviewConfig(AppConfig):
     def ready(self):
         # Importing the events module declares the app's events (nexa/platform/events.py).
         from nexa.platform.outbox import register_consumer
+        from policies.selectors import relaxation_register
         from review import events  # noqa: F401
+        from review.selectors import case_relaxations
         from review.tasks import CONSUMERS, PAGE_CONSUMER, QUEUE
+
+        # A relax action's relaxations reach policy resolution for that case only (policies sits below review
+        # and learns of them through this hook; docs/review.md § Relax).
+        relaxation_register(case_relaxations)
 
         # Every process that relays the outbox (web, worker, commands) hands the failure events that need a
         # human to the review consumers; they are idempotent by event URN (at-least-once delivery).

@@ -1,6 +1,7 @@
 """Events of the review domain, declared in the event registry (:mod:`nexa.platform.events`).
 
-``review:created``, ``review:claimed``, ``review:resolved``, ``review:escalated`` go to the case room
+``review:created``, ``review:claimed``, ``review:resolved``, ``review:escalated``, ``review:rebooked``,
+``review:overridden``, ``review:relaxed``, ``review:split``, ``review:recommended`` go to the case room
 with one payload shape (URNs, enums, an operator URN and instants: no personal data).
 
 Audience INTERNAL, not CLIENT: spec 000's server-event table is the exact allow-list of what sockets
@@ -19,7 +20,22 @@ REVIEW_CREATED = "review:created"
 REVIEW_CLAIMED = "review:claimed"
 REVIEW_RESOLVED = "review:resolved"
 REVIEW_ESCALATED = "review:escalated"
-REVIEW_EVENTS = (REVIEW_CREATED, REVIEW_CLAIMED, REVIEW_RESOLVED, REVIEW_ESCALATED)
+REVIEW_REBOOKED = "review:rebooked"
+REVIEW_OVERRIDDEN = "review:overridden"
+REVIEW_RELAXED = "review:relaxed"
+REVIEW_SPLIT = "review:split"
+REVIEW_RECOMMENDED = "review:recommended"
+REVIEW_EVENTS = (
+    REVIEW_CREATED,
+    REVIEW_CLAIMED,
+    REVIEW_RESOLVED,
+    REVIEW_ESCALATED,
+    REVIEW_REBOOKED,
+    REVIEW_OVERRIDDEN,
+    REVIEW_RELAXED,
+    REVIEW_SPLIT,
+    REVIEW_RECOMMENDED,
+)
 
 
 class ReviewChanged(TypedDict):
@@ -39,6 +55,11 @@ _DESCRIPTIONS = {
     REVIEW_CLAIMED: "An operator claimed (or was assigned) a review item",
     REVIEW_RESOLVED: "A review item was resolved; its sub-cases went back into the normal flow",
     REVIEW_ESCALATED: "A review item's priority was raised one level",
+    REVIEW_REBOOKED: "An operator rebooked a review item's passengers at a hotel (room sagas started)",
+    REVIEW_OVERRIDDEN: "An operator recorded a manual booking for a review item's passengers",
+    REVIEW_RELAXED: "The case's policy was relaxed from a review item and its passengers re-allocated",
+    REVIEW_SPLIT: "A review item's passenger group was split into new groups",
+    REVIEW_RECOMMENDED: "A review item's recommendations were (re)written by the exception agent",
 }
 for _name in REVIEW_EVENTS:
     registry.declare(

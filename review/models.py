@@ -191,3 +191,28 @@ class ReviewPage(models.Model):
 
     def __str__(self) -> str:
         return f"page {self.id} for {self.item_id} ({self.status})"
+
+
+class PolicyRelaxation(models.Model):
+    """One rule of the policy relaxed for one case by a review item's ``relax`` action (spec 001: "Relax policy
+    for this case only"). Rows are only ever inserted; ``review/apps.py`` registers the source that hands them
+    to policy resolution (``policies.selectors.relaxation_register``), so the case's ``effectiveRules`` carry
+    them and every other case of the airline is unaffected. A row never tightens a policy: the source applies
+    it only where it is looser than the resolving policy's own rule (docs/review.md § Relax)."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    airline = models.CharField(max_length=3)
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="policy_relaxations")
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="relaxations")
+    rule = models.CharField(max_length=40, help_text="a policy rule name, e.g. maxDistanceKm")
+    value = models.JSONField(help_text="the relaxed value, in the rule's own shape")
+    reason = models.TextField()
+    created_by = models.CharField(max_length=255, help_text="operator URN")
+    agent_action_urn = models.CharField(max_length=80, blank=True, default="")
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        indexes = [models.Index(fields=["case", "rule", "created_at"], name="review_relaxation_case_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rule}={self.value} for {self.case_id}"

@@ -16,13 +16,17 @@ re-exports every public name:
 - :mod:`.guards` — the seam for entity locks (write guards ``operators`` registers);
 - :mod:`.declare` — declaring a case; :mod:`.manifest` — appending passengers;
 - :mod:`.transitions` — sub-case transitions, and the saga's failure path to review;
-- :mod:`.groups` — passenger groups; :mod:`.privacy` — anonymising passenger data;
+- :mod:`.groups` — passenger groups; :mod:`.group_split` — splitting groups (manual review's split);
+  :mod:`.privacy` — anonymising passenger data;
 - :mod:`.compensation` — compensation requests, saga retry and cancel;
 - :mod:`.transfers` — transport transfers;
 - :mod:`.entitlements` — the entitlement facts and the stored entitlement snapshots;
 - :mod:`.demand` — demand waves: asking for rooms, approving or rejecting the request;
-- :mod:`.allocation` — allocating an approved demand wave (issue 12);
+- :mod:`.allocation` — allocating an approved demand wave (issue 12); :mod:`.reallocate` — allocating again
+  the passengers a review item holds, after a policy relaxation;
 - :mod:`.booking` — book-rooms (room sagas), manual reservations, the room release sweep;
+- :mod:`.rebook` — manual review's rebook (plan at one hotel, then its room sagas) and override (manual
+  reservations of a confirmed offer);
 - :mod:`._common` — the shared steps (problems, case lock, FSM transition with OCC, case status).
 """
 
@@ -58,10 +62,20 @@ from cases.services.entitlements import (
     entitlement_snapshot_store,
     subcase_reroute_record,
 )
+from cases.services.group_split import SPLITTABLE_SUBCASE_STATUSES, passenger_group_split
 from cases.services.groups import passenger_groups_create
 from cases.services.guards import SubCaseWriteGuard, subcase_write_guard_register, subcase_write_guard_unregister
 from cases.services.manifest import SUBCASE_INSERT_BATCH, manifest_append
 from cases.services.privacy import REDACTED, case_passenger_data_purge
+from cases.services.reallocate import Reallocation, subcases_reallocate
+from cases.services.rebook import (
+    HotelPlan,
+    ManualOffer,
+    subcases_book_at_hotel,
+    subcases_book_manually,
+    subcases_manual_offer_find,
+    subcases_plan_at_hotel,
+)
 from cases.services.transfers import (
     TRANSFER_DEFAULT_PROVIDER,
     TRANSFER_MAX_SUBCASES,
@@ -82,10 +96,14 @@ __all__ = [
     "REDACTED",
     "RESOLVED_DEMAND_STATUSES",
     "RETRYABLE_RUN_STATUSES",
+    "SPLITTABLE_SUBCASE_STATUSES",
     "SUBCASE_INSERT_BATCH",
     "TRANSFER_DEFAULT_PROVIDER",
     "TRANSFER_MAX_SUBCASES",
     "TRANSFER_SETTLED_RUN_STATUSES",
+    "HotelPlan",
+    "ManualOffer",
+    "Reallocation",
     "SubCaseWriteGuard",
     "allocation_create",
     "case_book_rooms",
@@ -99,6 +117,7 @@ __all__ = [
     "entitlement_snapshot_store",
     "estimated_rooms",
     "manifest_append",
+    "passenger_group_split",
     "passenger_groups_create",
     "reservation_manual_book",
     "reservations_release_sweep",
@@ -111,5 +130,10 @@ __all__ = [
     "subcase_write_guard_register",
     "subcase_write_guard_unregister",
     "subcases_advance_by_system",
+    "subcases_book_at_hotel",
+    "subcases_book_manually",
+    "subcases_manual_offer_find",
+    "subcases_plan_at_hotel",
+    "subcases_reallocate",
     "transfers_request",
 ]

@@ -226,10 +226,16 @@ def _vendor_offers(searches: list[dict[str, Any]], currency_code: str) -> list[b
 
 
 def _gather(
-    *, principal: Principal, case: Case, wave: DemandWave, groups: list[booking_selectors.Group]
+    *,
+    principal: Principal,
+    case: Case,
+    wave: DemandWave,
+    groups: list[booking_selectors.Group],
+    rules_by_tier: dict[str, booking_selectors.Rules | None] | None = None,
 ) -> tuple[dict[str, booking_selectors.Rules | None], list[booking_selectors.Offer], list[dict[str, str]], list[str]]:
     """Policies, contracts and vendor inventory, all in flight at once: (rules by tier, offers, failures, the
-    domains that could not be read at all)."""
+    domains that could not be read at all). ``rules_by_tier`` given (the review relax's re-allocation, which
+    resolved them on its own connection, where its uncommitted relaxation is visible): no policy section."""
     currency = booking_selectors.airline_currency(principal.airline)
     passengers = [p for group in groups for p in group.passengers]
     tiers = sorted({p.tier for p in passengers})
@@ -244,7 +250,7 @@ def _gather(
         sections[ACCESSIBLE_HOTELS_SECTION] = lambda: _search(
             principal=principal, case=case, wave=wave, accessible=True
         )
-    for tier in tiers:
+    for tier in tiers if rules_by_tier is None else ():
         sections[POLICY_SECTION_PREFIX + tier] = lambda tier=tier: _rules(
             principal=principal, case=case, tier=tier, currency=currency
         )
@@ -271,7 +277,10 @@ def _gather(
                 continue
             seen.add(key)
             failures.append(failure)
-    rules = {tier: joined.get(POLICY_SECTION_PREFIX + tier) for tier in tiers}
+    if rules_by_tier is None:
+        rules = {tier: joined.get(POLICY_SECTION_PREFIX + tier) for tier in tiers}
+    else:
+        rules = {tier: rules_by_tier.get(tier) for tier in tiers}
     offers = list(joined.get(CONTRACTS_SECTION) or []) + _vendor_offers(searches, currency.code)
     # An outage is not a verdict: a tier whose policy could not be read is not "no policy", and no vendor
     # answering is not "no rooms". allocation_create refuses (503) rather than sending passengers to review.

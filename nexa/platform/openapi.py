@@ -145,6 +145,10 @@ CLOSED_REQUEST_COMPONENTS = (
     "BookRoomsRequestRequest",
     "ManualReservationRequestRequest",
     "ManualReservationRateRequest",
+    "ReviewRebookRequest",
+    "ReviewOverrideRequest",
+    "ReviewRelaxRequest",
+    "ReviewSplitRequest",
 )
 
 # A query parameter the server reads as absent when it is sent empty (``?status=``): allowEmptyValue.

@@ -228,7 +228,7 @@ class PolicyResolutionSerializer(serializers.Serializer):
         {
             "type": "array",
             "items": RELAXATION_SCHEMA,
-            "description": "Case-level relaxations applied (manual review's; none until that issue).",
+            "description": "Case-level relaxations applied (manual review's relax action, for this case only).",
         },
     )
     context = with_schema(serializers.JSONField(), CONTEXT_SCHEMA)

@@ -37,6 +37,22 @@ class ReviewLinksSerializer(serializers.Serializer):
     groupUrns = serializers.ListField(child=with_schema(serializers.CharField(), urn_schema("group")))  # noqa: N815
 
 
+class ReviewActionSerializer(serializers.Serializer):
+    action = serializers.CharField(help_text="rebook | relax | split | override")
+    params = serializers.DictField(help_text="What the action was asked to do (e.g. {hotelUrn}).")
+    reason = serializers.CharField(help_text="Why, as the operator said it.")
+    by = serializers.CharField(help_text="Operator URN of the actor.")
+    at = serializers.DateTimeField()
+    agentActionUrn = serializers.CharField(  # noqa: N815
+        allow_null=True, help_text="The agent action it executed (urn:nexa:agent-action:…), if any."
+    )
+    result = serializers.DictField(
+        help_text="What it did: rebook {allocationUrn, hotelUrn, sagaUrns, runs, subCaseUrns}; override "
+        "{hotelUrn, reservationUrns, subCaseUrns, nightlyRate, checkIn, nights}; relax {allocationUrn, outcome "
+        "(whether everyone was placed)}; split {groups (the new groups)}."
+    )
+
+
 class ReviewItemSerializer(serializers.Serializer):
     urn = with_schema(serializers.CharField(), urn_schema("review"))
     caseUrn = with_schema(serializers.CharField(), urn_schema("case"))  # noqa: N815
@@ -62,6 +78,11 @@ class ReviewItemSerializer(serializers.Serializer):
     resolvedBy = serializers.CharField(allow_null=True)  # noqa: N815
     resolution = serializers.ChoiceField(choices=ReviewResolution.choices, allow_null=True)
     resolutionReason = serializers.CharField(allow_null=True)  # noqa: N815
+    actions = ReviewActionSerializer(many=True, help_text="The actions taken on the item, oldest first.")
+    acceptedAgentActionUrn = with_schema(  # noqa: N815
+        serializers.CharField(allow_null=True),
+        {**urn_schema("agent-action"), "nullable": True, "description": "The agent action executed on the item."},
+    )
     links = ReviewLinksSerializer()
 
 
@@ -88,6 +109,8 @@ def review_item_data(item: ReviewItem) -> dict:
         "resolvedBy": item.resolved_by or None,
         "resolution": item.resolution or None,
         "resolutionReason": item.resolution_reason if item.resolution else None,
+        "actions": item.actions,
+        "acceptedAgentActionUrn": item.accepted_agent_action_urn or None,
         "links": {
             "caseUrn": item.case.urn,
             "demandUrn": item.demand_urn or None,

@@ -14,7 +14,7 @@ from audit import services as audit
 from booking.models import Reservation
 from cases import selectors as case_selectors
 from cases import services as case_services
-from cases.models import Case, PassengerGroup, SubCase, SubCaseStatus
+from cases.models import Case, PassengerGroup, SagaStep, SubCase, SubCaseStatus
 from nexa.platform.auth import Principal
 from nexa.platform.problems import conflict_problem, validation_problem
 from nexa.platform.roles import Role, role_satisfies
@@ -56,6 +56,10 @@ from review.services._common import (
 )
 
 logger = structlog.get_logger(__name__)
+
+HOTEL_HOLD_STEP = (
+    "hotel.hold"  # the room saga's first step (cases/saga/hotel.py), whose failure report is booking:failed
+)
 
 
 # --- creation (system) -----------------------------------------------------------------------------------
@@ -198,6 +202,18 @@ def _reservations_of(*, airline: str, case_urn: str, allocation_urn: str) -> lis
     return [reservation.urn for reservation in rows.order_by("created_at", "id")]
 
 
+def _reported_as_booking_failed(*, airline: str, saga_urn: str) -> bool:
+    """A run with a hotel hold (book-rooms' room saga, or a compensation's hotel item) reports its failure as
+    ``booking:failed`` as well as ``saga:failed`` (the hold step's ``run_failed``): that event, with the hotels
+    tried and the category (BOOKING_FAILED, PARTIAL_FULFILLMENT, PAYMENT_FAILED), makes the item, and the run's
+    ``saga:failed`` makes none — one item per failure occurrence."""
+    try:
+        run_id = parse_urn(saga_urn, "saga").id
+    except InvalidUrn:
+        return False
+    return SagaStep.objects.filter(run_id=run_id, airline=airline, name=HOTEL_HOLD_STEP).exists()
+
+
 def review_item_from_event(
     *, event: str, event_urn: str, airline: str, payload: Mapping[str, Any], correlation_urn: str = ""
 ) -> ReviewItem | None:
@@ -211,6 +227,9 @@ def review_item_from_event(
         "correlation_urn": correlation_urn,
     }
     if event == SAGA_FAILED:
+        if _reported_as_booking_failed(airline=airline, saga_urn=str(payload.get("sagaUrn") or "")):
+            logger.info("review_item_saga_failed_covered", event_urn=event_urn, saga_urn=payload.get("sagaUrn"))
+            return None
         facts = ("category", "failedStep", "compensationFailed", "outcomeUnknown", "attempts")
         failure = {key: payload.get(key) for key in facts}
         return review_item_open(
