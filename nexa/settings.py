@@ -447,7 +447,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-# The console's languages (nexa/console/locale), chosen per operator (console.ConsolePreference).
+# The console's languages (nexa/locale), chosen per operator (console.ConsolePreference).
 LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "nexa" / "locale"]
 TIME_ZONE = "UTC"
