@@ -10,7 +10,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 PROD_ENV := docker/production.env
 
-.PHONY: help venv node_modules chromium run test check lint format bench seed services clean-state smoke
+.PHONY: help venv node_modules chromium run test check lint format bench seed services clean-state smoke messages console-assets
 
 help:
 	@echo "make run      start PostgreSQL+Redis (embedded unless DATABASE_URL/REDIS_URL), migrate, seed,"
@@ -23,6 +23,8 @@ help:
 	@echo "make smoke    start make run on a free port, check it, Ctrl-C it, fail if anything is left (.ci/smoke_run.py)"
 	@echo "make seed     (re)load demo data (embedded services unless DATABASE_URL/REDIS_URL)"
 	@echo "make format   ruff format + ruff check --fix"
+	@echo "make messages the console's Spanish catalogue: makemessages + compilemessages (nexa/locale)"
+	@echo "make console-assets  copy htmx and socket.io-client from node_modules into the console's static files"
 
 venv: $(STAMP)
 
@@ -98,5 +100,18 @@ seed: venv
 	$(VPY) -m nexa.devstack manage seed_demo
 
 # Deletes the embedded PostgreSQL/Redis data and the dev signing key.
+# The console's Spanish catalogue (nexa/locale): extract the strings, then compile the .mo that is committed.
+messages: venv
+	cd nexa && DATABASE_URL=sqlite:///:memory: PYTHONPATH=.. DJANGO_SETTINGS_MODULE=nexa.settings \
+		../$(VENV)/bin/django-admin makemessages -l es -i platform --no-location
+	cd nexa && DATABASE_URL=sqlite:///:memory: PYTHONPATH=.. DJANGO_SETTINGS_MODULE=nexa.settings \
+		../$(VENV)/bin/django-admin compilemessages -l es
+
+# The console's browser libraries, copied from node_modules (package-lock.json pins them) into its static files,
+# which are committed: the app serves them itself, no CDN, and the Docker image needs no npm.
+console-assets: node_modules
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/socket.io-client/dist/socket.io.min.js \
+		node_modules/socket.io-client/dist/socket.io.min.js.map nexa/console/static/console/vendor/
+
 clean-state:
 	rm -rf .nexa

@@ -360,7 +360,8 @@ def print_banner(base: str, services: Services, tokens: dict[str, str], env: dic
     lines = [
         "",
         "=" * 78,
-        f"  Nexa is running.  Console: {base}/   API docs: {base}/v1/docs",
+        f"  Nexa is running.  Console: {base}/console/   API docs: {base}/v1/docs",
+        f"  Console sign-in:  ib-airport-operator / {DEMO_PASSWORD}   (supervisor: ib-ops-supervisor)",
         f"  Django admin:     {base}/admin/   login ib-ops-supervisor / {DEMO_PASSWORD}",
         f"                    (also ib-admin, lh-ops-supervisor, …; every demo user has password {DEMO_PASSWORD})",
         f"  PostgreSQL:       {services.database_url}",

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "audit",
     "agent",
     "notifications",
+    # The operator console (templates, static, locale, its preferences table): the top layer, joins domains.
+    "nexa.console",
 ]
 
 MIDDLEWARE = [
@@ -242,6 +244,8 @@ OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", defau
 OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
 OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
 OIDC_OP_JWKS_ENDPOINT = OIDC_JWKS_URL
+# The console hands the provider's access token to its page for the presence channel's CONNECT (docs/console.md).
+OIDC_STORE_ACCESS_TOKEN = True
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_RP_CLIENT_ID:
     AUTHENTICATION_BACKENDS.insert(0, "mozilla_django_oidc.auth.OIDCAuthenticationBackend")
@@ -443,6 +447,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The console's languages (nexa/locale), chosen per operator (console.ConsolePreference).
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "nexa" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from nexa import dashboard
@@ -35,5 +36,6 @@ urlpatterns = [
     path("metrics", ops.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("oidc/", include("mozilla_django_oidc.urls")),
-    path("", ops.console_home, name="console"),
+    path("console/", include("nexa.console.urls")),
+    path("", RedirectView.as_view(pattern_name="console:dashboard"), name="console"),
 ]

@@ -402,6 +402,30 @@ class AsgiServerProcess:
         self.stop(signal.SIGKILL)
 
 
+def wait_until_live_sessions_closed(timeout: float = 10.0) -> None:
+    """Wait (bounded) until no live server process holds an operator session: after a test closed its socket
+    clients (or browsers), their disconnect transactions must not race the database flush of the teardown."""
+    from operators.models import OperatorSession
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        instances = set(OperatorSession.objects.values_list("server_instance", flat=True))
+        if not any(_process_alive(instance) for instance in instances):
+            return
+        time.sleep(0.05)
+
+
+def _process_alive(server_instance: str) -> bool:
+    pid = server_instance.rpartition(":")[2]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def asgi_server_factory(subprocess_env, tmp_path_factory):
     """``asgi_server_factory(extra_env=None)`` starts a REAL uvicorn serving ``nexa.asgi`` (HTTP and

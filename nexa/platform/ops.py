@@ -5,7 +5,6 @@ import os
 from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import render
 from drf_spectacular.utils import extend_schema
 from kombu import Connection
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
@@ -78,10 +77,6 @@ def jwks_view(request):
     if not dev_issuer_enabled():
         return problem_response(status=404, slug="not-found", title="Not found", detail="No development issuer.")
     return JsonResponse(dev_jwks())
-
-
-def console_home(request):
-    return render(request, "console/home.html", {"user": request.user})
 
 
 class BenchPingView(NexaAPIView):

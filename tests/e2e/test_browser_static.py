@@ -5,9 +5,6 @@ Before WhiteNoise, ``/v1/docs`` was a blank page (its Swagger UI assets under ``
 Django admin was unstyled (``/static/admin/css/base.css`` 404). Every page here must load with no failed
 request and no response >= 400."""
 
-import os
-from pathlib import Path
-
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -18,36 +15,7 @@ from tests.cases.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM = Path(os.environ.get("NEXA_CHROMIUM", "/usr/bin/chromium"))
 PASSWORD = "nexa-e2e-password"
-TIMEOUT_MS = 30_000
-
-
-@pytest.fixture
-def browser_page():
-    """A fresh page of headless Debian Chromium; yields ``(page, problems)`` where ``problems`` collects every
-    failed request and every response >= 400. Playwright runs only inside this fixture, after the test's
-    database rows exist (its event loop would make Django's ORM refuse to run in this thread)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs Debian's chromium (make test does it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            problems: list[str] = []
-            page.on("requestfailed", lambda request: problems.append(f"failed {request.url}: {request.failure}"))
-            page.on(
-                "response",
-                lambda response: response.status >= 400 and problems.append(f"{response.status} {response.url}"),
-            )
-            yield page, problems
-        finally:
-            browser.close()
 
 
 @pytest.fixture
@@ -108,17 +76,15 @@ def test_admin_shows_a_supervisor_the_case_list_styled(asgi_server, ib_superviso
     assert problems == []
 
 
-def test_console_page_loads_with_no_failed_request(asgi_server, ib_supervisor, browser_page):
+def test_console_page_loads_with_no_failed_request(asgi_server, ib_supervisor, live_sessions_closed, browser_page):
     page, problems = browser_page
     page.goto(f"{asgi_server.base_url}/")
-    page.wait_for_load_state("networkidle")
-    assert page.locator("h1").inner_text() == "Nexa operations console"
-    # Signed in, the console links to the docs and the admin.
-    page.goto(f"{asgi_server.base_url}/admin/login/?next=/")
+    page.wait_for_url("**/console/sign-in?next=/console/")
+    assert page.locator("h1").inner_text() == "Sign in"
     page.fill("#id_username", ib_supervisor.username)
     page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{asgi_server.base_url}/")
+    page.click("#sign-in")
+    page.wait_for_url(f"{asgi_server.base_url}/console/")
     page.wait_for_load_state("networkidle")
-    assert f"Signed in as {ib_supervisor.username}" in page.locator("body").inner_text()
+    assert "Iberia Ops Supervisor (e2e)" in page.get_by_test_id("who").inner_text()
     assert problems == []

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
 
 
-def docs_assets(base_url: str) -> list[str]:
-    page = httpx.get(f"{base_url}/v1/docs", timeout=10)
+def docs_assets(base_url: str, page_path: str = "/v1/docs") -> list[str]:
+    page = httpx.get(f"{base_url}{page_path}", timeout=10)
     assert page.status_code == 200
     assets = [url for url in ASSET.findall(page.text) if "/static/" in url]
     assert any(url.endswith(".js") for url in assets) and any(url.endswith(".css") for url in assets), assets
@@ -59,7 +59,10 @@ def test_collected_static_files_are_served_hashed_compressed_and_cached_without_
     assets = docs_assets(server.base_url)
     hashed = [url for url in assets if re.search(r"\.[0-9a-f]{12}\.(?:js|css)$", url)]
     assert hashed, f"no hashed asset in {assets}"
-    for url in assets:
+    # The console's own CSS/JS and its vendored htmx and socket.io-client (whose source map collectstatic follows).
+    console = docs_assets(server.base_url, "/console/sign-in")
+    assert all(re.search(r"\.[0-9a-f]{12}\.(?:js|css)$", url) for url in console), console
+    for url in assets + console:
         response = httpx.get(httpx.URL(server.base_url).join(url), headers={"Accept-Encoding": "gzip"}, timeout=10)
         assert response.status_code == 200, url
     bundle = next(url for url in hashed if url.endswith(".js"))

@@ -19,7 +19,11 @@ EXCUSED: dict[str, str] = {
     "readyz": "readiness probe, unauthenticated by design (tests/platform/test_ops.py)",
     "metrics": "Prometheus scrape, guarded by its own token/network rule (tests/platform/test_ops.py)",
     ".well-known/jwks.json": "public keys, public by design (tests/platform/test_auth.py)",
-    "": "the console page, a browser session, not a bearer token (tests/e2e browser tests)",
+    "": "redirects to the console, a browser session, not a bearer token (tests/e2e browser tests)",
+    "console/*": (
+        "the operator console: a browser session (Django login), not a bearer token; its roles, tenant wall and "
+        "refusals are tested in a real browser in tests/e2e/test_console_*.py"
+    ),
     "admin/*": "Django admin: session login and staff permissions (tests/*/test_admin.py)",
     "oidc/*": "mozilla-django-oidc login flow for the admin, not the API",
     "GET v1/openapi.json": "the schema itself, public (tests/platform/test_schema_truth.py)",

@@ -1,9 +1,7 @@
 """Fixtures of the presence-channel tests: a live uvicorn (real Redis channel layer, test database),
 cases committed in the test process, and helpers that commit events the way services do."""
 
-import os
 import shutil
-import time
 
 import pytest
 
@@ -11,8 +9,8 @@ from cases import services as case_services
 from cases.models import SubCase
 from nexa.platform.auth import Principal
 from nexa.platform.roles import Role
-from operators.models import OperatorSession
 from tests.cases.factories import CaseFactory, SubCaseFactory
+from tests.fixtures import wait_until_live_sessions_closed
 from tests.operators.socketio.clients import BASE_DIR
 
 # Short heartbeat so ping/pong, session touch and revocation checks happen within a test's deadline.
@@ -32,23 +30,7 @@ def _sessions_closed_before_flush(transactional_db):
     """After a test's clients are closed, wait (bounded) until the live server processes have closed their
     operator sessions: their disconnect transactions must not race the database flush of the teardown."""
     yield
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        instances = set(OperatorSession.objects.values_list("server_instance", flat=True))
-        if not any(_process_alive(instance) for instance in instances):
-            return
-        time.sleep(0.05)
-
-
-def _process_alive(server_instance: str) -> bool:
-    pid = server_instance.rpartition(":")[2]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    return True
+    wait_until_live_sessions_closed()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,25 @@
+"""The console's routes, mounted at /console/ by nexa/urls.py."""
+
+from django.urls import path
+
+from nexa.console import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("sign-in", views.SignInView.as_view(), name="signin"),
+    path("sign-out", views.sign_out, name="signout"),
+    path("language", views.language_set, name="language"),
+    path("socket-token", views.socket_token, name="socket-token"),
+    path("dashboard/sections", views.dashboard_sections, name="dashboard-sections"),
+    path("cases/<str:case_urn>", views.case_detail, name="case"),
+    path("cases/<str:case_urn>/waves", views.case_waves, name="case-waves"),
+    path("cases/<str:case_urn>/demand", views.demand_request, name="demand-request"),
+    path("cases/<str:case_urn>/manifest", views.case_manifest, name="case-manifest"),
+    path("subcases/<str:sub_case_urn>/lock", views.subcase_lock, name="subcase-lock"),
+    path("subcases/<str:sub_case_urn>/unlock", views.subcase_unlock, name="subcase-unlock"),
+    path("subcases/<str:sub_case_urn>/transition", views.subcase_transition, name="subcase-transition"),
+    path("review", views.review_queue, name="review-queue"),
+    path("demand/<str:demand_urn>/<str:decision>", views.demand_resolve, name="demand-resolve"),
+]
