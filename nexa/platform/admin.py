@@ -24,6 +24,7 @@ rows is for superusers only, and only where an admin opts in (``superuser_add``)
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.filters import AllValuesFieldListFilter
 from django.contrib.admin.utils import get_fields_from_path
@@ -222,6 +223,25 @@ def _is_all_values_field(model, path: str) -> bool:
 # --- models the platform owns, and Django's own --------------------------------------------------------
 
 
+class TenantSettingsForm(forms.ModelForm):
+    """The webhook secret is never shown back (a supervisor may view this page): the field is a password input
+    that keeps the stored secret when left empty."""
+
+    alert_webhook_secret = forms.CharField(
+        required=False,
+        max_length=255,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Shared secret of the HMAC-SHA256 signature of each page; leave empty to keep the current one.",
+    )
+
+    class Meta:
+        model = TenantSettings
+        fields = ("alert_webhook_secret",)  # the admin's fieldsets name the rest
+
+    def clean_alert_webhook_secret(self) -> str:
+        return self.cleaned_data.get("alert_webhook_secret") or (self.instance.alert_webhook_secret or "")
+
+
 @admin.register(TenantSettings)
 class TenantSettingsAdmin(NexaModelAdmin):
     """An airline's settings: ADMINs of the airline change them; a new airline is a superuser's job."""
@@ -233,8 +253,23 @@ class TenantSettingsAdmin(NexaModelAdmin):
             "Compensation limits (per passenger per disruption, every run summed; empty = environment default)",
             {"fields": ("settlement_currency", "meal_limit", "cash_limit", "transport_limit", "currency_rates")},
         ),
+        ("Demand waves", {"fields": ("demand_approval_ttl_minutes",)}),
+        (
+            "Manual review (SLA minutes per priority, empty = environment default; on-call paging; exception agent)",
+            {
+                "fields": (
+                    "sla_high_minutes",
+                    "sla_medium_minutes",
+                    "sla_low_minutes",
+                    "alert_webhook_url",
+                    "alert_webhook_secret",
+                    "agent_enabled",
+                )
+            },
+        ),
     )
     superuser_add = True
+    form = TenantSettingsForm
 
     def get_readonly_fields(self, request, obj=None):
         readonly = ["updated_at"]

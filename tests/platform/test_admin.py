@@ -243,3 +243,23 @@ def test_tenant_settings_are_changed_by_the_airlines_admin_only(client):
     assert TenantSettings.objects.get(airline="IB").idempotency_key_required is True
     assert TenantSettings.objects.get(airline="LH").idempotency_key_required is False
     assert client.get(reverse("admin:platform_tenantsettings_add")).status_code == 403
+
+
+def test_tenant_settings_show_the_review_settings_and_never_the_webhook_secret(client):
+    TenantSettings.objects.create(airline="IB", alert_webhook_secret="s3cret-value")
+    change = reverse("admin:platform_tenantsettings_change", args=["IB"])
+    boss, _ = staff_operator("IB", Role.ADMIN, name="ib-boss")
+    client.force_login(boss)
+    page = client.get(change)
+    for field in ("sla_high_minutes", "sla_medium_minutes", "sla_low_minutes", "alert_webhook_url", "agent_enabled",
+                  "demand_approval_ttl_minutes", "alert_webhook_secret"):  # fmt: skip
+        assert field in page.context["adminform"].form.fields
+    assert "s3cret-value" not in page.text
+    # Saved with the secret left empty: kept; with a new one: replaced.
+    data = {**_settings_form(client, "IB"), "sla_high_minutes": 10, "agent_enabled": True}
+    data.pop("alert_webhook_secret", None)
+    assert client.post(change, data).status_code == 302
+    stored = TenantSettings.objects.get(airline="IB")
+    assert (stored.sla_high_minutes, stored.agent_enabled, stored.alert_webhook_secret) == (10, True, "s3cret-value")
+    assert client.post(change, {**data, "alert_webhook_secret": "rotated"}).status_code == 302
+    assert TenantSettings.objects.get(airline="IB").alert_webhook_secret == "rotated"
