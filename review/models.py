@@ -127,6 +127,8 @@ class ReviewItem(models.Model):
             # The queues: an airline's items by due time (keyset pagination).
             models.Index(fields=["airline", "sla_due_at", "id"], name="review_item_queue_idx"),
             models.Index(fields=["case", "state"], name="review_item_case_state_idx"),
+            # The weekly report: an airline's items created in one ISO week.
+            models.Index(fields=["airline", "created_at"], name="review_item_created_idx"),
         ]
 
     def __str__(self) -> str:
