@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from nexa.console import views
+from nexa.console import views, views_booking
 
 app_name = "console"
 
@@ -20,6 +20,10 @@ urlpatterns = [
     path("subcases/<str:sub_case_urn>/lock", views.subcase_lock, name="subcase-lock"),
     path("subcases/<str:sub_case_urn>/unlock", views.subcase_unlock, name="subcase-unlock"),
     path("subcases/<str:sub_case_urn>/transition", views.subcase_transition, name="subcase-transition"),
+    path("cases/<str:case_urn>/booking", views_booking.case_booking, name="case-booking"),
+    path("cases/<str:case_urn>/allocate", views_booking.case_allocate, name="case-allocate"),
+    path("cases/<str:case_urn>/book-rooms", views_booking.case_book_rooms, name="case-book-rooms"),
+    path("reservations/<str:reservation_urn>/voucher", views_booking.reservation_voucher, name="voucher"),
     path("review", views.review_queue, name="review-queue"),
     path("demand/<str:demand_urn>/<str:decision>", views.demand_resolve, name="demand-resolve"),
 ]
