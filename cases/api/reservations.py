@@ -8,7 +8,6 @@ passengers; the reservations themselves are booking's (read through ``booking.se
 * ``GET /v1/vouchers/{token}`` — one passenger's room page behind a signed link (no bearer token).
 """
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -22,7 +21,7 @@ from cases.saga.hotel import voucher_url
 from nexa.platform.filters import ChoiceFilter, QueryFilters, UrnFilter
 from nexa.platform.openapi import EMPTY_IS_ABSENT, problem, urn_schema, with_schema
 from nexa.platform.pagination import extend_schema_paginated, paginate
-from nexa.platform.renderers import passthrough_renderer
+from nexa.platform.renderers import passthrough_renderer, private_html_response
 from nexa.platform.roles import MinRole, Role
 from nexa.platform.urns import format_urn
 from nexa.platform.views import NexaAPIView
@@ -153,16 +152,6 @@ class VoucherLanguage(QueryFilters):
 HTMLRenderer = passthrough_renderer("text/html", "html")
 
 
-def _html_response(html: str) -> HttpResponse:
-    response = HttpResponse(html, content_type=HTML_CONTENT_TYPE)
-    # A voucher names passengers: never kept by a shared cache, never indexed, and a passenger link's token
-    # never leaves in a Referer (the page links to a maps site).
-    response["Cache-Control"] = "private, no-store"
-    response["Referrer-Policy"] = "no-referrer"
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
-
-
 HTML_200 = {(200, "text/html"): OpenApiResponse(response=OpenApiTypes.STR, description="The voucher (HTML).")}
 
 
@@ -239,7 +228,7 @@ class ReservationVoucherView(NexaAPIView):
         html = selectors.reservation_voucher_html(
             principal=request.auth, reservation_urn=reservation_urn, language=language
         )
-        return _html_response(html)
+        return private_html_response(html)
 
 
 class PublicVoucherView(NexaAPIView):
@@ -266,4 +255,4 @@ class PublicVoucherView(NexaAPIView):
     )
     def get(self, request, token: str):
         language = VoucherLanguage.parse(request)["lang"]
-        return _html_response(selectors.voucher_html_for_token(token=token, language=language))
+        return private_html_response(selectors.voucher_html_for_token(token=token, language=language))

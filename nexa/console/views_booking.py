@@ -16,11 +16,11 @@ from booking import selectors as booking_selectors
 from booking.models import ReservationStatus
 from cases import selectors as case_selectors
 from cases import services as case_services
-from cases.api.reservations import _html_response
 from cases.models import Allocation, AllocationStatus, DemandStatus, DemandWave
 from nexa.console.views import _render, console_view, problem_response
 from nexa.platform.auth import Principal
 from nexa.platform.problems import Problem, validation_problem
+from nexa.platform.renderers import private_html_response
 from nexa.platform.roles import Role
 from nexa.platform.urns import InvalidUrn, parse_urn
 
@@ -171,7 +171,7 @@ def reservation_voucher(request: HttpRequest, principal: Principal, reservation_
     html = case_selectors.reservation_voucher_html(
         principal=principal, reservation_urn=reservation_urn, language=language
     )
-    return _html_response(html)
+    return private_html_response(html)
 
 
 def _urn(raw: str, kind: str, field: str) -> str:

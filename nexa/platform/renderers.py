@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
+from django.http import HttpResponse
 from rest_framework.renderers import BaseRenderer
 
 # A cell a spreadsheet would evaluate as a formula (CSV/formula injection, OWASP).
@@ -39,3 +40,14 @@ def passthrough_renderer(media_type: str, format_name: str) -> type[BaseRenderer
     PassthroughRenderer.format = format_name
     PassthroughRenderer.__name__ = PassthroughRenderer.__qualname__ = f"{format_name.upper()}Renderer"
     return PassthroughRenderer
+
+
+def private_html_response(html: str) -> HttpResponse:
+    """An HTML page that names passengers (a voucher): never kept by a shared cache, never indexed, and a
+    passenger link's token never leaves in a Referer (the page links to a maps site). The API's voucher
+    routes and the console's voucher page answer through it."""
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
