@@ -30,7 +30,12 @@ from cases import selectors as case_selectors
 from nexa.console.views import _operator_names, _render, console_view
 from nexa.platform.auth import Principal
 from nexa.platform.context import current_correlation_urn
-from nexa.platform.problems import Problem
+from nexa.platform.problems import (
+    Problem,
+    _flatten_validation_errors,
+    not_found_problem,
+    validation_problem,
+)
 from nexa.platform.roles import Role
 from nexa.platform.urns import InvalidUrn, format_urn, parse_urn
 from review import selectors as review_selectors
@@ -51,8 +56,11 @@ def _reason(request: HttpRequest) -> str:
 
 
 def _valid(serializer_class, data: dict[str, Any]) -> dict[str, Any]:
+    """The API route's own checks, refused as the API refuses them: a 400 naming each field (the platform's
+    flattening of a serializer's errors, which the API's exception handler applies under /v1 only)."""
     body = serializer_class(data=data)
-    body.is_valid(raise_exception=True)  # the API route's own checks: a 400 naming the field
+    if not body.is_valid():
+        raise validation_problem(_flatten_validation_errors(body.errors))
     return body.validated_data
 
 
@@ -89,6 +97,8 @@ def review_action(view: Callable) -> Callable:
     def wrapped(request: HttpRequest, principal: Principal, *args, **kwargs) -> HttpResponse:
         try:
             return view(request, principal, *args, **kwargs)
+        except InvalidUrn as error:  # a URL edited by hand: nothing of that name (the API says 400 urn)
+            return _review_problem(request, not_found_problem(error.message))
         except Problem as problem:
             return _review_problem(request, problem)
 
@@ -166,6 +176,10 @@ def _item_context(
 @console_view(min_role=Role.OPS_SUPERVISOR)
 def review_item(request: HttpRequest, principal: Principal, review_urn: str) -> HttpResponse:
     """The item as GET /v1/manual-review/{urn} reads it (its selector; another airline's item is a 404)."""
+    try:
+        parse_urn(review_urn, "review")
+    except InvalidUrn as error:
+        raise not_found_problem(error.message) from None
     return _render(request, "console/review_item.html", _item_context(request, principal, review_urn))
 
 
@@ -285,7 +299,7 @@ def _action_item_urn(principal: Principal, agent_action_urn: str) -> str:
         .first()
     )
     if item_id is None:
-        raise Problem(status=404, slug="not-found", title=_("Not found"), detail=agent_action_urn)
+        raise not_found_problem(agent_action_urn)
     return review_selectors.review_item_get(principal=principal, review_urn=format_urn("review", item_id)).urn
 
 

@@ -258,3 +258,16 @@ def test_another_airlines_item_is_a_404(console_users):
     client = _signed_in(console_users["supervisor"])
     assert client.get(f"/console/review/{other.urn}").status_code == 404
     assert _post(client, f"/console/review/{other.urn}/claim").status_code == 404
+    assert client.get("/console/review/urn:nexa:review:nope").status_code == 404
+    assert _post(client, "/console/agent/nope/approve", {"plan_hash": "0" * 64}).status_code == 404
+
+
+def test_a_bad_field_is_named_as_the_api_names_it(console_users, mixed_tier_item):
+    client = _signed_in(console_users["supervisor"])
+    answer = _post(client, f"/console/review/{mixed_tier_item.urn}/rebook", {"hotel_urn": "not-a-urn", "reason": ""})
+    assert answer.status_code == 400
+    page = answer.content.decode()
+    assert "<code>hotelUrn</code>" in page and "<code>reason</code>" in page
+    answer = _post(client, f"/console/review/{mixed_tier_item.urn}/relax", {"rule": "maxDistanceKm", "value": "2"})
+    assert answer.status_code == 400 and "<code>reason</code>" in answer.content.decode()
+    assert ReviewItem.objects.get(pk=mixed_tier_item.pk).state == ReviewState.OPEN
