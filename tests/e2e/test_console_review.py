@@ -135,6 +135,10 @@ def test_a_review_item_from_claim_to_resolve_with_an_agent_proposal(
     expect(carmen.get_by_test_id("state")).to_have_text("RESOLVED")
     expect(carmen.get_by_test_id("review-actions")).to_have_count(0)
     expect(carmen.locator("#ask-agent")).to_have_count(0)
+    # The queue holds unresolved items only: it is empty now.
+    carmen.click("#nav-review")
+    expect(carmen.get_by_test_id("review-queue").locator("tbody tr")).to_have_count(1)
+    expect(carmen.get_by_test_id("review-queue")).to_contain_text("Nothing waits for review.")
     assert browser_pages.problems == []
     carmen.close()
     assert _in_thread(lambda: _written(item_urn, operator_urn(console_users["supervisor"]))) is None
