@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from nexa.console import views, views_booking
+from nexa.console import views, views_booking, views_review
 
 app_name = "console"
 
@@ -25,5 +25,16 @@ urlpatterns = [
     path("cases/<str:case_urn>/book-rooms", views_booking.case_book_rooms, name="case-book-rooms"),
     path("reservations/<str:reservation_urn>/voucher", views_booking.reservation_voucher, name="voucher"),
     path("review", views.review_queue, name="review-queue"),
+    path("review/<str:review_urn>", views_review.review_item, name="review-item"),
+    path("review/<str:review_urn>/claim", views_review.review_claim, name="review-claim"),
+    path("review/<str:review_urn>/rebook", views_review.review_rebook, name="review-rebook"),
+    path("review/<str:review_urn>/relax", views_review.review_relax, name="review-relax"),
+    path("review/<str:review_urn>/split", views_review.review_split, name="review-split"),
+    path("review/<str:review_urn>/override", views_review.review_override, name="review-override"),
+    path("review/<str:review_urn>/resolve", views_review.review_resolve, name="review-resolve"),
+    path("review/<str:review_urn>/triage", views_review.review_triage, name="review-triage"),
+    path("agent/<str:agent_action_urn>/approve", views_review.agent_approve, name="agent-approve"),
+    path("agent/<str:agent_action_urn>/reject", views_review.agent_reject, name="agent-reject"),
+    path("agent/<str:agent_action_urn>/execute", views_review.agent_execute, name="agent-execute"),
     path("demand/<str:demand_urn>/<str:decision>", views.demand_resolve, name="demand-resolve"),
 ]
