@@ -285,7 +285,9 @@ def postprocess_exact_schema(result, generator, request, public):
                 _exact_parameter(parameter)
             body = operation.get("requestBody") or {}
             inline = ((body.get("content") or {}).get("application/json") or {}).get("schema") or {}
-            if inline.get("required"):  # an inline body schema with required members: the body is required
+            # An inline body schema with required members, or that needs at least one (e.g. "exactly one of
+            # reviewUrn and caseUrn"): the body is required (no body is a 400).
+            if inline.get("required") or inline.get("minProperties"):
                 body["required"] = True
             responses = operation.setdefault("responses", {})
             for status, response in list(responses.items()):
