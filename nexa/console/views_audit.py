@@ -4,9 +4,11 @@
 those routes, and the CSV of ``GET /v1/audit/export.csv`` (:func:`audit.export.audit_export_prepare`).
 Read-only; FINANCE_AUDIT or OPS_SUPERVISOR+, like the API (``AUDIT_READERS``)."""
 
+import json
 from typing import Any
 
 from django.core.handlers.asgi import ASGIRequest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -57,6 +59,11 @@ def _log_filters(request: HttpRequest) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
+def _json_text(value: Any) -> str:
+    """A changed-fields snapshot as the CSV's before_json/after_json cells spell it."""
+    return "" if value is None else json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True, ensure_ascii=False)
+
+
 def _log_entries(principal: Principal, filters: dict[str, Any]):
     return audit_entries(
         principal=principal,
@@ -87,7 +94,10 @@ def audit_log(request: HttpRequest, principal: Principal) -> HttpResponse:
         query = urlencode({name: sent[name] for name in LOG_FILTERS if sent[name]})
         export_url = reverse("console:audit-export") + (f"?{query}" if query else "")
     context = {
-        "entries": list(entries.order_by(*AUDIT_ORDERING)[:AUDIT_SCREEN_CAP]),
+        "entries": [
+            {"entry": entry, "before": _json_text(entry.before), "after": _json_text(entry.after)}
+            for entry in entries.order_by(*AUDIT_ORDERING)[:AUDIT_SCREEN_CAP]
+        ],
         "cap": AUDIT_SCREEN_CAP,
         "filters": sent,
         "export_url": export_url,

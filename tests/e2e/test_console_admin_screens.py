@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from audit import services as audit_services
 from cases.models import Tier
+from nexa.console.models import ConsolePreference
 from nexa.platform.auth import Principal
 from nexa.platform.roles import Role
 from operators.models import Operator
@@ -80,6 +81,7 @@ def test_a_supervisor_uploads_a_manifest_csv_a_bad_row_refuses_the_file(
     expect(errors.locator("tbody tr").nth(1)).to_contain_text("3")
     expect(errors.locator("tbody tr").nth(1)).to_contain_text("lastName")
     expect(page.get_by_test_id("upload-problem")).to_contain_text("urn:nexa:correlation:")
+    errors.scroll_into_view_if_needed()
     screenshot(page, "manifest-upload-errors")
     # Nothing was imported: the manifest still has its two passengers, also after a reload.
     page.reload()
@@ -158,6 +160,9 @@ def test_finance_audit_filters_the_log_and_downloads_the_csv(console_server, con
     page.click("#nav-audit")
     entries = page.locator('[data-testid="audit-entries"] tbody tr[data-action]')
     expect(entries).to_have_count(3)
+    expect(page.locator('tr[data-action="case.manifest_appended"] pre.json')).to_have_text(
+        '{"added": 2, "skippedExisting": 0}'
+    )
     screenshot(page, "audit")
 
     page.fill("#audit-action", "subcase.locked")
@@ -184,12 +189,22 @@ def test_finance_audit_filters_the_log_and_downloads_the_csv(console_server, con
     assert browser_pages.problems == []
 
 
+@pytest.fixture
+def spanish_supervisor(console_users) -> str:
+    username = console_users["supervisor"]
+    ConsolePreference.objects.create(user=get_user_model().objects.get(username=username), language="es")
+    return username
+
+
 def test_a_bad_audit_filter_is_named_and_an_operator_may_not_read_the_audit(
-    console_server, console_users, audit_trail, browser_pages
+    console_server, console_users, spanish_supervisor, audit_trail, browser_pages
 ):
     base = console_server.base_url
     supervisor = browser_pages.new_page(expect_errors=True)
-    sign_in(supervisor, base, console_users["supervisor"], next_path="/console/audit")
+    sign_in(supervisor, base, spanish_supervisor, next_path="/console/audit")  # in Spanish
+    expect(supervisor.locator("h1")).to_have_text("Auditoría")
+    expect(supervisor.locator("#audit-export")).to_have_text("Exportar CSV")
+    expect(supervisor.get_by_test_id("audit-count")).to_have_text("3 entradas, las más recientes primero.")
     supervisor.fill("#audit-from", "yesterday")
     supervisor.click("#audit-submit")
     expect(supervisor.get_by_test_id("problem")).to_contain_text("from")
