@@ -64,6 +64,7 @@ def test_a_supervisor_uploads_a_manifest_csv_a_bad_row_refuses_the_file(
     sign_in(page, base, console_users["supervisor"], next_path=f"/console/cases/{case.urn}")
     rows = page.locator("#manifest-rows tr[data-urn]")
     expect(rows).to_have_count(2)
+    expect(page.locator("#case-audit")).to_be_visible()
 
     # Row 2's e-mail is not an address and row 3 has no last name: the whole file is refused, each error named.
     bad = HEADER + (
@@ -112,6 +113,7 @@ def test_an_operator_is_offered_no_upload_and_the_server_refuses_it(
     expect(page.locator("#manifest-rows tr[data-urn]")).to_have_count(2)
     # POST /v1/cases/{urn}/manifest is OPS_SUPERVISOR+: no upload form for an airport operator …
     expect(page.locator("#manifest-upload")).to_have_count(0)
+    expect(page.locator("#case-audit")).to_have_count(0)  # nor the audit (FINANCE_AUDIT or OPS_SUPERVISOR+)
     # … and the server refuses the upload anyway.
     answer = page.request.post(
         f"{base}/console/cases/{case.urn}/manifest/upload",
@@ -185,6 +187,7 @@ def test_finance_audit_filters_the_log_and_downloads_the_csv(console_server, con
     page.fill("#audit-case", audit_trail.urn)
     page.click("#audit-submit")
     expect(entries).to_have_count(3)
+    expect(page.locator('tr[data-action="subcase.locked"]')).to_have_count(2)
     expect(page.locator("#audit-export")).to_have_count(0)  # the API exports the filtered log only
     assert browser_pages.problems == []
 
