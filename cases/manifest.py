@@ -270,11 +270,17 @@ class ManifestFileError(ValueError):
 def read_manifest_file(path: str | Path) -> list[object]:
     """The rows of a ``.json`` (a list of rows, or ``{"passengers": [...]}``) or ``.csv`` file."""
     path = Path(path)
-    suffix = path.suffix.lower()
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise ManifestFileError(f"cannot read {path}: {error}") from error
+    return read_manifest_text(text, name=path)
+
+
+def read_manifest_text(text: str, *, name: str | Path) -> list[object]:
+    """The rows of a manifest file's text (an upload has no path); ``name``'s suffix picks the format."""
+    path = Path(name)
+    suffix = path.suffix.lower()
     if suffix == ".json":
         try:
             document = json.loads(text)

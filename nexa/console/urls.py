@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from nexa.console import views, views_booking, views_review
+from nexa.console import views, views_audit, views_booking, views_manifest, views_policies, views_review
 
 app_name = "console"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("cases/<str:case_urn>/waves", views.case_waves, name="case-waves"),
     path("cases/<str:case_urn>/demand", views.demand_request, name="demand-request"),
     path("cases/<str:case_urn>/manifest", views.case_manifest, name="case-manifest"),
+    path("cases/<str:case_urn>/manifest/upload", views_manifest.manifest_upload, name="manifest-upload"),
     path("subcases/<str:sub_case_urn>/lock", views.subcase_lock, name="subcase-lock"),
     path("subcases/<str:sub_case_urn>/unlock", views.subcase_unlock, name="subcase-unlock"),
     path("subcases/<str:sub_case_urn>/transition", views.subcase_transition, name="subcase-transition"),
@@ -36,5 +37,10 @@ urlpatterns = [
     path("agent/<str:agent_action_urn>/approve", views_review.agent_approve, name="agent-approve"),
     path("agent/<str:agent_action_urn>/reject", views_review.agent_reject, name="agent-reject"),
     path("agent/<str:agent_action_urn>/execute", views_review.agent_execute, name="agent-execute"),
+    path("audit", views_audit.audit_log, name="audit"),
+    path("audit/export.csv", views_audit.audit_export, name="audit-export"),
+    path("policies", views_policies.policies, name="policies"),
+    path("policies/resolve", views_policies.policy_resolve, name="policy-resolve"),
+    path("policies/<str:policy_urn>/activate", views_policies.policy_activate, name="policy-activate"),
     path("demand/<str:demand_urn>/<str:decision>", views.demand_resolve, name="demand-resolve"),
 ]

@@ -71,6 +71,9 @@ def _can(principal: Principal) -> dict[str, bool]:
     return {
         "work_cases": role_satisfies(role, Role.AIRPORT_OPERATOR),
         "supervise": role_satisfies(role, Role.OPS_SUPERVISOR),
+        # The audit routes' AUDIT_READERS: FINANCE_AUDIT or OPS_SUPERVISOR+; policy activation is ADMIN.
+        "read_audit": role_satisfies(role, Role.FINANCE_AUDIT) or role_satisfies(role, Role.OPS_SUPERVISOR),
+        "administer": role_satisfies(role, Role.ADMIN),
     }
 
 
