@@ -23,6 +23,7 @@ from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework import serializers
 
 from cases import selectors as case_selectors
 from cases import services as case_services
@@ -32,8 +33,9 @@ from nexa.console.models import ConsolePreference
 from nexa.platform.admin import admin_actor
 from nexa.platform.auth import Principal, dev_issuer_enabled, issue_token
 from nexa.platform.context import current_correlation_urn
-from nexa.platform.problems import Problem
+from nexa.platform.problems import Problem, _flatten_validation_errors, not_found_problem, validation_problem
 from nexa.platform.roles import Role, role_satisfies
+from nexa.platform.urns import InvalidUrn
 from operators import selectors as operator_selectors
 from operators import services as operator_services
 from review import selectors as review_selectors
@@ -134,6 +136,10 @@ def console_view(min_role: Role | None = Role.AIRPORT_OPERATOR) -> Callable:
                     return view(request, principal, *args, **kwargs)
                 except Problem as problem:
                     return problem_response(request, problem)
+                except InvalidUrn:  # a URL edited by hand: nothing of that name (the API says 400 for a bad URN)
+                    return problem_response(request, not_found_problem())
+                except serializers.ValidationError as error:  # a form checked by the API's serializer
+                    return problem_response(request, validation_problem(_flatten_validation_errors(error.detail)))
 
         return wrapped
 

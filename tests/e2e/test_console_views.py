@@ -110,6 +110,13 @@ def test_another_airlines_wave_and_case_are_not_found(console_users, pending_wav
     assert pending_wave.status == DemandStatus.PENDING_APPROVAL
 
 
+def test_a_malformed_urn_in_the_address_is_not_found_not_a_server_error(console_users, pending_wave):
+    supervisor = signed_in(console_users["supervisor"])
+    assert supervisor.get("/console/cases/not-a-urn").status_code == 404
+    assert supervisor.get(f"/console/cases/{pending_wave.urn}").status_code == 404  # a URN of another kind
+    assert supervisor.post("/console/demand/urn:nexa:demand:nope/approve").status_code == 404
+
+
 def test_the_language_is_stored_for_the_user_and_only_a_known_one(console_users):
     client = signed_in(console_users["operator"])
     assert client.post("/console/language", {"language": "es", "next": "https://evil.example/"})["Location"] == (
