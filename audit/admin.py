@@ -1,16 +1,23 @@
 """Read-only audit log for supervisors and finance auditors: browse, filter and search; never add,
-change or delete. Rows of the signed-in operator's airline only (:class:`NexaModelAdmin`)."""
+change or delete. Rows of the signed-in operator's airline only (:class:`NexaModelAdmin`).
 
-from django.contrib import admin
+"Export as CSV" writes the selected rows with the API's export (:mod:`audit.export`: same columns, the
+same spreadsheet-formula guard, the same row cap — above it the admin shows the 422's message instead)."""
 
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+
+from audit.export import audit_export_prepare
 from audit.models import AuditEntry
-from nexa.platform.admin import NexaModelAdmin
+from nexa.platform.admin import NexaModelAdmin, admin_actor
+from nexa.platform.problems import Problem
 
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(NexaModelAdmin):
     list_display = ("created_at", "airline", "action", "actor", "entity_urn", "case_urn", "reason")
-    list_filter = ("airline", "action")
+    list_filter = ("airline", "action", "created_at")
     search_fields = ("entity_urn", "case_urn", "actor")
     ordering = ("-created_at", "-id")
     readonly_fields = (
@@ -44,5 +51,21 @@ class AuditEntryAdmin(NexaModelAdmin):
             return matches, False
         return super().get_search_results(request, queryset, search_term)
 
+    actions = ["export_csv"]
+
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.action(description="Export selected as CSV (the API's export)", permissions=["view"])
+    def export_csv(self, request, queryset: QuerySet[AuditEntry]):
+        try:
+            export = audit_export_prepare(queryset)
+        except Problem as problem:
+            self.message_user(request, problem.detail_text, messages.ERROR)
+            return None
+        actor = admin_actor(request)
+        airline = actor.airline if actor is not None and not request.user.is_superuser else "all"
+        response = StreamingHttpResponse(export.chunks(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{export.filename(airline)}"'
+        response["Cache-Control"] = "no-store"
+        return response

@@ -25,7 +25,13 @@ class ReservationAdmin(NexaModelAdmin):
         "confirmation_number",
         "created_at",
     ]
-    list_filter = ["airline", "status", "source"]
-    search_fields = ["confirmation_number", "hotel_name", "hold_id"]
+    list_filter = ["airline", "status", "source", "case__airport", "check_in"]
+    search_fields = [
+        "confirmation_number",
+        "hotel_name",
+        "hold_id",
+        "case__flight_number",
+        "room_nights__sub_case__pnr",
+    ]
     ordering = ["-created_at"]
-    list_select_related = ["hotel"]
+    list_select_related = ["hotel", "case"]

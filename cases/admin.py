@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from cases import services
 from cases.models import SUBCASE_TRANSITIONS, Case, DemandWave, PassengerGroup, SubCase
-from nexa.platform.admin import NexaModelAdmin, TenantScopedAdminMixin, admin_principal
+from nexa.platform.admin import NexaModelAdmin, TenantScopedAdminMixin, admin_action_report, admin_principal
 from nexa.platform.problems import Problem
 
 
@@ -36,10 +36,9 @@ def _transition_action(transition: str):
                 done += 1
             except Problem as problem:
                 failed.append(f"{sub_case.urn}: {problem.detail_text}")
-        if done:
-            modeladmin.message_user(request, f"{transition}: {done} sub-case(s) moved.", messages.SUCCESS)
-        for message in failed[:20]:
-            modeladmin.message_user(request, message, messages.ERROR)
+        admin_action_report(
+            modeladmin, request, done=done, success=f"{transition}: {done} sub-case(s) moved.", failed=failed
+        )
 
     action.__name__ = f"transition_{transition}"
     action.short_description = f"Transition: {transition.replace('_', ' ')}"

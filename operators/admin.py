@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
 
-from nexa.platform.admin import NexaModelAdmin, admin_actor, admin_principal
+from nexa.platform.admin import NexaModelAdmin, admin_action_report, admin_actor, admin_principal
 from nexa.platform.problems import Problem
 from nexa.platform.roles import Role
 from operators import services
@@ -24,10 +24,7 @@ from operators.permissions import user_role_groups_sync
 
 
 def _report(modeladmin, request, done: int, what: str, failed: list[str]) -> None:
-    if done:
-        modeladmin.message_user(request, f"{what}: {done}.", messages.SUCCESS)
-    for message in failed[:20]:
-        modeladmin.message_user(request, message, messages.ERROR)
+    admin_action_report(modeladmin, request, done=done, success=f"{what}: {done}.", failed=failed)
 
 
 @admin.register(Operator)

@@ -5,8 +5,8 @@ The admin permissions of a role match what the role may do through the API:
 * AIRPORT_OPERATOR: view cases, sub-cases, groups, operators, locks, notifications and opt-ins; change
   cases and sub-cases (the admin's actions: automatic grouping, FSM transitions — the API lets them).
   Airport operators are not staff (seed_demo), so this only matters once someone makes them staff.
-* OPS_SUPERVISOR: the above, plus force-unlock (change locks), operator sessions, the audit log and
-  the airline's tenant settings (view).
+* OPS_SUPERVISOR: the above, plus force-unlock (change locks), operator sessions, the audit log,
+  the airline's tenant settings (view), and review items (claim, escalate, resolve as actions).
 * ADMIN: the above, plus deactivating operators and changing roles (change operators), changing the
   airline's tenant settings, and everything FINANCE_AUDIT may.
 * FINANCE_AUDIT: view the audit log.
@@ -55,6 +55,11 @@ _OPS_SUPERVISOR = _AIRPORT_OPERATOR | {
     "audit.view_auditentry",
     "platform.view_tenantsettings",
     "booking.view_contract",  # GET /v1/contracts is OPS_SUPERVISOR+ (read-only in admin)
+    # The review routes are OPS_SUPERVISOR+: browse items, claim / escalate / resolve as admin actions.
+    "review.view_reviewitem",
+    "review.change_reviewitem",
+    "review.view_reviewpage",
+    "review.view_policyrelaxation",
 }
 _FINANCE_AUDIT = frozenset({"audit.view_auditentry"})
 _ADMIN = (

@@ -2,12 +2,11 @@
 actions that call the same services as the API (audited, published). Activation and archiving need the
 ADMIN role here too (spec 000), whoever the staff user is linked to."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 
-from nexa.platform.admin import NexaModelAdmin, TenantScopedAdminMixin, admin_principal
-from nexa.platform.problems import Problem
-from nexa.platform.roles import Role, role_satisfies
+from nexa.platform.admin import NexaModelAdmin, TenantScopedAdminMixin, admin_action_each
+from nexa.platform.roles import Role
 from policies import services
 from policies.models import Policy, PolicyVersion
 
@@ -21,21 +20,15 @@ class PolicyVersionInline(TenantScopedAdminMixin, admin.TabularInline):
 
 
 def _transition(modeladmin, request, queryset: QuerySet[Policy], *, service, label: str) -> None:
-    done, failed = 0, []
-    for policy in queryset.order_by("created_at", "id"):
-        principal = admin_principal(request, airline=policy.airline)
-        if not role_satisfies(principal.role, Role.ADMIN):
-            failed.append(f"{policy.urn}: {label} needs the ADMIN role; yours is {principal.role}.")
-            continue
-        try:
-            service(principal=principal, policy=policy, reason="Django admin action")
-            done += 1
-        except Problem as problem:
-            failed.append(f"{policy.urn}: {problem.detail_text}")
-    if done:
-        modeladmin.message_user(request, f"{label}: {done} policy(ies).", messages.SUCCESS)
-    for message in failed[:20]:
-        modeladmin.message_user(request, message, messages.ERROR)
+    admin_action_each(
+        modeladmin,
+        request,
+        queryset.order_by("created_at", "id"),
+        call=lambda principal, policy: service(principal=principal, policy=policy, reason="Django admin action"),
+        min_role=Role.ADMIN,
+        label=label,
+        success=lambda done: f"{label}: {done} policy(ies).",
+    )
 
 
 @admin.register(Policy)

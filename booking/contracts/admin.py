@@ -27,6 +27,6 @@ class ContractAdmin(NexaModelAdmin):
         "rate_currency",
         "created_at",
     ]
-    list_filter = ["airline", "airport", "current"]
+    list_filter = ["airline", "airport", "current", "rate_currency"]
     search_fields = ["hotel_urn", "contract_id"]
     ordering = ["-created_at"]

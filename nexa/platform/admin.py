@@ -21,11 +21,12 @@ Nobody deletes rows here (deactivate, cancel, … go through the services and th
 rows is for superusers only, and only where an admin opts in (``superuser_add``).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.filters import AllValuesFieldListFilter
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth import get_permission_codename, get_user_model
@@ -37,7 +38,8 @@ from django.http import HttpRequest
 
 from nexa.platform.auth import Principal
 from nexa.platform.models import TenantSettings
-from nexa.platform.roles import Role
+from nexa.platform.problems import Problem
+from nexa.platform.roles import Role, role_satisfies
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,45 @@ def admin_principal(request: HttpRequest, *, airline: str) -> Principal:
         operator_urn=actor.operator_urn,
         subject=f"django-admin:{username}",
     )
+
+
+def admin_action_report(modeladmin, request: HttpRequest, *, done: int, success: str, failed: list[str]) -> None:
+    """What an action that called a service per row tells the user: ``success`` when ``done`` rows moved, then
+    one error message per refused row (the problem's detail; at most 20, a bulk refusal must stay readable)."""
+    if done:
+        modeladmin.message_user(request, success, messages.SUCCESS)
+    for message in failed[:20]:
+        modeladmin.message_user(request, message, messages.ERROR)
+
+
+def admin_action_each(
+    modeladmin,
+    request: HttpRequest,
+    rows: Iterable[Any],
+    *,
+    call: Callable[[Principal, Any], object],
+    min_role: Role | None = None,
+    label: str,
+    success: Callable[[int], str],
+) -> int:
+    """Run ``call(principal, row)`` (a service) for each row as :func:`admin_principal`, and report.
+
+    ``min_role``: the role the API asks for that action; a lower one is refused per row with a message (a
+    group granted by hand or a superuser's linked operator never gets past it). A :class:`Problem` from the
+    service is that row's error message, never a 500. Returns how many rows the service accepted."""
+    done, failed = 0, []
+    for row in rows:
+        principal = admin_principal(request, airline=row.airline)
+        if min_role is not None and not role_satisfies(principal.role, min_role):
+            failed.append(f"{row.urn}: {label} needs the {min_role} role or higher; yours is {principal.role}.")
+            continue
+        try:
+            call(principal, row)
+            done += 1
+        except Problem as problem:
+            failed.append(f"{row.urn}: {problem.detail_text}")
+    admin_action_report(modeladmin, request, done=done, success=success(done), failed=failed)
+    return done
 
 
 class _TenantAllValuesFieldListFilter(AllValuesFieldListFilter):

@@ -50,3 +50,26 @@ def test_operator_filters_searches_and_cannot_change(client, rows):
     assert rows["confirmed"].confirmation_number == "IB-CONF-1"
     foreign = reverse("admin:booking_reservation_change", args=[rows["foreign"].pk])
     assert client.get(foreign).status_code in (302, 404)
+
+
+def test_reservations_by_airport_flight_number_and_pnr(client):
+    user, _ = staff_operator("IB", Role.OPS_SUPERVISOR)
+    client.force_login(user)
+    madrid_case = CaseFactory(airport="MAD", flight_number="IB3166")
+    madrid = ReservationFactory(
+        case=madrid_case, confirmation_number="MAD-CONF", rooms=[[SubCaseFactory(case=madrid_case, pnr="PNRMAD")]]
+    )
+    bilbao = ReservationFactory(case=CaseFactory(airport="BIO", flight_number="IB0427"), confirmation_number="BIO-CONF")
+    ReservationFactory(
+        case=CaseFactory(airline="LH", airport="MAD", flight_number="LH3166"), confirmation_number="LH-X"
+    )
+
+    def listed(params):
+        response = client.get(CHANGELIST, params)
+        assert response.status_code == 200
+        return {row.confirmation_number for row in response.context["cl"].result_list}
+
+    assert listed({"case__airport": "MAD"}) == {madrid.confirmation_number}
+    assert listed({"q": "3166"}) == {"MAD-CONF"}
+    assert listed({"q": "PNRMAD"}) == {"MAD-CONF"}
+    assert listed({"case__airport": "BIO"}) == {bilbao.confirmation_number}

@@ -8,9 +8,13 @@ from django.urls import reverse
 from audit.models import AuditEntry
 from cases.models import DemandStatus, PassengerGroup, SubCase
 from nexa.platform.models import OutboxEvent
+from nexa.platform.roles import Role
+from operators import services as operator_services
 from operators.models import Operator
+from tests.admin_users import staff_operator
 from tests.cases.demand_helpers import grouped_case, make_wave
 from tests.cases.factories import CaseFactory, SubCaseFactory
+from tests.operators.test_sessions import principal
 
 pytestmark = pytest.mark.django_db
 
@@ -110,3 +114,25 @@ def test_demand_waves_are_listed_read_only_with_filters(admin_client):
     detail = admin_client.get(reverse("admin:cases_demandwave_change", args=[wave.pk]))
     assert detail.status_code == 200 and 'name="_save"' not in detail.text
     assert admin_client.get(reverse("admin:cases_demandwave_add")).status_code == 403
+
+
+def test_a_transition_on_a_sub_case_locked_by_someone_else_is_refused_with_a_message(client):
+    user, _ = staff_operator("IB", Role.OPS_SUPERVISOR)
+    client.force_login(user)
+    sub_case = SubCaseFactory()
+    operator_services.subcase_lock(principal=principal("urn:nexa:user:alice"), sub_case_urn=sub_case.urn)
+    response = client.post(SUBCASES, {"action": "transition_cancel", "_selected_action": [sub_case.pk]}, follow=True)
+    assert response.status_code == 200 and 'class="error"' in response.text and sub_case.urn in response.text
+    sub_case.refresh_from_db()
+    assert (sub_case.status, sub_case.version) == ("PENDING", 1)
+    assert not AuditEntry.objects.filter(action="subcase.cancel").exists()
+
+
+def test_a_finance_auditor_gets_no_sub_case_action(client):
+    user, _ = staff_operator("IB", Role.FINANCE_AUDIT)
+    client.force_login(user)
+    sub_case = SubCaseFactory()
+    assert client.get(SUBCASES).status_code == 403
+    client.post(SUBCASES, {"action": "transition_cancel", "_selected_action": [sub_case.pk]})
+    sub_case.refresh_from_db()
+    assert sub_case.status == "PENDING"
