@@ -14,7 +14,7 @@ from cases.models import Case, PassengerGroup, SubCase, SubCaseStatus, derive_ca
 from cases.services.guards import _guard_subcase_write
 from nexa.platform.auth import Principal
 from nexa.platform.problems import Problem, conflict_problem, not_found_problem
-from nexa.platform.urns import format_urn
+from nexa.platform.urns import InvalidUrn, format_urn, parse_urn
 
 # --- problems ----------------------------------------------------------------------------------------
 
@@ -156,4 +156,22 @@ def _transition_recorded(
         airline=case.airline,
         status=sub_case.status,
         version=sub_case.version,
+    )
+
+
+def _subcases_in_review(*, principal: Principal, case: Case, sub_case_urns: list[str]) -> list[SubCase]:
+    """The named passengers of the case still in MANUAL_REVIEW, in manifest order, with their group (what a
+    review action acts on; malformed URNs and passengers that moved on are left out)."""
+    ids = []
+    for urn in sub_case_urns:
+        try:
+            ids.append(parse_urn(urn, "subcase").id)
+        except InvalidUrn:
+            continue
+    return list(
+        SubCase.objects.filter(
+            case_id=case.pk, airline=principal.airline, pk__in=ids, status=SubCaseStatus.MANUAL_REVIEW
+        )
+        .select_related("group")
+        .order_by("created_at", "id")
     )

@@ -16,7 +16,7 @@ from audit import services as audit
 from cases import events, grouping
 from cases.models import PassengerGroup, SubCase, SubCaseStatus
 from cases.services._common import _case_status_refresh, _lock_case, _version_conflict
-from cases.services.groups import _traveller
+from cases.services.groups import _groups_replace, _traveller
 from cases.services.guards import _guard_subcase_write
 from nexa.platform.auth import Principal
 from nexa.platform.problems import conflict_problem, validation_problem
@@ -120,42 +120,16 @@ def passenger_group_split(
         for sub_case in members.values():
             _guard_subcase_write(principal=principal, sub_case=sub_case, fencing_token=None)
 
-        for old in old_groups:
-            audit.record(
-                principal=principal,
-                action="group.dissolved",
-                entity_urn=old.urn,
-                case_urn=case.urn,
-                reason=reason,
-                before={"label": old.label, "mixedTier": old.mixed_tier},
-            )
         dissolved = [old.urn for old in old_groups]
-        PassengerGroup.objects.filter(pk__in=[old.pk for old in old_groups]).delete()
-        labels = PassengerGroup.objects.filter(case_id=case.pk).values_list("label", flat=True)
-        next_number = max((grouping.label_number(label) for label in labels), default=0) + 1
-        created = PassengerGroup.objects.bulk_create(
-            PassengerGroup(
-                case=case,
-                airline=case.airline,
-                label=grouping.group_label(next_number + index),
-                mixed_tier=grouping.is_mixed_tier([_traveller(s) for s in part]),
-            )
-            for index, part in enumerate(parts)
+        created = _groups_replace(
+            principal=principal,
+            case=case,
+            dissolved=old_groups,
+            partition=parts,
+            reason=reason,
+            created_facts={"splitFrom": dissolved},
         )
         for group, part in zip(created, parts, strict=True):
-            audit.record(
-                principal=principal,
-                action="group.created",
-                entity_urn=group.urn,
-                case_urn=case.urn,
-                reason=reason,
-                after={
-                    "label": group.label,
-                    "mixedTier": group.mixed_tier,
-                    "subCaseUrns": [s.urn for s in part],
-                    "splitFrom": dissolved,
-                },
-            )
             for sub_case in part:
                 _regroup(principal=principal, case=case, sub_case=sub_case, group=group, reason=reason)
         _case_status_refresh(principal=principal, case=case)

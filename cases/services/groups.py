@@ -118,35 +118,9 @@ def passenger_groups_create(
         partition = explicit + [
             [by_id[t.key] for t in group] for group in grouping.automatic_groups([_traveller(s) for s in rest])
         ]
-        for replaced in PassengerGroup.objects.filter(pk__in=replaced_group_ids).order_by("created_at", "id"):
-            audit.record(
-                principal=principal,
-                action="group.dissolved",
-                entity_urn=replaced.urn,
-                case_urn=case.urn,
-                before={"label": replaced.label, "mixedTier": replaced.mixed_tier},
-            )
-        PassengerGroup.objects.filter(pk__in=replaced_group_ids).delete()
-        remaining_labels = PassengerGroup.objects.filter(case_id=case.pk).values_list("label", flat=True)
-        next_number = max((grouping.label_number(label) for label in remaining_labels), default=0) + 1
-
-        created = PassengerGroup.objects.bulk_create(
-            PassengerGroup(
-                case=case,
-                airline=case.airline,
-                label=grouping.group_label(next_number + index),
-                mixed_tier=grouping.is_mixed_tier([_traveller(s) for s in members]),
-            )
-            for index, members in enumerate(partition)
-        )
+        dissolved = PassengerGroup.objects.filter(pk__in=replaced_group_ids).order_by("created_at", "id")
+        created = _groups_replace(principal=principal, case=case, dissolved=list(dissolved), partition=partition)
         for group, members in zip(created, partition, strict=True):
-            audit.record(
-                principal=principal,
-                action="group.created",
-                entity_urn=group.urn,
-                case_urn=case.urn,
-                after={"label": group.label, "mixedTier": group.mixed_tier, "subCaseUrns": [s.urn for s in members]},
-            )
             for sub_case in members:
                 _transition_locked(
                     principal=principal,
@@ -157,4 +131,54 @@ def passenger_groups_create(
                     group=group,
                 )
         _case_status_refresh(principal=principal, case=case)
+    return created
+
+
+def _groups_replace(
+    *,
+    principal: Principal,
+    case: Case,
+    dissolved: Sequence[PassengerGroup],
+    partition: Sequence[Sequence[SubCase]],
+    reason: str = "",
+    created_facts: dict | None = None,
+) -> list[PassengerGroup]:
+    """Dissolve ``dissolved`` and create one group per part of ``partition``, labelled after the case's
+    highest remaining label; each dissolution and creation audited (``group.dissolved``, ``group.created``
+    with ``created_facts`` added). The members' sub-cases are the caller's to move into their new group."""
+    for old in dissolved:
+        audit.record(
+            principal=principal,
+            action="group.dissolved",
+            entity_urn=old.urn,
+            case_urn=case.urn,
+            reason=reason,
+            before={"label": old.label, "mixedTier": old.mixed_tier},
+        )
+    PassengerGroup.objects.filter(pk__in=[old.pk for old in dissolved]).delete()
+    remaining_labels = PassengerGroup.objects.filter(case_id=case.pk).values_list("label", flat=True)
+    next_number = max((grouping.label_number(label) for label in remaining_labels), default=0) + 1
+    created = PassengerGroup.objects.bulk_create(
+        PassengerGroup(
+            case=case,
+            airline=case.airline,
+            label=grouping.group_label(next_number + index),
+            mixed_tier=grouping.is_mixed_tier([_traveller(s) for s in members]),
+        )
+        for index, members in enumerate(partition)
+    )
+    for group, members in zip(created, partition, strict=True):
+        audit.record(
+            principal=principal,
+            action="group.created",
+            entity_urn=group.urn,
+            case_urn=case.urn,
+            reason=reason,
+            after={
+                "label": group.label,
+                "mixedTier": group.mixed_tier,
+                "subCaseUrns": [s.urn for s in members],
+                **(created_facts or {}),
+            },
+        )
     return created

@@ -31,7 +31,7 @@ from django.db.models.functions import Now
 from audit import services as audit
 from booking import selectors as booking_selectors
 from cases.models import Allocation, AllocationStatus, Case, DemandWave, DemandWaveMember, SubCase, SubCaseStatus
-from cases.services._common import _case_status_refresh, _lock_case
+from cases.services._common import _case_status_refresh, _lock_case, _subcases_in_review
 from cases.services.allocation import _gather, _passenger, _plan_json, _rules, _transition_all_locked
 from nexa.platform.auth import Principal
 from nexa.platform.problems import conflict_problem, downstream_unavailable_problem, validation_problem
@@ -82,17 +82,7 @@ def subcases_reallocate(
     Call it inside the transaction that relaxed the policy. 409 ``nothing-to-reallocate`` when none of them is
     in MANUAL_REVIEW; 409 ``no-demand-wave`` when no allocated wave holds them; 503 when no hotel vendor
     answered and the contracts alone cannot place them (nothing written)."""
-    ids = []
-    for urn in sub_case_urns:
-        try:
-            ids.append(parse_urn(urn, "subcase").id)
-        except InvalidUrn:
-            continue
-    sub_cases = list(
-        SubCase.objects.filter(pk__in=ids, case=case, airline=principal.airline, status=SubCaseStatus.MANUAL_REVIEW)
-        .select_related("group")
-        .order_by("created_at", "id")
-    )
+    sub_cases = _subcases_in_review(principal=principal, case=case, sub_case_urns=sub_case_urns)
     if not sub_cases:
         raise conflict_problem(
             slug="nothing-to-reallocate",

@@ -31,8 +31,8 @@ from audit import services as audit
 from booking import selectors as booking_selectors
 from booking import services as booking_services
 from booking.models import Hotel, Reservation
-from cases.models import Allocation, Case, DemandWave, DemandWaveMember, SubCase, SubCaseStatus
-from cases.services._common import _lock_case, _version_conflict
+from cases.models import Allocation, Case, DemandWave, DemandWaveMember, SubCase
+from cases.services._common import _lock_case, _subcases_in_review, _version_conflict
 from cases.services.allocation import _gather, _passenger, _plan_json, _transition_all_locked
 from cases.services.booking import case_book_rooms, reservation_manual_book
 from nexa.platform.auth import Principal
@@ -95,19 +95,7 @@ def _hotel(*, principal: Principal, case: Case, hotel_urn: str, same_airport: bo
 
 def _in_review(*, principal: Principal, case: Case, sub_case_urns: list[str]) -> list[SubCase]:
     """The named passengers of the case still in MANUAL_REVIEW (manifest order); none left is a 409."""
-    ids = []
-    for urn in sub_case_urns:
-        try:
-            ids.append(parse_urn(urn, "subcase").id)
-        except InvalidUrn:
-            continue
-    sub_cases = list(
-        SubCase.objects.filter(
-            case_id=case.pk, airline=principal.airline, pk__in=ids, status=SubCaseStatus.MANUAL_REVIEW
-        )
-        .select_related("group")
-        .order_by("created_at", "id")
-    )
+    sub_cases = _subcases_in_review(principal=principal, case=case, sub_case_urns=sub_case_urns)
     if not sub_cases:
         raise conflict_problem(
             slug="nothing-to-book",
